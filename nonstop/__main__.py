@@ -1,0 +1,3 @@
+from nonstop.cli import main
+
+main()

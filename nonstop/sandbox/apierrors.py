@@ -1,0 +1,90 @@
+"""Kubernetes `Status` errors as the sandbox's API server answers them (K8S-SEMANTICS.md §6 "Errors")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ApiError", "already_exists", "bad_request", "conflict", "expired", "invalid", "not_found"]
+
+
+class ApiError(Exception):
+    """An error the API answers with a `Status` object: code, reason, message and details."""
+
+    def __init__(self, code: int, reason: str, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+
+    def status(self) -> dict[str, Any]:
+        """The `Status` object a real API server sends for this error."""
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, group: str, name: str) -> ApiError:
+    return ApiError(
+        404,
+        "NotFound",
+        f'{_qualified(resource, group)} "{name}" not found',
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def already_exists(resource: str, group: str, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{_qualified(resource, group)} "{name}" already exists',
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def conflict(resource: str, group: str, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": the object has been '
+        "modified; please apply your changes to the latest version and try again",
+        details={"name": name, "group": group, "kind": resource},
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 Invalid; `causes` are (field, message) pairs."""
+    qualified = f"{kind}.{group}" if group else kind
+    text = "; ".join(f"{field}: {msg}" for field, msg in causes)
+    return ApiError(
+        422,
+        "Invalid",
+        f'{qualified} "{name}" is invalid: {text}',
+        details={
+            "name": name,
+            "group": group,
+            "kind": kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes],
+        },
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)

@@ -1,0 +1,112 @@
+"""The resources the sandbox serves: group, version, plural, kind, scope and subresources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["KINDS", "Kind", "by_kind", "by_resource"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One served resource type (K8S-SEMANTICS.md §6 "Paths")."""
+
+    group: str
+    version: str
+    resource: str
+    kind: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    custom: bool = False
+    categories: tuple[str, ...] = field(default=())
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
+    @property
+    def prefix(self) -> str:
+        """URL prefix of the group version: `/api/v1` or `/apis/<group>/<version>`."""
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+
+KINDS: tuple[Kind, ...] = (
+    Kind("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
+    Kind("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "eviction"), categories=("all",)),
+    Kind("", "v1", "services", "Service", short_names=("svc",), subresources=("status",), categories=("all",)),
+    Kind("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
+    Kind("", "v1", "events", "Event", short_names=("ev",)),
+    Kind("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    Kind("", "v1", "secrets", "Secret"),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    Kind(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    Kind(
+        "apps",
+        "v1",
+        "replicasets",
+        "ReplicaSet",
+        short_names=("rs",),
+        subresources=("status", "scale"),
+        categories=("all",),
+    ),
+    Kind("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",), subresources=("status", "scale")),
+    Kind("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
+    Kind("events.k8s.io", "v1", "events", "Event", short_names=("ev",)),
+    Kind("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",), subresources=("status",)),
+    Kind(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        subresources=("status",),
+    ),
+    Kind("coordination.k8s.io", "v1", "leases", "Lease"),
+    Kind(
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    Kind(
+        "argoproj.io",
+        "v1alpha1",
+        "rollouts",
+        "Rollout",
+        short_names=("ro",),
+        subresources=("status", "scale"),
+        custom=True,
+    ),
+)
+
+
+def by_resource(group: str, version: str, resource: str) -> Kind | None:
+    """The Kind served at `group/version/resource`, or None."""
+    for kind in KINDS:
+        if (kind.group, kind.version, kind.resource) == (group, version, resource):
+            return kind
+    return None
+
+
+def by_kind(api_version: str, kind_name: str) -> Kind | None:
+    """The Kind of an object's `apiVersion` and `kind`, or None."""
+    for kind in KINDS:
+        if kind.api_version == api_version and kind.kind == kind_name:
+            return kind
+    return None
