@@ -1,0 +1,201 @@
+"""Watches that survive: resume from the last resourceVersion, re-list on 410, stamp what was seen.
+
+A `ResilientWatch` lists, then watches from the list's resourceVersion. When the stream ends
+(server timeout, dropped connection) it resumes from the last resourceVersion it saw (bookmarks
+included). When the API answers 410 Expired it re-lists and reports the difference between what
+it knew and the new list as synthetic events, so consumers never miss an object's final state —
+and it counts every re-list, because intermediate transitions may have been lost then.
+Every event carries `at`: the drill clock's time (`time.time()`) when nonstop saw it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from nonstop.errors import ClusterError, TransientError
+from nonstop.kube.calls import call, translate
+from nonstop.logs import get_logger
+
+__all__ = ["Observed", "ResilientWatch", "WatchStats"]
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """One change of one object as nonstop saw it."""
+
+    at: float
+    type: EventType
+    obj: dict[str, Any]
+    synthetic: bool = False
+    """True when derived from a re-list rather than delivered by the watch."""
+
+
+@dataclass
+class WatchStats:
+    """What the watch went through; the report says when this degraded the evidence."""
+
+    reconnects: int = 0
+    relists: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ResilientWatch:
+    """List + watch of one collection in a background thread, calling `on_event` for every change."""
+
+    def __init__(
+        self,
+        list_fn: Callable[..., Any],
+        *,
+        what: str,
+        on_event: Callable[[Observed], None],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        server_timeout: int = 30,
+        give_up_after: float = 60.0,
+    ) -> None:
+        self._list_fn = list_fn
+        self._what = what
+        self._on_event = on_event
+        self._args: tuple[Any, ...] = (namespace,) if namespace is not None else ()
+        self._selectors: dict[str, Any] = {}
+        if label_selector:
+            self._selectors["label_selector"] = label_selector
+        if field_selector:
+            self._selectors["field_selector"] = field_selector
+        self._server_timeout = server_timeout
+        self._give_up_after = give_up_after
+        self._known: dict[str, dict[str, Any]] = {}
+        self._rv = ""
+        self._stop = threading.Event()
+        self._watch: watch.Watch | None = None
+        self._thread = threading.Thread(target=self._run, name=f"watch {what}", daemon=True)
+        self.synced = threading.Event()
+        """Set once the first list has been delivered."""
+        self.failed: ClusterError | None = None
+        """Set when the watch gave up: observation was lost."""
+        self.stats = WatchStats()
+        self._log = get_logger("watch").bind(what=what)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.stop()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _uid(obj: dict[str, Any]) -> str:
+        meta = obj.get("metadata") or {}
+        return str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+
+    def _emit(self, kind: EventType, obj: dict[str, Any], *, synthetic: bool) -> None:
+        uid = self._uid(obj)
+        if kind == "DELETED":
+            self._known.pop(uid, None)
+        else:
+            self._known[uid] = obj
+        self._on_event(Observed(time.time(), kind, obj, synthetic))
+
+    def _relist(self) -> None:
+        response = call(
+            self._list_fn, *self._args, what=f"list {self._what}", _preload_content=False, **self._selectors
+        )
+        body = json.loads(response.data)
+        items: list[dict[str, Any]] = body.get("items") or []
+        first = not self.synced.is_set()
+        seen: set[str] = set()
+        for item in items:
+            uid = self._uid(item)
+            seen.add(uid)
+            before = self._known.get(uid)
+            if before is None:
+                self._emit("ADDED", item, synthetic=not first)
+            elif before.get("metadata", {}).get("resourceVersion") != item.get("metadata", {}).get("resourceVersion"):
+                self._emit("MODIFIED", item, synthetic=True)
+        for uid in list(self._known):
+            if uid not in seen:
+                self._emit("DELETED", self._known[uid], synthetic=True)
+        self._rv = str(body.get("metadata", {}).get("resourceVersion") or "")
+        self.synced.set()
+
+    def _stream_once(self) -> None:
+        self._watch = watch.Watch()
+        for event in self._watch.stream(
+            self._list_fn,
+            *self._args,
+            resource_version=self._rv,
+            allow_watch_bookmarks=True,
+            timeout_seconds=self._server_timeout,
+            deserialize=False,
+            _request_timeout=self._server_timeout + 15,
+            **self._selectors,
+        ):
+            if self._stop.is_set():
+                return
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if kind == "BOOKMARK":
+                if rv:
+                    self._rv = str(rv)
+                continue
+            if kind in ("ADDED", "MODIFIED", "DELETED"):
+                self._emit(kind, obj, synthetic=False)
+                if rv:
+                    self._rv = str(rv)
+
+    def _run(self) -> None:
+        failing_since: float | None = None
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self.synced.is_set() or not self._rv:
+                        self._relist()
+                    self._stream_once()
+                    failing_since = None
+                    if not self._stop.is_set():
+                        self.stats.reconnects += 1
+                except ApiException as exc:
+                    if exc.status == 410:
+                        self.stats.relists += 1
+                        self._log.info("watch expired (410); re-listing")
+                        self._relist()
+                        continue
+                    error = translate(exc, f"watch {self._what}")
+                    failing_since = self._note_failure(error, failing_since)
+                except TransientError as error:
+                    failing_since = self._note_failure(error, failing_since)
+                except Exception as exc:  # transport errors from urllib3 mid-stream
+                    if self._stop.is_set():
+                        return
+                    failing_since = self._note_failure(translate(exc, f"watch {self._what}"), failing_since)
+        except ClusterError as error:
+            self.failed = error
+            self._log.error("watch lost", error=str(error))
+
+    def _note_failure(self, error: ClusterError, failing_since: float | None) -> float:
+        now = time.monotonic()
+        failing_since = failing_since or now
+        self.stats.errors.append(str(error))
+        if not isinstance(error, TransientError) or now - failing_since > self._give_up_after:
+            raise error
+        self.stats.reconnects += 1
+        self._stop.wait(min(2.0, 0.1 * 2 ** min(len(self.stats.errors), 5)))
+        return failing_since
