@@ -1,0 +1,321 @@
+"""The drill's eyes: pods, EndpointSlices and Events of the target, each change stamped when seen.
+
+`Observer` runs three `ResilientWatch`es and folds what they deliver into one `PodRecord` per pod
+(created → ready → deleting → left endpoints → exited) plus a timeline and the events list. It
+calls `on_terminating` once per pod, when its deletion is first seen, so the prober can start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from checks.evidence import PodRole, PodTimeline
+from nonstop.kube.api import Kube
+from nonstop.kube.watching import Observed, ResilientWatch, WatchStats
+
+__all__ = ["Observer", "PodRecord", "TimelineEntry"]
+
+Obj = dict[str, Any]
+SIDECAR_PROXIES = frozenset({"istio-proxy", "linkerd-proxy", "envoy", "envoy-sidecar"})
+
+
+def parse_time(value: str | None) -> float | None:
+    """An RFC 3339 timestamp from the API as epoch seconds."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: float
+    source: str  # pod | endpointslice | event | load | action
+    what: str
+
+
+@dataclass
+class PodRecord:
+    """Everything observed of one pod; turned into `checks.evidence.PodTimeline` for judging."""
+
+    name: str
+    uid: str = ""
+    ip: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    role: PodRole | None = None
+    created_at: float | None = None
+    ready_at: float | None = None
+    was_serving: bool = False
+    endpoint_ready: bool = False
+    deleted_at: float | None = None
+    endpoint_unready_at: float | None = None
+    last_routed_at: float | None = None
+    stopped_accepting_at: float | None = None
+    stop_reason: str | None = None
+    exited_at: float | None = None
+    exit_code: int | None = None
+    measurable: bool = True
+    failures_attributed: int = 0
+
+    def evidence(self) -> PodTimeline:
+        return PodTimeline(
+            name=self.name,
+            role=self.role or "new",
+            created_at=self.created_at,
+            ready_at=self.ready_at,
+            was_serving=self.was_serving,
+            deleted_at=self.deleted_at,
+            endpoint_unready_at=self.endpoint_unready_at,
+            last_routed_at=self.last_routed_at,
+            stopped_accepting_at=self.stopped_accepting_at,
+            exited_at=self.exited_at,
+            exit_code=self.exit_code,
+            measurable=self.measurable,
+        )
+
+
+def _is_ready(pod: Obj) -> bool:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False
+
+
+def _has_sidecar_proxy(pod: Obj) -> bool:
+    spec = pod.get("spec") or {}
+    names = {c.get("name") for c in spec.get("containers") or []}
+    names |= {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return bool(names & SIDECAR_PROXIES) or "sidecar.istio.io/status" in annotations
+
+
+class Observer:
+    """Watches a target's pods, its Service's EndpointSlices and the namespace's Events."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        pod_selector: str,
+        service: str,
+        related_names: tuple[str, ...],
+        on_terminating: Callable[[PodRecord], None],
+    ) -> None:
+        self._kube = kube
+        self._namespace = namespace
+        self._service = service
+        self._related = related_names
+        self._on_terminating = on_terminating
+        self._lock = threading.RLock()
+        self.pods: dict[str, PodRecord] = {}
+        self.timeline: list[TimelineEntry] = []
+        self.events: list[Obj] = []
+        self._slices: dict[str, list[Obj]] = {}
+        self._started = time.time()
+        self._changed = threading.Condition(self._lock)
+        self._watches = [
+            ResilientWatch(
+                kube.core.list_namespaced_pod,
+                what=f"pods {pod_selector} in {namespace}",
+                namespace=namespace,
+                label_selector=pod_selector,
+                on_event=self._on_pod,
+            ),
+            ResilientWatch(
+                kube.discovery.list_namespaced_endpoint_slice,
+                what=f"EndpointSlices of Service {namespace}/{service}",
+                namespace=namespace,
+                label_selector=f"kubernetes.io/service-name={service}",
+                on_event=self._on_slice,
+            ),
+            ResilientWatch(
+                kube.core.list_namespaced_event,
+                what=f"events in {namespace}",
+                namespace=namespace,
+                on_event=self._on_event,
+            ),
+        ]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self, *, timeout: float = 30.0) -> None:
+        """Start the watches and wait until each delivered its first list."""
+        self._started = time.time()
+        for w in self._watches:
+            w.start()
+        deadline = time.monotonic() + timeout
+        for w in self._watches:
+            while not w.synced.wait(0.1):
+                if w.failed is not None:
+                    raise w.failed
+                if time.monotonic() > deadline:
+                    from nonstop.errors import TransientError
+
+                    raise TransientError(
+                        f"the API did not answer the first list of the drill's watches in {timeout:.0f} s"
+                    )
+
+    def stop(self) -> None:
+        for w in self._watches:
+            w.stop()
+
+    def lost(self) -> str | None:
+        """Why observation was lost, or None while every watch is alive."""
+        for w in self._watches:
+            if w.failed is not None:
+                return str(w.failed)
+        return None
+
+    def stats(self) -> list[WatchStats]:
+        return [w.stats for w in self._watches]
+
+    def wait_for_change(self, timeout: float) -> None:
+        with self._changed:
+            self._changed.wait(timeout)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def snapshot(self) -> list[PodRecord]:
+        with self._lock:
+            return [PodRecord(**vars(p)) for p in self.pods.values()]
+
+    def ready_endpoints(self) -> list[PodRecord]:
+        """Pods the EndpointSlices currently list as ready."""
+        with self._lock:
+            return [PodRecord(**vars(p)) for p in self.pods.values() if p.endpoint_ready]
+
+    def note(self, source: str, what: str, at: float | None = None) -> None:
+        with self._lock:
+            self.timeline.append(TimelineEntry(at if at is not None else time.time(), source, what))
+
+    def record_routed(self, pod: str, at: float) -> None:
+        with self._lock:
+            record = self.pods.get(pod)
+            if record is not None and (record.last_routed_at is None or at > record.last_routed_at):
+                record.last_routed_at = at
+
+    def record_stop(self, pod: str, at: float, reason: str) -> None:
+        with self._lock:
+            record = self.pods.get(pod)
+            if record is not None and record.stopped_accepting_at is None:
+                record.stopped_accepting_at = at
+                record.stop_reason = reason
+                self.timeline.append(TimelineEntry(at, "pod", f"{pod} stopped accepting connections ({reason})"))
+                self._changed.notify_all()
+
+    # -- event handlers (watch threads) --------------------------------------------------------
+
+    def _record(self, pod: Obj) -> PodRecord:
+        meta = pod.get("metadata") or {}
+        name = meta["name"]
+        record = self.pods.get(name)
+        if record is None:
+            record = PodRecord(name=name, uid=str(meta.get("uid", "")))
+            created = parse_time(meta.get("creationTimestamp"))
+            record.created_at = created if created is not None and created < self._started else time.time()
+            self.pods[name] = record
+            self.timeline.append(TimelineEntry(record.created_at, "pod", f"{name} created"))
+            self._apply_slices(time.time())
+        record.labels = dict(meta.get("labels") or {})
+        return record
+
+    def _on_pod(self, seen: Observed) -> None:
+        pod = seen.obj
+        start_prober: PodRecord | None = None
+        with self._lock:
+            record = self._record(pod)
+            status = pod.get("status") or {}
+            record.ip = status.get("podIP") or record.ip
+            record.measurable = not _has_sidecar_proxy(pod)
+            if _is_ready(pod) and record.ready_at is None:
+                record.ready_at = seen.at
+                self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} ready"))
+            if (pod.get("metadata") or {}).get("deletionTimestamp") and record.deleted_at is None:
+                record.deleted_at = seen.at
+                self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} deleting (SIGTERM path started)"))
+                start_prober = record
+            for cs in status.get("containerStatuses") or []:
+                terminated = (cs.get("state") or {}).get("terminated")
+                if terminated and record.deleted_at is not None and record.exited_at is None:
+                    record.exited_at = seen.at
+                    record.exit_code = terminated.get("exitCode")
+                    self.timeline.append(
+                        TimelineEntry(seen.at, "pod", f"{record.name} exited (code {record.exit_code})")
+                    )
+            if seen.type == "DELETED" and record.exited_at is None:
+                record.exited_at = seen.at
+                self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} removed"))
+            if seen.type == "DELETED":
+                self._leave_endpoints(record, seen.at, "pod removed")
+            self._changed.notify_all()
+        if start_prober is not None:
+            self._on_terminating(start_prober)
+
+    def _leave_endpoints(self, record: PodRecord, at: float, why: str) -> None:
+        if record.endpoint_ready:
+            record.endpoint_ready = False
+        if record.was_serving and record.endpoint_unready_at is None:
+            record.endpoint_unready_at = at
+            self.timeline.append(TimelineEntry(at, "endpointslice", f"{record.name} left the endpoints ({why})"))
+
+    def _on_slice(self, seen: Observed) -> None:
+        with self._lock:
+            name = (seen.obj.get("metadata") or {}).get("name", "")
+            if seen.type == "DELETED":
+                self._slices.pop(name, None)
+            else:
+                self._slices[name] = list(seen.obj.get("endpoints") or [])
+            self._apply_slices(seen.at)
+            self._changed.notify_all()
+
+    def _apply_slices(self, at: float) -> None:
+        """Fold the union of the Service's slices into the pod records (caller holds the lock)."""
+        listed: dict[str, bool] = {}
+        for endpoints in self._slices.values():
+            for endpoint in endpoints:
+                ref = endpoint.get("targetRef") or {}
+                if ref.get("kind", "Pod") != "Pod" or not ref.get("name"):
+                    continue
+                ready = (endpoint.get("conditions") or {}).get("ready") is not False
+                listed[ref["name"]] = listed.get(ref["name"], False) or ready
+        for pod_name, ready in listed.items():
+            record = self.pods.get(pod_name)
+            if record is None:
+                continue
+            if ready and not record.endpoint_ready and record.endpoint_unready_at is None:
+                record.endpoint_ready = True
+                record.was_serving = True
+                self.timeline.append(TimelineEntry(at, "endpointslice", f"{pod_name} ready endpoint"))
+            elif not ready and record.endpoint_ready:
+                self._leave_endpoints(record, at, "ready=false")
+        for record in self.pods.values():
+            if record.endpoint_ready and record.name not in listed:
+                self._leave_endpoints(record, at, "removed from the slice")
+
+    def _on_event(self, seen: Observed) -> None:
+        event = seen.obj
+        involved = event.get("involvedObject") or {}
+        name = str(involved.get("name", ""))
+        last = parse_time(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp"))
+        if last is not None and last < self._started - 1:
+            return
+        if name not in self.pods and not any(name == r or name.startswith(r + "-") for r in self._related):
+            return
+        entry = {
+            "at": seen.at,
+            "object": f"{involved.get('kind', '')}/{name}",
+            "reason": str(event.get("reason", "")),
+            "message": str(event.get("message", "")),
+            "type": str(event.get("type", "Normal")),
+            "count": int(event.get("count") or 1),
+        }
+        with self._lock:
+            self.events.append(entry)
+            self.timeline.append(
+                TimelineEntry(seen.at, "event", f"{entry['object']} {entry['reason']}: {entry['message']}")
+            )
