@@ -1,0 +1,72 @@
+"""Judges of a drill's evidence: pure functions over plain data, no I/O, no clock.
+
+The drill collects `RequestSample`s and `PodTimeline`s (`checks.evidence`) and hands them here:
+`judge_drill` runs `error-budget` (`checks.budget`) and `endpoint-ordering` (`checks.ordering`),
+charges each failure to a pod (`checks.attribution`), buckets the load per second
+(`checks.series`) and combines everything into the verdict (`checks.verdict`).
+"""
+
+from checks.attribution import (
+    DEFAULT_LEAD_SECONDS,
+    DEFAULT_MARGIN_SECONDS,
+    AttributionResult,
+    FailureAttribution,
+    TerminationWindow,
+    attribute_failures,
+    termination_windows,
+)
+from checks.budget import ERROR_BUDGET, BudgetResult, RequestStats, judge_error_budget, request_stats, samples_in_window
+from checks.evidence import FAILURE_CLASSES, DrillWindow, FailureClass, PodRole, PodTimeline, RequestSample
+from checks.judge import Judgement, judge_drill
+from checks.ordering import ENDPOINT_ORDERING, OrderingResult, PodOrdering, judge_endpoint_ordering, judge_pod_ordering
+from checks.result import CheckResult, percentile
+from checks.series import SeriesBucket, per_second
+from checks.verdict import (
+    DRILL_LEVEL_REASONS,
+    EXIT_CODES,
+    DrillProblem,
+    InconclusiveReason,
+    Verdict,
+    VerdictResult,
+    decide_verdict,
+)
+
+__all__ = [
+    "DEFAULT_LEAD_SECONDS",
+    "DEFAULT_MARGIN_SECONDS",
+    "DRILL_LEVEL_REASONS",
+    "ENDPOINT_ORDERING",
+    "ERROR_BUDGET",
+    "EXIT_CODES",
+    "FAILURE_CLASSES",
+    "AttributionResult",
+    "BudgetResult",
+    "CheckResult",
+    "DrillProblem",
+    "DrillWindow",
+    "FailureAttribution",
+    "FailureClass",
+    "InconclusiveReason",
+    "Judgement",
+    "OrderingResult",
+    "PodOrdering",
+    "PodRole",
+    "PodTimeline",
+    "RequestSample",
+    "RequestStats",
+    "SeriesBucket",
+    "TerminationWindow",
+    "Verdict",
+    "VerdictResult",
+    "attribute_failures",
+    "decide_verdict",
+    "judge_drill",
+    "judge_endpoint_ordering",
+    "judge_error_budget",
+    "judge_pod_ordering",
+    "per_second",
+    "percentile",
+    "request_stats",
+    "samples_in_window",
+    "termination_windows",
+]

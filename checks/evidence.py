@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FAILURE_CLASSES", "FailureClass", "PodRole", "PodTimeline", "RequestSample"]
+__all__ = ["FAILURE_CLASSES", "DrillWindow", "FailureClass", "PodRole", "PodTimeline", "RequestSample"]
 
 FailureClass = Literal["refused", "reset", "timeout", "http-5xx", "http-4xx", "other"]
 FAILURE_CLASSES: tuple[FailureClass, ...] = ("refused", "reset", "timeout", "http-5xx", "http-4xx", "other")
@@ -55,3 +55,17 @@ class PodTimeline:
     exit_code: int | None = None
     measurable: bool = True
     """False when the direct prober could not measure the pod (e.g. a sidecar proxy answers for it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DrillWindow:
+    """CONTRACT.md's drill window: from the rollout action until the rollout is complete and every old pod exited."""
+
+    start: float
+    """When the rollout action was taken (`external`: first old pod deleting, or a new ReplicaSet seen)."""
+    end: float | None = None
+    """When the window closed; None when it never closed (interrupted, deadline passed): open-ended."""
+
+    def contains(self, at: float) -> bool:
+        """True when `at` lies in the window, both ends included."""
+        return self.start <= at and (self.end is None or at <= self.end)

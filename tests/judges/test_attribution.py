@@ -1,0 +1,125 @@
+"""Failure attribution: charged to the pod(s) terminating at that moment, ambiguous or unattributed otherwise."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from checks.attribution import attribute_failures, termination_windows
+from checks.evidence import DrillWindow, PodTimeline, RequestSample
+
+
+def _terminating(name: str, deleted: float, exited: float | None, **kw) -> PodTimeline:
+    fields = {"role": "old", "was_serving": True, "deleted_at": deleted, "endpoint_unready_at": deleted + 0.01}
+    fields |= {"exited_at": exited} | kw
+    return PodTimeline(name=name, **fields)
+
+
+def _failure(at: float, *, latency_ms: float = 1.0, pod: str | None = None) -> RequestSample:
+    return RequestSample(at=at, latency_ms=latency_ms, failure="refused", pod=pod)
+
+
+def test_failure_inside_one_window_is_charged_to_that_pod() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0), _terminating("web-b", 110.0, 111.0)]
+    result = attribute_failures([_failure(100.5), _failure(110.2)], pods)
+    assert result.failures_for("web-a") == 1
+    assert result.failures_for("web-b") == 1
+    assert result.ambiguous == 0
+    assert result.unattributed == 0
+
+
+def test_successes_are_never_attributed() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    result = attribute_failures([RequestSample(at=100.5, latency_ms=1.0)], pods)
+    assert result.failures == ()
+    assert result.failures_for("web-a") == 0
+
+
+def test_pods_terminating_at_once_make_the_failure_ambiguous_and_charge_both() -> None:
+    pods = [_terminating("web-a", 100.0, 103.0), _terminating("web-b", 101.0, 104.0)]
+    result = attribute_failures([_failure(102.0)], pods)
+    assert result.ambiguous == 1
+    assert result.failures[0].ambiguous
+    assert set(result.failures[0].pods) == {"web-a", "web-b"}
+    assert result.failures_for("web-a") == 1
+    assert result.failures_for("web-b") == 1
+    assert result.ambiguous_by_pod == {"web-a": 1, "web-b": 1}
+    assert result.unattributed == 0
+
+
+def test_failure_outside_every_window_is_unattributed() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    result = attribute_failures([_failure(50.0), _failure(200.0)], pods, margin_seconds=2.0)
+    assert result.unattributed == 2
+    assert result.failures_for("web-a") == 0
+
+
+def test_the_margin_after_exit_is_included_and_ends_there() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    inside = attribute_failures([_failure(102.99)], pods, margin_seconds=2.0)
+    outside = attribute_failures([_failure(103.01)], pods, margin_seconds=2.0)
+    assert inside.failures_for("web-a") == 1
+    assert outside.unattributed == 1
+
+
+def test_the_lead_before_the_observed_deletion_is_included() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    assert attribute_failures([_failure(99.9)], pods, lead_seconds=0.25).failures_for("web-a") == 1
+    assert attribute_failures([_failure(99.7)], pods, lead_seconds=0.25).unattributed == 1
+
+
+def test_a_request_in_flight_when_termination_began_is_charged() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    timeout = RequestSample(at=96.0, latency_ms=5000.0, failure="timeout")
+    assert attribute_failures([timeout], pods, lead_seconds=0.0).failures_for("web-a") == 1
+
+
+def test_a_pod_that_never_exited_has_an_open_window() -> None:
+    pods = [_terminating("web-a", 100.0, None)]
+    windows = termination_windows(pods)
+    assert windows[0].end == math.inf
+    assert attribute_failures([_failure(10_000.0)], pods).failures_for("web-a") == 1
+
+
+def test_pods_that_never_terminated_have_no_window() -> None:
+    pods = [PodTimeline(name="web-new", role="new", was_serving=True, ready_at=100.0)]
+    assert termination_windows(pods) == []
+    assert attribute_failures([_failure(100.5)], pods).unattributed == 1
+
+
+def test_the_window_starts_at_the_earliest_sign_of_termination() -> None:
+    pod = PodTimeline(name="p", role="old", endpoint_unready_at=99.0, deleted_at=100.0, exited_at=101.0)
+    (window,) = termination_windows([pod], lead_seconds=0.0, margin_seconds=1.0)
+    assert (window.start, window.end) == (99.0, 102.0)
+
+
+def test_a_failure_naming_its_pod_is_charged_to_it_alone() -> None:
+    pods = [_terminating("web-a", 100.0, 103.0), _terminating("web-b", 101.0, 104.0)]
+    result = attribute_failures([_failure(102.0, pod="web-new")], pods)
+    assert result.failures[0].pods == ("web-new",)
+    assert result.failures[0].from_response
+    assert result.ambiguous == 0
+    assert result.failures_for("web-new") == 1
+    assert result.failures_for("web-a") == 0
+
+
+def test_only_failures_in_the_drill_window_are_attributed_when_given() -> None:
+    pods = [_terminating("web-a", 100.0, 101.0)]
+    result = attribute_failures([_failure(100.5), _failure(300.0)], pods, window=DrillWindow(99.0, 200.0))
+    assert len(result.failures) == 1
+    assert result.unattributed == 0
+
+
+def test_property_every_failure_is_exactly_one_of_sole_ambiguous_or_unattributed() -> None:
+    rng = random.Random(5)
+    for _ in range(200):
+        pods = []
+        for i in range(rng.randint(0, 4)):
+            deleted = rng.uniform(100, 120)
+            pods.append(_terminating(f"p{i}", deleted, rng.choice([None, deleted + rng.uniform(0, 5)])))
+        failures = [_failure(rng.uniform(90, 140), latency_ms=rng.uniform(0, 3000)) for _ in range(rng.randint(0, 30))]
+        result = attribute_failures(failures, pods)
+        sole = sum(1 for item in result.failures if len(item.pods) == 1)
+        assert sole + result.ambiguous + result.unattributed == len(failures)
+        charged = sum(result.attributed.values())
+        assert charged == sole + sum(len(item.pods) for item in result.failures if item.ambiguous)
