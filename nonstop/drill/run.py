@@ -1,0 +1,340 @@
+"""One drill, phase by phase: preflight → observe → settle → load + baseline → rollout → window → judge → decide.
+
+`run_drill` owns the order and the exit semantics of CONTRACT.md: anything that goes wrong
+before the rollout starts raises `DrillAborted` (exit 2) with nothing changed; once the rollout
+started, every path ends in a verdict, a decision and a report (inconclusive: exit 3, with the
+fail decision applied).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from checks.evidence import DrillWindow, PodTimeline, RequestSample
+from checks.judge import Judgement, judge_drill
+from checks.verdict import DrillProblem
+from nonstop.drill.chaos import Chaos
+from nonstop.drill.decide import Decision, apply_decision, choose_decision
+from nonstop.drill.load import LoadRunner
+from nonstop.drill.observe import Observer, PodRecord
+from nonstop.drill.preflight import Preflight, preflight
+from nonstop.drill.prober import Prober
+from nonstop.drill.settle import settle
+from nonstop.drill.target import is_complete
+from nonstop.errors import ClusterError, DrillAborted
+from nonstop.kube import actions
+from nonstop.kube.api import Kube
+from nonstop.logs import get_logger
+from nonstop.spec import Drill
+
+__all__ = ["DrillRun", "run_drill"]
+
+log = get_logger("drill")
+PROGRESS_EVERY = 5.0
+
+
+@dataclass
+class DrillRun:
+    """Everything one drill produced: the judgement, the decision and the evidence for the report."""
+
+    drill: Drill
+    namespace: str
+    preflight: Preflight
+    judgement: Judgement
+    decision: Decision
+    observer: Observer
+    samples: list[RequestSample]
+    pods: list[PodTimeline]
+    started_at: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return self.judgement.verdict.exit_code
+
+
+class _Samples:
+    """Thread-safe sink for the load's request samples, with live counters for progress and chaos."""
+
+    def __init__(self, observer: Observer) -> None:
+        self._lock = threading.Lock()
+        self.items: list[RequestSample] = []
+        self.failures = 0
+        self._observer = observer
+
+    def add(self, batch: Sequence[RequestSample]) -> None:
+        with self._lock:
+            self.items.extend(batch)
+            self.failures += sum(1 for s in batch if s.failure is not None)
+        for sample in batch:
+            if sample.pod and sample.failure is None:
+                self._observer.record_routed(sample.pod, sample.at + sample.latency_ms / 1000)
+
+    def between(self, start: float, end: float) -> list[RequestSample]:
+        with self._lock:
+            return [s for s in self.items if start <= s.at <= end]
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self.items), self.failures
+
+
+@dataclass
+class _Window:
+    start: float | None = None
+    end: float | None = None
+    problems: list[DrillProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    old: set[str] = field(default_factory=set)
+
+
+def run_drill(
+    drill: Drill,
+    *,
+    kube: Kube,
+    namespace: str,
+    interrupted: threading.Event,
+    dry_run: bool = False,
+) -> DrillRun:
+    """Run one drill against the cluster behind `kube`; see the module docstring for the exit semantics."""
+    spec = drill.spec
+    started_at = time.time()
+    pre = preflight(kube, spec, namespace=namespace)
+    target = pre.target
+
+    def on_terminating(record: PodRecord) -> None:
+        port = target.pod_port()
+        if record.ip and port and record.measurable:
+            prober.watch(record.name, record.ip, port, spec.load.path)
+
+    observer = Observer(
+        kube,
+        namespace=namespace,
+        pod_selector=target.pod_selector,
+        service=spec.target.service,
+        related_names=(target.name, actions.canary_name(target.name)),
+        on_terminating=on_terminating,
+    )
+    prober = Prober(on_stop=observer.record_stop)
+    samples = _Samples(observer)
+    load: LoadRunner | None = None
+    try:
+        observer.start()
+        settle(observer, target=target, url=pre.url, path=spec.load.path, timeout=spec.load.settle_seconds,
+               interrupted=interrupted)  # fmt: skip
+        log.info("target settled; starting the load", url=pre.url, users=spec.load.users)
+        bound = spec.load.warmup_seconds + spec.timeout_seconds + spec.load.cooldown_seconds + 60
+        load = LoadRunner(host=pre.url, load=spec.load, on_samples=samples.add, max_seconds=bound)
+        load.start()
+        load.wait_ready()
+        baseline_start = time.time()
+        interrupted.wait(spec.load.warmup_seconds)
+        if interrupted.is_set():
+            raise DrillAborted("interrupted before the rollout started; nothing was changed")
+        _check_baseline(samples.between(baseline_start, time.time()), drill)
+        window = _Window()
+        try:
+            _rollout_and_watch(drill, kube=kube, observer=observer, pre=pre, namespace=namespace,
+                               dry_run=dry_run, interrupted=interrupted, samples=samples, window=window)  # fmt: skip
+        except ClusterError as exc:
+            if window.start is None:
+                raise
+            window.problems.append(DrillProblem("observation-lost", str(exc)))
+        if window.start is None:
+            window.start = baseline_start
+        if not interrupted.is_set():
+            interrupted.wait(spec.load.cooldown_seconds)
+    finally:
+        if load is not None:
+            load.stop()
+        prober.stop()
+        observer.stop()
+    if lost := observer.lost():
+        window.problems.append(DrillProblem("observation-lost", lost))
+    relists = sum(s.relists for s in observer.stats())
+    if relists:
+        window.notes.append(
+            f"the watches re-listed {relists} time(s) after 410 Expired: some transitions may be missing"
+        )
+    pods = [_with_role(p, drill, window.old) for p in observer.snapshot()]
+    judgement = judge_drill(
+        samples.items,
+        pods,
+        window=DrillWindow(window.start, window.end),
+        max_failure_ratio=spec.budget.max_failure_ratio,
+        max_p99_ms=spec.budget.max_p99_ms,
+        min_requests=spec.budget.min_requests,
+        min_serve_after_unready_seconds=spec.ordering.min_serve_after_unready_seconds,
+        expect_terminations=_expects_terminations(drill, dry_run),
+        problems=window.problems,
+    )
+    verdict = judgement.verdict.verdict
+    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run)
+    observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
+    log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
+    return DrillRun(drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes)
+
+
+def _expects_terminations(drill: Drill, dry_run: bool) -> bool:
+    strategy = drill.spec.rollout.strategy
+    if dry_run and strategy != "external":
+        return False
+    return strategy in ("restart", "image", "external") or drill.spec.chaos.terminate_old_pods
+
+
+def _with_role(record: PodRecord, drill: Drill, old: set[str]) -> PodTimeline:
+    evidence = record.evidence()
+    if drill.spec.rollout.strategy == "canary":
+        is_old = record.labels.get(actions.CANARY_TRACK_LABEL) != "canary"
+    else:
+        is_old = record.name in old
+    return dataclasses.replace(evidence, role="old" if is_old else "new")
+
+
+def _check_baseline(baseline: list[RequestSample], drill: Drill) -> None:
+    if not baseline:
+        raise DrillAborted(
+            "the load sent no request during the warm-up (spec.load.warmupSeconds); check spec.load and the Service"
+        )
+    failed = sum(1 for s in baseline if s.failure is not None)
+    ratio = failed / len(baseline)
+    if ratio > drill.spec.budget.max_failure_ratio:
+        raise DrillAborted(
+            f"the baseline already breaks the budget before any rollout: {failed} of {len(baseline)} requests "
+            f"failed ({ratio:.2%}) during the warm-up; nothing was changed"
+        )
+
+
+def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer, window: _Window) -> None:
+    spec, name = drill.spec, drill.spec.target.name
+    strategy = spec.rollout.strategy
+    window.start = time.time()
+    if strategy == "restart":
+        actions.restart(kube, namespace, name)
+    elif strategy == "image":
+        actions.set_image(kube, namespace, name, spec.rollout.image or "", spec.rollout.container)
+    elif strategy == "canary":
+        actions.create_canary(kube, namespace, name, image=spec.rollout.image or "", container=spec.rollout.container,
+                              replicas=spec.rollout.canary_replicas)  # fmt: skip
+    observer.note("action", f"rollout started: {strategy} of {spec.target.kind} {namespace}/{name}", at=window.start)
+    log.info("rollout started", strategy=strategy, target=f"{spec.target.kind}/{name}")
+
+
+def _wait_external(observer: Observer, window: _Window, deadline: float, interrupted: threading.Event) -> bool:
+    """external: the window opens when an old pod starts terminating or a new pod appears."""
+    while not interrupted.is_set() and time.monotonic() < deadline:
+        for pod in observer.snapshot():
+            if (pod.name in window.old and pod.deleted_at is not None) or pod.name not in window.old:
+                window.start = min(t for t in (pod.deleted_at, pod.created_at, time.time()) if t is not None)
+                observer.note("action", f"external rollout seen ({pod.name})", at=window.start)
+                return True
+        observer.wait_for_change(0.25)
+    return False
+
+
+def _rollout_and_watch(
+    drill: Drill,
+    *,
+    kube: Kube,
+    observer: Observer,
+    pre: Preflight,
+    namespace: str,
+    dry_run: bool,
+    interrupted: threading.Event,
+    samples: _Samples,
+    window: _Window,
+) -> None:
+    spec = drill.spec
+    strategy = spec.rollout.strategy
+    target = pre.target
+    window.old = {p.name for p in observer.snapshot() if p.deleted_at is None}
+    deadline = time.monotonic() + spec.timeout_seconds
+    if dry_run and strategy != "external":
+        window.start = time.time()
+        window.end = window.start
+        window.notes.append(f"dry run: the {strategy} rollout was not started; only the baseline was measured")
+        return
+    if strategy == "external":
+        if not _wait_external(observer, window, deadline, interrupted):
+            window.problems.append(
+                DrillProblem("interrupted" if interrupted.is_set() else "deadline-passed", "no rollout was seen")
+            )
+            return
+    else:
+        _start_rollout(drill, kube, namespace, observer, window)
+    chaos: Chaos | None = None
+    wants_chaos = strategy in ("canary", "external") and spec.chaos.terminate_old_pods
+    if strategy in ("restart", "image") and spec.chaos.terminate_old_pods:
+        window.notes.append(f"chaos skipped: a {strategy} rollout already sends SIGTERM to every old pod")
+    last_progress = time.monotonic()
+    while True:
+        if interrupted.is_set():
+            window.problems.append(DrillProblem("interrupted", "SIGINT/SIGTERM after the rollout started"))
+            return
+        if time.monotonic() > deadline:
+            window.problems.append(
+                DrillProblem(
+                    "deadline-passed",
+                    f"the window did not close within spec.timeoutSeconds ({spec.timeout_seconds:g} s)",
+                )
+            )
+            return
+        if lost := observer.lost():
+            window.problems.append(DrillProblem("observation-lost", lost))
+            return
+        pods = observer.snapshot()
+        terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
+        if wants_chaos and chaos is None and _canary_ready(kube, drill, namespace):
+            victims = sorted(n for n in window.old if not _is_canary(pods, n))
+            chaos = Chaos(kube, observer, namespace=namespace, victims=victims, min_ready=target.replicas,
+                          settle_seconds=spec.ordering.min_serve_after_unready_seconds,
+                          grace_seconds=spec.chaos.grace_period_seconds, interrupted=interrupted.is_set)  # fmt: skip
+            chaos.start()
+        complete, failure = _rollout_complete(kube, drill, namespace, target.kind)
+        if failure:
+            window.problems.append(DrillProblem("deadline-passed", failure))
+            return
+        chaos_done = chaos is None or chaos.done.is_set()
+        old_gone = strategy not in ("restart", "image") or all(
+            p.exited_at is not None for p in pods if p.name in window.old
+        )
+        if target.kind == "Rollout" and chaos is not None and chaos.done.is_set() and not terminating:
+            complete = True  # as an analysis job the Rollout waits for us: the chaos is the rollout we judge
+        if complete and chaos_done and old_gone and not terminating and (not wants_chaos or chaos is not None):
+            window.end = time.time()
+            if chaos is not None and chaos.note:
+                window.notes.append(chaos.note)
+            observer.note("action", "drill window closed: rollout complete and every old pod exited", at=window.end)
+            return
+        if time.monotonic() - last_progress > PROGRESS_EVERY:
+            last_progress = time.monotonic()
+            total, failed = samples.counts()
+            log.info("drill progress", elapsed=round(time.time() - (window.start or time.time()), 1),
+                     requests=total, failed=failed, terminating=len(terminating),
+                     ready=len(observer.ready_endpoints()))  # fmt: skip
+        observer.wait_for_change(0.25)
+
+
+def _is_canary(pods: list[PodRecord], name: str) -> bool:
+    return any(p.name == name and p.labels.get(actions.CANARY_TRACK_LABEL) == "canary" for p in pods)
+
+
+def _canary_ready(kube: Kube, drill: Drill, namespace: str) -> bool:
+    if drill.spec.rollout.strategy != "canary":
+        return True
+    done, _ = is_complete(kube.get_deployment(namespace, actions.canary_name(drill.spec.target.name)), "Deployment")
+    return done
+
+
+def _rollout_complete(kube: Kube, drill: Drill, namespace: str, kind: str) -> tuple[bool, str | None]:
+    name = drill.spec.target.name
+    if kind == "Rollout":
+        return is_complete(kube.get_rollout(namespace, name), "Rollout")
+    done, failure = is_complete(kube.get_deployment(namespace, name), "Deployment")
+    if drill.spec.rollout.strategy == "canary" and done and not failure:
+        return _canary_ready(kube, drill, namespace), None
+    return done, failure

@@ -1,0 +1,171 @@
+"""The target of a drill, resolved against the cluster: workload, Service, selector, ports, limits."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nonstop.errors import InputError, NotFoundError
+from nonstop.kube.api import Kube
+from nonstop.spec import DrillSpec
+
+__all__ = ["Target", "argo_cd_tracked", "is_complete", "resolve_target"]
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: str
+    name: str
+    namespace: str
+    workload: Obj
+    service: Obj
+    service_port: int
+    target_port: int | str
+    container_port: int | None
+    """The container port the Service forwards to, when the template declares it (else target_port)."""
+    pod_selector: str
+    replicas: int
+    max_unavailable: int
+
+    @property
+    def cluster_ip(self) -> str | None:
+        ip = self.service.get("spec", {}).get("clusterIP")
+        return None if ip in (None, "", "None") else str(ip)
+
+    def pod_port(self, pod: Obj | None = None) -> int | None:
+        """The port to probe a pod on: the resolved container port, or the numeric targetPort."""
+        if isinstance(self.target_port, int):
+            return self.target_port
+        if pod is not None:
+            for container in pod.get("spec", {}).get("containers") or []:
+                for port in container.get("ports") or []:
+                    if port.get("name") == self.target_port:
+                        return int(port["containerPort"])
+        return self.container_port
+
+
+def _resolve_percent(value: Any, replicas: int, *, round_up: bool) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.endswith("%"):
+        scaled = int(value[:-1]) * replicas / 100
+        return math.ceil(scaled) if round_up else math.floor(scaled)
+    return int(value)
+
+
+def _max_unavailable(workload: Obj, replicas: int) -> int:
+    spec = workload.get("spec", {})
+    strategy = spec.get("strategy") or {}
+    rolling = strategy.get("rollingUpdate") or strategy.get("canary") or {}
+    if strategy.get("type") == "Recreate":
+        return replicas
+    surge = _resolve_percent(rolling.get("maxSurge", "25%"), replicas, round_up=True)
+    unavailable = _resolve_percent(rolling.get("maxUnavailable", "25%"), replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return min(unavailable, replicas)
+
+
+def resolve_target(kube: Kube, spec: DrillSpec, namespace: str) -> Target:
+    """Read the workload and Service; check the Service selects the pods and its port maps to a container."""
+    t = spec.target
+    try:
+        workload = (
+            kube.get_deployment(namespace, t.name) if t.kind == "Deployment" else kube.get_rollout(namespace, t.name)
+        )
+    except NotFoundError as exc:
+        raise NotFoundError(
+            f"{t.kind} {namespace}/{t.name} not found (spec.target.name); check the name, namespace and context"
+        ) from exc
+    try:
+        service = kube.get_service(namespace, t.service)
+    except NotFoundError as exc:
+        raise NotFoundError(f"Service {namespace}/{t.service} not found (spec.target.service)") from exc
+    template_labels: dict[str, str] = (
+        workload.get("spec", {}).get("template", {}).get("metadata", {}).get("labels") or {}
+    )
+    selector: dict[str, str] = service.get("spec", {}).get("selector") or {}
+    if not selector:
+        raise InputError(f"Service {namespace}/{t.service} has no selector, so it does not route to {t.kind} {t.name}")
+    mismatched = {k: v for k, v in selector.items() if template_labels.get(k) != v}
+    if mismatched:
+        wanted = ",".join(f"{k}={v}" for k, v in mismatched.items())
+        raise InputError(
+            f"Service {namespace}/{t.service} selects {wanted}, which the pods of {t.kind} {t.name} do not carry"
+        )
+    ports = service.get("spec", {}).get("ports") or []
+    port = next((p for p in ports if int(p.get("port", 0)) == t.port), None)
+    if port is None:
+        have = ", ".join(str(p.get("port")) for p in ports) or "none"
+        raise InputError(f"Service {namespace}/{t.service} has no port {t.port} (spec.target.port; it has {have})")
+    target_port: int | str = port.get("targetPort", port["port"])
+    if isinstance(target_port, str) and target_port.isdigit():
+        target_port = int(target_port)
+    containers = workload.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    container_port: int | None = None
+    for container in containers:
+        for cp in container.get("ports") or []:
+            if cp.get("name") == target_port or cp.get("containerPort") == target_port:
+                container_port = int(cp["containerPort"])
+    if isinstance(target_port, str) and container_port is None:
+        raise InputError(
+            f"Service {namespace}/{t.service} port {t.port} targets the port named {target_port!r}, "
+            f"which no container of {t.kind} {t.name} declares"
+        )
+    match_labels = workload.get("spec", {}).get("selector", {}).get("matchLabels") or template_labels
+    replicas = int(workload.get("spec", {}).get("replicas", 1) or 0)
+    return Target(
+        kind=t.kind,
+        name=t.name,
+        namespace=namespace,
+        workload=workload,
+        service=service,
+        service_port=t.port,
+        target_port=target_port,
+        container_port=container_port,
+        pod_selector=",".join(f"{k}={v}" for k, v in sorted(match_labels.items())),
+        replicas=replicas,
+        max_unavailable=_max_unavailable(workload, replicas),
+    )
+
+
+def argo_cd_tracked(workload: Obj) -> str | None:
+    """The Argo CD Application tracking this object (tracking-id annotation or instance label), or None."""
+    meta = workload.get("metadata", {})
+    tracking = (meta.get("annotations") or {}).get("argocd.argoproj.io/tracking-id")
+    if tracking:
+        return str(tracking).split(":", 1)[0]
+    instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance")
+    return str(instance) if instance and "argocd.argoproj.io/instance" in (meta.get("annotations") or {}) else None
+
+
+def is_complete(workload: Obj, kind: str) -> tuple[bool, str | None]:
+    """(complete, failure) — kubectl rollout status's rules for a Deployment; phase/hash for a Rollout."""
+    spec = workload.get("spec", {})
+    status = workload.get("status") or {}
+    generation = workload.get("metadata", {}).get("generation", 0)
+    if kind == "Deployment":
+        if status.get("observedGeneration", 0) < generation:
+            return False, None
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+                return False, f"the rollout exceeded its progress deadline: {condition.get('message', '')}"
+        replicas = int(spec.get("replicas", 1))
+        updated = int(status.get("updatedReplicas", 0))
+        done = (
+            updated >= replicas
+            and int(status.get("replicas", 0)) <= updated
+            and int(status.get("availableReplicas", 0)) >= updated
+        )
+        return done, None
+    if status.get("abort"):
+        return False, "the Rollout was aborted"
+    healthy = status.get("phase") == "Healthy" and status.get("observedGeneration") in (
+        None,
+        str(generation),
+        generation,
+    )
+    return bool(healthy and status.get("currentPodHash") == status.get("stableRS")), None
