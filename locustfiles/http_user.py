@@ -1,0 +1,86 @@
+"""The drill's default load: paced HTTP GETs, a share of the users on a new connection every time.
+
+Loaded by Locust (``locust -f``); nonstop never imports it (importing Locust monkey-patches sockets and
+threads). Settings come from environment variables, so every process of a master/worker run reads the
+same ones (nonstop's LoadRunner sets them from the spec's ``load:`` block):
+
+``NONSTOP_LOAD_PATH``
+    Path every request asks for (``load.path``). Default ``/``.
+``NONSTOP_LOAD_USER_RATE``
+    Requests per second each user aims for (``load.userRate``), paced with Locust's
+    ``constant_throughput``: a user waits out the rest of its 1/rate slot after each request, and
+    sends at once when a request took longer than that. Default 20.
+``NONSTOP_LOAD_TIMEOUT``
+    Seconds (``load.timeoutSeconds``): connect and each read time out after this long, and a
+    request that succeeded but took longer still counts as a failure (a ``TimeoutError``). Default 5.
+``NONSTOP_LOAD_CLOSE_SHARE``
+    Share of the users (0–1) that send ``Connection: close`` and drop their connection after every
+    request. kube-proxy picks a backend per *connection*, so these users sample the routing on every
+    request instead of staying pinned to one pod; the others keep their connection alive, as real
+    clients do. Default 0.5.
+
+Both user classes are FastHttpUser (geventhttpclient): several times the throughput of HttpUser per
+core (bench/README.md has the figures). Each user owns one connection (``concurrency = 1``), so
+geventhttpclient retries a GET whose connection closed before any response byte at most once, the way
+browsers and Go's net/http treat a stale keep-alive connection; refusals, resets and timeouts are never
+retried. The answering pod (``X-Pod-Name``) and the failure class are recorded by the
+``nonstop_stream`` plugin, which LoadRunner loads next to any locustfile.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Any
+
+from locust import FastHttpUser, constant_throughput, task
+
+PATH = os.environ.get("NONSTOP_LOAD_PATH", "/")
+USER_RATE = float(os.environ.get("NONSTOP_LOAD_USER_RATE", "20"))
+TIMEOUT_SECONDS = float(os.environ.get("NONSTOP_LOAD_TIMEOUT", "5"))
+CLOSE_SHARE = min(1.0, max(0.0, float(os.environ.get("NONSTOP_LOAD_CLOSE_SHARE", "0.5"))))
+
+# Locust splits users between classes by integer weight: 0.5 → 1:1, 0.3 → 3:7.
+_SHARE = Fraction(CLOSE_SHARE).limit_denominator(20)
+_TIMEOUT_MS = TIMEOUT_SECONDS * 1000.0
+
+
+class _DrillUser(FastHttpUser):
+    abstract = True
+    wait_time = constant_throughput(USER_RATE)
+    connection_timeout = TIMEOUT_SECONDS
+    network_timeout = TIMEOUT_SECONDS
+    concurrency = 1
+    request_headers: dict[str, str] = {}  # noqa: RUF012 - read-only per class
+
+    @task
+    def get(self) -> None:
+        with self.client.get(PATH, headers=self.request_headers, catch_response=True) as response:
+            elapsed_ms = response.request_meta["response_time"]
+            if response.request_meta["exception"] is None and elapsed_ms > _TIMEOUT_MS:
+                response.failure(TimeoutError(f"answered after {elapsed_ms:.0f} ms, over {_TIMEOUT_MS:.0f} ms"))
+        self.after_request()
+
+    def after_request(self) -> None:
+        """Hook run after every request."""
+
+
+class KeepAliveUser(_DrillUser):
+    """Keeps its connection open between requests, as browsers and most clients do."""
+
+    abstract = _SHARE >= 1
+    weight = max(1, _SHARE.denominator - _SHARE.numerator)
+
+
+class ClosingUser(_DrillUser):
+    """Opens a new connection for every request, so each request is routed afresh."""
+
+    abstract = _SHARE <= 0
+    weight = max(1, _SHARE.numerator)
+    request_headers = {"Connection": "close"}  # noqa: RUF012 - read-only per class
+
+    def after_request(self) -> None:
+        # The server closes after answering `Connection: close`; dropping the client's pool as well
+        # guarantees a new connection even when a server keeps it open regardless.
+        pool: Any = self.client.client.clientpool
+        pool.close()

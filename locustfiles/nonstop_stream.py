@@ -1,0 +1,148 @@
+"""Locust plugin: streams every request of this Locust process to nonstop's LoadRunner, live.
+
+LoadRunner loads it next to the locustfile (``locust -f user.py,nonstop_stream.py``), so custom
+locustfiles are streamed too. It does nothing unless ``NONSTOP_LOAD_SINK`` (``host:port`` of the
+runner's loopback listener) is set; the master of a master/worker run does not send (its workers do).
+
+Protocol, one TCP connection per Locust process, newline-delimited JSON:
+
+- first line: ``{"token": NONSTOP_LOAD_TOKEN, "pid": <pid>}``;
+- then one line per batch (every ``FLUSH_SECONDS``, and at test stop and quit): a list of records
+  ``[start epoch seconds, latency ms, failure class or null, HTTP status or null, X-Pod-Name or null]``.
+
+The failure classes are CONTRACT.md's: ``refused``, ``reset`` (reset, broken pipe, or closed by the
+server before an answer), ``timeout``, ``http-5xx``, ``http-4xx``, ``other``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import gevent
+import gevent.lock
+from locust import events
+from locust.runners import MasterRunner
+
+FLUSH_SECONDS = 0.05
+_logger = logging.getLogger("nonstop_stream")
+
+_REFUSED_ERRNOS = {errno.ECONNREFUSED}
+_RESET_ERRNOS = {errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED}
+_TIMEOUT_ERRNOS = {errno.ETIMEDOUT}
+_RESET_TYPES = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+# Clients' names for "the server closed the connection before answering".
+_CLOSED_NAMES = {"HTTPConnectionClosed", "RemoteDisconnected", "ProtocolError", "IncompleteRead", "EmptyResponse"}
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps (geventhttpclient's `original`, urllib3's `reason`, chaining)."""
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(seen) < 16:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is s for s in seen):
+            continue
+        seen.append(item)
+        todo.extend([getattr(item, "original", None), getattr(item, "reason", None), item.__cause__, item.__context__])
+        todo.extend(arg for arg in item.args if isinstance(arg, BaseException))
+    return seen
+
+
+def classify(exception: BaseException | None, status: int) -> str | None:
+    """CONTRACT.md's failure class of one request: None for a success."""
+    if exception is None:
+        return None
+    if status >= 500:
+        return "http-5xx"
+    if status >= 400:
+        return "http-4xx"
+    causes = _causes(exception)
+    for cause in causes:
+        number = getattr(cause, "errno", None)
+        if isinstance(cause, ConnectionRefusedError) or number in _REFUSED_ERRNOS:
+            return "refused"
+        if isinstance(cause, _RESET_TYPES) or number in _RESET_ERRNOS:
+            return "reset"
+        if isinstance(cause, TimeoutError) or number in _TIMEOUT_ERRNOS or "Timeout" in type(cause).__name__:
+            return "timeout"
+    for cause in causes:
+        if type(cause).__name__ in _CLOSED_NAMES or "connection closed" in str(cause).lower():
+            return "reset"
+    return "other"
+
+
+class _Stream:
+    """The buffer and the connection of this process; sends from one greenlet at a time."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket | None = sock
+        self.buffer: list[tuple[float, float, str | None, int | None, str | None]] = []
+        self.lock = gevent.lock.Semaphore()
+
+    def on_request(
+        self,
+        response_time: float,
+        response: Any = None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_kwargs: Any,
+    ) -> None:
+        status = 0
+        pod = None
+        if response is not None:
+            status = getattr(response, "status_code", 0) or 0
+            headers = getattr(response, "headers", None)
+            if headers:
+                pod = headers.get("X-Pod-Name")
+        at = start_time if start_time is not None else time.time() - response_time / 1000.0
+        self.buffer.append((at, round(response_time, 3), classify(exception, status), status or None, pod))
+
+    def flush(self) -> None:
+        with self.lock:
+            if not self.buffer or self.sock is None:
+                return
+            batch, self.buffer = self.buffer, []
+            try:
+                self.sock.sendall(json.dumps(batch, separators=(",", ":")).encode() + b"\n")
+            except OSError as exc:
+                _logger.error("nonstop_stream: lost the connection to the load runner (%s); records dropped", exc)
+                self.sock = None
+
+    def flush_forever(self) -> None:
+        while self.sock is not None:
+            gevent.sleep(FLUSH_SECONDS)
+            self.flush()
+
+    def close(self) -> None:
+        self.flush()
+        with self.lock:
+            if self.sock is not None:
+                self.sock.close()
+                self.sock = None
+
+
+def _connect(sink: str) -> socket.socket:
+    host, _, port = sink.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    hello = {"token": os.environ.get("NONSTOP_LOAD_TOKEN", ""), "pid": os.getpid()}
+    sock.sendall(json.dumps(hello).encode() + b"\n")
+    return sock
+
+
+@events.init.add_listener
+def _on_init(environment: Any, runner: Any = None, **_kwargs: Any) -> None:
+    sink = os.environ.get("NONSTOP_LOAD_SINK")
+    if not sink or isinstance(runner, MasterRunner):
+        return
+    stream = _Stream(_connect(sink))
+    environment.events.request.add_listener(stream.on_request)
+    environment.events.test_stop.add_listener(lambda **_kw: stream.flush())
+    environment.events.quit.add_listener(lambda **_kw: stream.close())
+    gevent.spawn(stream.flush_forever)
