@@ -1,8 +1,19 @@
-"""Shared fixtures. Logs are data: structlog's defaults are reset around every test."""
+"""Shared fixtures. Logs are data: structlog's defaults are reset around every test.
+
+`sandbox` (session): ONE `nonstop sandbox up` subprocess shared by the whole session; its handle
+gives `kubeconfig`, `url`, `api_client()`, `requests(since=0)`, `mark()`, `deny(verb, resource)`,
+`allow_all()`, `expire_history()`, `faults(**plan)`. `namespace` (function): a fresh namespace per
+test, deleted afterwards, so tests do not see each other's objects.
+"""
 
 from __future__ import annotations
 
+import json
+import urllib.request
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -13,3 +24,84 @@ def _reset_structlog() -> Iterator[None]:
     structlog.reset_defaults()
     yield
     structlog.reset_defaults()
+
+
+class SandboxHandle:
+    """The shared sandbox subprocess, as tests reach it: only over HTTP."""
+
+    def __init__(self, kubeconfig: Path, url: str) -> None:
+        self.kubeconfig = str(kubeconfig)
+        self.url = url
+
+    def api_client(self) -> Any:
+        """A fresh `kubernetes.client.ApiClient` configured from the sandbox's kubeconfig."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+    def requests(self, since: int = 0) -> list[dict[str, Any]]:
+        """The API request log from index `since` (entries: time, caller, verb, resource, …, code)."""
+        items: list[dict[str, Any]] = self._call("GET", f"/sandbox.nonstop.dev/requests?since={since}")["items"]
+        return items
+
+    def mark(self) -> int:
+        """The request log's current index: `requests(since=mark())` shows only later requests."""
+        mark: int = self._call("GET", "/sandbox.nonstop.dev/requests?since=999999999")["mark"]
+        return mark
+
+    def deny(self, verb: str, resource: str) -> None:
+        """Make SelfSubjectAccessReview deny `verb` on `resource` (e.g. "patch", "deployments")."""
+        self._call("POST", "/sandbox.nonstop.dev/access", {"deny": [[verb, resource]]})
+
+    def allow_all(self) -> None:
+        self._call("POST", "/sandbox.nonstop.dev/access", {"allowAll": True})
+
+    def expire_history(self, resource_version: int | None = None) -> None:
+        """Forget watch history up to now (or `resource_version`): older resumes get 410."""
+        body = {"resourceVersion": resource_version} if resource_version else {}
+        self._call("POST", "/sandbox.nonstop.dev/expire-history", body)
+
+    def faults(self, **plan: Any) -> None:
+        """Set the API's fault plan (latencyMs, errorRate, errorCode, verbs, resources, …); no args clears it."""
+        self._call("POST", "/sandbox.nonstop.dev/faults", plan)
+
+    def create_namespace(self, name: str) -> None:
+        self._call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def delete_namespace(self, name: str) -> None:
+        self._call("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]:
+    """One sandbox subprocess for the whole test session (CI has a time budget: share it)."""
+    from nonstop.sandbox.launcher import SandboxProcess
+
+    workdir = tmp_path_factory.mktemp("sandbox")
+    process = SandboxProcess(workdir=workdir, extra_args=["--bookmark-interval", "1"])
+    process.start()
+    try:
+        yield SandboxHandle(process.kubeconfig, process.url)
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def namespace(sandbox: SandboxHandle, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for this test (unique name), deleted afterwards."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    sandbox.create_namespace(name)
+    try:
+        yield name
+    finally:
+        sandbox.allow_all()
+        sandbox.delete_namespace(name)

@@ -1,6 +1,16 @@
-"""`nonstop sandbox`: not built yet (see its issue)."""
+"""`nonstop sandbox up`: run the embedded cluster in the foreground until Ctrl-C or SIGTERM.
+
+Order matters (CONTRACT.md): start the cluster, create the `--apply` objects, then write the
+kubeconfig atomically — its existence means "ready to use". On stop, the kubeconfig is removed.
+"""
 
 from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
 import typer
 
@@ -10,6 +20,64 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(name="sandbox", help="Not built yet.")
-    def _sandbox_stub() -> None:
-        raise InputError("nonstop sandbox is not built yet")
+    sandbox_app = typer.Typer(help="The embedded sandbox cluster.", no_args_is_help=True)
+    app.add_typer(sandbox_app, name="sandbox")
+
+    @sandbox_app.command(name="up")
+    def up(  # noqa: PLR0917  (typer maps options to parameters)
+        apply: Annotated[
+            list[Path] | None, typer.Option("--apply", help="A manifest (multi-document YAML) to create; repeatable.")
+        ] = None,
+        kubeconfig_out: Annotated[
+            Path, typer.Option("--kubeconfig-out", help="Where to write the kubeconfig (written last: ready).")
+        ] = Path("sandbox.kubeconfig"),
+        proxy_lag: Annotated[
+            float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
+        ] = 1.0,
+        data_plane: Annotated[
+            str, typer.Option("--data-plane", help="kube-proxy (per connection) or ingress (per request).")
+        ] = "kube-proxy",
+        port: Annotated[int, typer.Option("--port", help="API port on 127.0.0.1 (0: a free one).")] = 0,
+        bookmark_interval: Annotated[
+            float, typer.Option("--bookmark-interval", hidden=True, help="Seconds between watch BOOKMARKs.")
+        ] = 5.0,
+    ) -> None:
+        """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM."""
+        from nonstop.logs import get_logger
+        from nonstop.sandbox.cluster import Cluster, load_manifests, write_kubeconfig
+
+        if data_plane not in ("kube-proxy", "ingress"):
+            raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
+        if proxy_lag < 0:
+            raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        objects = load_manifests(list(apply or []))
+        kubeconfig_out.unlink(missing_ok=True)
+        log = get_logger("sandbox")
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = signal.signal(signal.SIGTERM, on_signal)
+        cluster = Cluster(
+            port=port,
+            proxy_lag=proxy_lag,
+            data_plane="ingress" if data_plane == "ingress" else "kube-proxy",
+            bookmark_interval=bookmark_interval,
+            log=log,
+        )
+        try:
+            cluster.start()
+            cluster.apply(objects)
+            write_kubeconfig(kubeconfig_out, cluster.url)
+            log.info("sandbox ready", url=cluster.url, kubeconfig=str(kubeconfig_out))
+            typer.echo(f"sandbox ready: export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            kubeconfig_out.unlink(missing_ok=True)
+            cluster.stop()
+            signal.signal(signal.SIGTERM, previous)
+            log.info("sandbox stopped")

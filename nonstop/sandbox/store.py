@@ -44,6 +44,8 @@ class Change:
     type: ChangeType
     kind: Kind
     obj: Obj
+    prev: Obj | None = None
+    """The object before this change (None for ADDED): lets a watch see objects leave a selector."""
 
 
 class Store:
@@ -95,8 +97,8 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _record(self, change_type: ChangeType, kind: Kind, obj: Obj) -> Change:
-        change = Change(self._rv, change_type, kind, copy.deepcopy(obj))
+    def _record(self, change_type: ChangeType, kind: Kind, obj: Obj, prev: Obj | None = None) -> Change:
+        change = Change(self._rv, change_type, kind, copy.deepcopy(obj), prev)
         if len(self._history) == self._history.maxlen and self._history:
             self._compacted_rv = self._history[0].rv
         self._history.append(change)
@@ -157,7 +159,7 @@ class Store:
                 return copy.deepcopy(current)
             meta["resourceVersion"] = self._next_rv()
             self._objects[key] = obj
-            self._record("MODIFIED", kind, obj)
+            self._record("MODIFIED", kind, obj, current)  # `current` is no longer stored: no copy needed
             return copy.deepcopy(obj)
 
     def mutate(
@@ -182,8 +184,9 @@ class Store:
             obj = self._objects.pop(key, None)
             if obj is None:
                 raise not_found(kind.resource, kind.group, name)
+            prev = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = self._next_rv()
-            self._record("DELETED", kind, obj)
+            self._record("DELETED", kind, obj, prev)
             return copy.deepcopy(obj)
 
     # -- watching ------------------------------------------------------------------------------
@@ -214,6 +217,21 @@ class Store:
                 return found
             self._changed.wait_for(lambda: self._rv > rv and bool(self._changes_after(rv, wanted)), timeout)
             return self._changes_after(rv, wanted)
+
+    def changes_and_rv(self, rv: int, kinds: Iterable[Kind] | None = None) -> tuple[builtins.list[Change], int]:
+        """Kept changes after `rv` (of the given kinds) and the store's resourceVersion, read atomically.
+
+        When no change is pending, a watcher may move its position to the returned resourceVersion
+        (that is what a BOOKMARK announces).
+        """
+        with self._lock:
+            return self._changes_after(rv, None if kinds is None else set(kinds)), self._rv
+
+    @property
+    def compacted_rv(self) -> int:
+        """Changes at or below this resourceVersion are gone: resuming from there answers 410."""
+        with self._lock:
+            return self._compacted_rv
 
     def expire_history_before(self, rv: int) -> None:
         """Forget changes at or below `rv`: a watch resuming from there gets 410 (fault injection, tests)."""

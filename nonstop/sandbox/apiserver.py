@@ -1,0 +1,611 @@
+"""The sandbox's Kubernetes API over HTTP/1.1 (K8S-SEMANTICS.md §6, §6a).
+
+A `ThreadingHTTPServer` on 127.0.0.1 (a random free port by default), one thread per connection,
+keep-alive for urllib3 pools, TCP_NODELAY so small answers are not held back. Routes:
+
+    /version /healthz /readyz /livez                       plain answers
+    /api  /apis  /api/v1  /apis/<g>  /apis/<g>/<v>         discovery
+    /api/v1/... /apis/<g>/<v>/...                          resources (see `_route`)
+    /sandbox.nonstop.dev/{requests,faults,access,expire-history}   admin, for tests
+
+Watches are chunked newline-delimited JSON, driven by the store's condition variable (no polling):
+a write reaches every watcher within milliseconds. Bodies are never compressed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+
+from nonstop.sandbox import discovery
+from nonstop.sandbox.apierrors import ApiError, bad_request
+from nonstop.sandbox.auth import Auth
+from nonstop.sandbox.faults import FaultPlan, Faults
+from nonstop.sandbox.kinds import Kind, by_resource
+from nonstop.sandbox.registry import CORE_EVENTS, NEW_EVENTS, Registry
+from nonstop.sandbox.requestlog import RequestLog
+from nonstop.sandbox.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
+from nonstop.sandbox.store import Change, Obj
+from nonstop.sandbox.tables import table
+
+__all__ = ["ApiServer"]
+
+ADMIN_PREFIX = "/sandbox.nonstop.dev/"
+_TRUE = ("true", "True", "1")
+
+
+class _Request:
+    """What a path and query resolve to."""
+
+    def __init__(self) -> None:
+        self.kind: Kind | None = None
+        self.namespace: str | None = None
+        self.name: str = ""
+        self.subresource: str = ""
+
+
+def _route(path: str) -> _Request | None:
+    """Resolve `/api/v1/...` or `/apis/<g>/<v>/...` to kind, namespace, name and subresource."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    req = _Request()
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        ns_kind = by_resource("", "v1", "namespaces")
+        if group == "" and ns_kind is not None and rest[2] in (*ns_kind.subresources, "finalize") and len(rest) == 3:
+            req.kind, req.name, req.subresource = ns_kind, rest[1], rest[2]
+            return req
+        req.namespace = rest[1]
+        rest = rest[2:]
+    kind = by_resource(group, version, rest[0])
+    if kind is None:
+        return None
+    req.kind = kind
+    if len(rest) >= 2:
+        req.name = rest[1]
+    if len(rest) >= 3:
+        req.subresource = rest[2]
+    if len(rest) > 3:
+        return None
+    return req
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], api: ApiServer) -> None:
+        self.api = api
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.conn_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.conn_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 600  # an idle keep-alive connection is closed after this long
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # the request log replaces the stdlib's access log
+
+    def do_GET(self) -> None:
+        self.server.api.handle(self, "GET")
+
+    def do_POST(self) -> None:
+        self.server.api.handle(self, "POST")
+
+    def do_PUT(self) -> None:
+        self.server.api.handle(self, "PUT")
+
+    def do_PATCH(self) -> None:
+        self.server.api.handle(self, "PATCH")
+
+    def do_DELETE(self) -> None:
+        self.server.api.handle(self, "DELETE")
+
+
+class ApiServer:
+    """The HTTP front of a `Registry`; `start()` binds and serves in a background thread."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        auth: Auth | None = None,
+        faults: Faults | None = None,
+        request_log: RequestLog | None = None,
+        bookmark_interval: float = 60.0,
+        log: structlog.typing.FilteringBoundLogger | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = registry.store
+        self.auth = auth or Auth()
+        self.faults = faults or Faults()
+        self.requests = request_log or RequestLog()
+        self.bookmark_interval = bookmark_interval
+        self.log = log or structlog.get_logger(component="sandbox-apiserver")
+        self._host, self._port = host, port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server = _Server((self._host, self._port), self)
+        self._port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="sandbox-apiserver", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is None:
+            return
+        self._server.shutdown()
+        with self._server.conn_lock:
+            open_connections = list(self._server.connections)
+        for conn in open_connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    # -- one request -----------------------------------------------------------------------------
+
+    def handle(self, h: _Handler, method: str) -> None:
+        split = urlsplit(h.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        path = split.path.rstrip("/") or "/"
+        caller = h.headers.get("User-Agent", "")
+        info: dict[str, Any] = {
+            "verb": method.lower(),
+            "group": "",
+            "resource": "",
+            "subresource": "",
+            "namespace": "",
+            "name": "",
+        }
+        code = 500
+        try:
+            body = self._read_body(h)
+            if path.startswith(ADMIN_PREFIX.rstrip("/")):
+                code = self._admin(h, method, path[len(ADMIN_PREFIX) :], query, body)
+                return
+            req = _route(path) if path.startswith(("/api/", "/apis/")) else None
+            if req is not None and req.kind is not None:
+                info.update(self._describe(method, req, query))
+            token = self.auth.check(h.headers.get("Authorization"), verb=info["verb"], resource=info["resource"])
+            if token:
+                caller = token
+            if req is None:
+                code = self._non_resource(h, method, path)
+                return
+            self.faults.before_request(info["verb"], info["resource"])
+            code = self._resource(h, method, req, query=query, body=body, info=info)
+        except ApiError as exc:
+            code = exc.code
+            self._send_json(h, exc.code, exc.status())
+        except (BrokenPipeError, ConnectionResetError):
+            code = 499
+            h.close_connection = True
+        except Exception as exc:
+            self.log.exception("request failed", path=h.path, method=method)
+            code = 500
+            with contextlib.suppress(OSError):
+                self._send_json(h, 500, ApiError(500, "InternalError", f"sandbox internal error: {exc}").status())
+        finally:
+            if info["resource"] or not path.startswith(ADMIN_PREFIX.rstrip("/")):
+                self.requests.add(
+                    caller=caller,
+                    verb=info["verb"],
+                    group=info["group"],
+                    resource=info["resource"] or path,
+                    subresource=info["subresource"],
+                    namespace=info["namespace"],
+                    name=info["name"],
+                    code=code,
+                    dry_run=bool(query.get("dryRun")),
+                )
+
+    @staticmethod
+    def _describe(method: str, req: _Request, query: dict[str, str]) -> dict[str, Any]:
+        assert req.kind is not None
+        if method == "GET":
+            verb = "get" if req.name else ("watch" if query.get("watch") in _TRUE else "list")
+        elif method == "POST":
+            verb = "create"
+        elif method == "PUT":
+            verb = "update"
+        elif method == "PATCH":
+            verb = "patch"
+        else:
+            verb = "delete" if req.name else "deletecollection"
+        return {
+            "verb": verb,
+            "group": req.kind.group,
+            "resource": req.kind.resource,
+            "subresource": req.subresource,
+            "namespace": req.namespace or "",
+            "name": req.name,
+        }
+
+    def _read_body(self, h: _Handler) -> Any:
+        length = int(h.headers.get("Content-Length") or 0)
+        if not length:
+            return None
+        raw = h.rfile.read(length)
+        if not raw.strip():
+            return None
+        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        if "yaml" in ctype:
+            import yaml
+
+            return yaml.safe_load(raw)
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+    def _send_json(self, h: _Handler, code: int, obj: Any) -> None:
+        data = _dump(obj)
+        h.send_response(code)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Cache-Control", "no-cache, private")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    # -- non-resource paths ----------------------------------------------------------------------
+
+    def _non_resource(self, h: _Handler, method: str, path: str) -> int:
+        answer: Obj | None = None
+        if method == "GET":
+            parts = [p for p in path.split("/") if p]
+            if path == "/version":
+                answer = discovery.version()
+            elif path in ("/healthz", "/readyz", "/livez"):
+                data = b"ok"
+                h.send_response(200)
+                h.send_header("Content-Type", "text/plain; charset=utf-8")
+                h.send_header("Content-Length", str(len(data)))
+                h.end_headers()
+                h.wfile.write(data)
+                return 200
+            elif path == "/api":
+                answer = discovery.api_versions()
+            elif path == "/apis":
+                answer = discovery.api_group_list()
+            elif parts[:1] == ["api"] and len(parts) == 2:
+                answer = discovery.resource_list("", parts[1])
+            elif parts[:1] == ["apis"] and len(parts) == 2:
+                answer = discovery.api_group(parts[1])
+            elif parts[:1] == ["apis"] and len(parts) == 3:
+                answer = discovery.resource_list(parts[1], parts[2])
+        if answer is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._send_json(h, 200, answer)
+        return 200
+
+    # -- admin -----------------------------------------------------------------------------------
+
+    def _admin(self, h: _Handler, method: str, what: str, query: dict[str, str], body: Any) -> int:
+        body = body or {}
+        if what == "requests" and method == "GET":
+            since = int(query.get("since") or 0)
+            self._send_json(h, 200, {"mark": self.requests.mark(), "items": self.requests.since(since)})
+        elif what == "faults" and method == "POST":
+            if body.get("dropWatches"):
+                self.faults.drop_watches()
+            self.faults.set(FaultPlan.from_json(body))
+            self._send_json(h, 200, {"ok": True})
+        elif what == "access" and method == "POST":
+            if body.get("allowAll"):
+                self.registry.access.allow_all()
+            for verb, resource in body.get("deny") or []:
+                self.registry.access.deny(str(verb), str(resource))
+            self._send_json(h, 200, {"denied": self.registry.access.snapshot()})
+        elif what == "expire-history" and method == "POST":
+            rv = int(body.get("resourceVersion") or self.store.resource_version)
+            self.store.expire_history_before(rv)
+            self._send_json(h, 200, {"expiredThrough": rv})
+        else:
+            raise ApiError(404, "NotFound", f"no sandbox admin endpoint {method} {what}")
+        return 200
+
+    # -- resources -------------------------------------------------------------------------------
+
+    def _resource(
+        self, h: _Handler, method: str, req: _Request, *, query: dict[str, str], body: Any, info: dict[str, Any]
+    ) -> int:
+        kind = req.kind
+        assert kind is not None
+        ns = req.namespace if kind.namespaced else None
+        sub = req.subresource
+        if sub and sub not in kind.subresources and not (kind.resource == "namespaces" and sub == "finalize"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        dry_run = bool(query.get("dryRun"))
+        verb = info["verb"]
+        if verb in ("list", "watch", "deletecollection"):
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(kind, query.get("fieldSelector"))
+            if verb == "watch":
+                return self._watch(h, kind, ns=ns, labels=labels, fields=fields, query=query)
+            if verb == "deletecollection":
+                options = self._delete_options(query, body)
+                self._send_json(h, 200, self.registry.delete_collection(kind, ns, labels, fields, options))
+                return 200
+            items, rv = self.registry.list(kind, ns, labels, fields)
+            if self._wants_table(h):
+                self._send_json(h, 200, table(kind, items, resource_version=str(rv), include=self._include(query)))
+            else:
+                listing = {
+                    "kind": kind.list_kind,
+                    "apiVersion": kind.api_version,
+                    "metadata": {"resourceVersion": str(rv)},
+                    "items": items,
+                }
+                if kind.custom:
+                    for item in items:
+                        item.setdefault("apiVersion", kind.api_version)
+                        item.setdefault("kind", kind.kind)
+                else:
+                    for item in items:
+                        item.pop("apiVersion", None)
+                        item.pop("kind", None)
+                self._send_json(h, 200, listing)
+            return 200
+        if kind.namespaced and not ns and verb != "create":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if verb == "get":
+            if sub == "scale":
+                obj = self.registry.get_scale(kind, ns, req.name)
+            else:
+                obj = self.registry.get(kind, ns, req.name)
+            if self._wants_table(h) and not sub:
+                obj = table(kind, [obj], resource_version=None, include=self._include(query))
+            self._send_json(h, 200, obj)
+            return 200
+        if verb == "create":
+            if req.name and sub == "eviction" and kind.resource == "pods":
+                code, answer = self.registry.evict(str(ns), req.name, body or {})
+                self._send_json(h, code, answer)
+                return code
+            if req.name:
+                raise ApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
+            if kind.namespaced and not ns:
+                ns = ((body or {}).get("metadata") or {}).get("namespace") or "default"
+            created = self.registry.create(kind, ns, body, dry_run=dry_run)
+            self._send_json(h, 201, created)
+            return 201
+        if verb == "update":
+            obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run)
+            self._send_json(h, 200, obj)
+            return 200
+        if verb == "patch":
+            ctype = h.headers.get("Content-Type") or ""
+            obj = self.registry.patch(kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run)
+            self._send_json(h, 200, obj)
+            return 200
+        # delete
+        code, answer = self.registry.delete(kind, ns, req.name, self._delete_options(query, body))
+        self._send_json(h, code, answer)
+        return code
+
+    @staticmethod
+    def _delete_options(query: dict[str, str], body: Any) -> Obj:
+        options: Obj = dict(body) if isinstance(body, dict) else {}
+        if "gracePeriodSeconds" in query:
+            try:
+                options["gracePeriodSeconds"] = int(query["gracePeriodSeconds"])
+            except ValueError as exc:
+                raise bad_request(f"gracePeriodSeconds {query['gracePeriodSeconds']!r} is not an integer") from exc
+        if "propagationPolicy" in query:
+            options["propagationPolicy"] = query["propagationPolicy"]
+        if "orphanDependents" in query:
+            options["orphanDependents"] = query["orphanDependents"] in _TRUE
+        if query.get("dryRun"):
+            options["dryRun"] = [query["dryRun"]]
+        return options
+
+    @staticmethod
+    def _wants_table(h: _Handler) -> bool:
+        accept = h.headers.get("Accept") or ""
+        return "as=Table" in accept
+
+    @staticmethod
+    def _include(query: dict[str, str]) -> str:
+        return query.get("includeObject") or "Metadata"
+
+    # -- watch -----------------------------------------------------------------------------------
+
+    def _watch(
+        self,
+        h: _Handler,
+        kind: Kind,
+        *,
+        ns: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        query: dict[str, str],
+    ) -> int:
+        source = CORE_EVENTS if kind is NEW_EVENTS else kind
+        rv_text = query.get("resourceVersion") or ""
+        bookmarks = query.get("allowWatchBookmarks") in _TRUE
+        send_initial = query.get("sendInitialEvents") in _TRUE
+        as_table = self._wants_table(h)
+        include = self._include(query)
+        try:
+            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else random.uniform(1800, 3600)
+        except ValueError as exc:
+            raise bad_request(f"timeoutSeconds {query['timeoutSeconds']!r} is not a number") from exc
+        limit = self.faults.watch_limit(kind.resource)
+        if limit is not None:
+            timeout = min(timeout, limit)
+        start_rv: int | None = None
+        if rv_text not in ("", "0") and not send_initial:
+            try:
+                start_rv = int(rv_text)
+            except ValueError as exc:
+                raise bad_request(f"resourceVersion {rv_text!r} is not valid") from exc
+        epoch = self.faults.watch_epoch()
+
+        def matches(obj: Obj | None) -> bool:
+            if obj is None:
+                return False
+            if ns and obj["metadata"].get("namespace") != ns:
+                return False
+            return labels.matches(obj["metadata"].get("labels")) and fields.matches(obj)
+
+        def shape(obj: Obj) -> Obj:
+            if kind is NEW_EVENTS:
+                from nonstop.sandbox.registry import _to_new_event
+
+                obj = _to_new_event(obj)
+            elif kind.resource in ("endpointslices", "poddisruptionbudgets"):
+                obj = self.registry.present(kind, dict(obj))
+            if as_table:
+                return table(kind, [obj], resource_version=None, include=include)
+            return obj
+
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Cache-Control", "no-cache, private")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.close_connection = True
+        out = h.wfile
+
+        def write(lines: list[bytes]) -> None:
+            if not lines:
+                return
+            data = b"".join(lines)
+            out.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        def event(type_: str, obj: Obj) -> bytes:
+            return _dump({"type": type_, "object": obj}) + b"\n"
+
+        def bookmark(rv: int, *, initial_end: bool = False) -> bytes:
+            meta: Obj = {"resourceVersion": str(rv)}
+            if initial_end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return event("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta})
+
+        def error(exc: ApiError) -> bytes:
+            return event("ERROR", exc.status())
+
+        try:
+            if start_rv is None:
+                items, rv = self.registry.list(kind, ns, labels, fields)
+                lines = []
+                for item in items:
+                    item.setdefault("kind", kind.kind)
+                    item.setdefault("apiVersion", kind.api_version)
+                    lines.append(event("ADDED", shape(item) if as_table else item))
+                if send_initial and bookmarks:
+                    lines.append(bookmark(rv, initial_end=True))
+                write(lines)
+            else:
+                rv = start_rv
+                if rv < self.store.compacted_rv:
+                    write([error(self._expired(rv))])
+                    return 200
+            deadline = time.monotonic() + timeout
+            next_bookmark = time.monotonic() + self.bookmark_interval
+            while not self._stopping.is_set() and self.faults.watch_epoch() == epoch:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                wait = max(0.0, min(deadline, next_bookmark, now + 0.5) - now)
+                try:
+                    changes = self.store.wait_for_changes(rv, wait, [source])
+                except ApiError as exc:
+                    write([error(self._expired(rv) if exc.code == 410 else exc)])
+                    break
+                lines = []
+                for change in changes:
+                    rv = change.rv
+                    line = self._translate(change, matches, shape)
+                    if line is not None:
+                        lines.append(line)
+                if not changes:
+                    pending, current = self.store.changes_and_rv(rv, [source])
+                    if not pending:
+                        rv = max(rv, current)  # nothing of ours happened up to `current`
+                if bookmarks and time.monotonic() >= next_bookmark:
+                    lines.append(bookmark(rv))
+                    next_bookmark = time.monotonic() + self.bookmark_interval
+                write(lines)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+            return 200
+        with contextlib.suppress(OSError):
+            out.write(b"0\r\n\r\n")
+        return 200
+
+    def _expired(self, rv: int) -> ApiError:
+        return ApiError(410, "Expired", f"too old resource version: {rv} ({self.store.resource_version})")
+
+    @staticmethod
+    def _translate(change: Change, matches: Any, shape: Any) -> bytes | None:
+        now_in = change.type != "DELETED" and matches(change.obj)
+        was_in = change.prev is not None and matches(change.prev)
+        if change.type == "DELETED":
+            if not was_in:
+                return None
+            return _dump({"type": "DELETED", "object": shape(change.obj)}) + b"\n"
+        if now_in and (was_in or change.type == "ADDED"):
+            return _dump({"type": change.type, "object": shape(change.obj)}) + b"\n"
+        if now_in:
+            return _dump({"type": "ADDED", "object": shape(change.obj)}) + b"\n"
+        if was_in:
+            assert change.prev is not None
+            gone = dict(change.prev)
+            gone["metadata"] = {**change.prev["metadata"], "resourceVersion": str(change.rv)}
+            return _dump({"type": "DELETED", "object": shape(gone)}) + b"\n"
+        return None

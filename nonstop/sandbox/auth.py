@@ -1,0 +1,56 @@
+"""Optional bearer-token authentication (off by default).
+
+With tokens configured, a request must present `Authorization: Bearer <token>` of a known token;
+each token maps to the code it gets: 200 (allowed), 401 (Unauthorized: a bad credential) or 403
+(Forbidden: a valid user without permission). Without tokens every request is allowed, as a
+kubeconfig without credentials would be on a local cluster.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from nonstop.sandbox.apierrors import ApiError
+
+__all__ = ["Auth"]
+
+
+class Auth:
+    """Token → answer table; `check` returns the caller name or raises 401/403."""
+
+    def __init__(self, tokens: dict[str, int] | None = None) -> None:
+        self._tokens: dict[str, int] = dict(tokens or {})
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        with self._lock:
+            return bool(self._tokens)
+
+    def set_token(self, token: str, code: int = 200) -> None:
+        """Make `token` answer `code` (200, 401 or 403); enables authentication."""
+        if code not in (200, 401, 403):
+            raise ValueError(f"a token answers 200, 401 or 403, not {code}")
+        with self._lock:
+            self._tokens[token] = code
+
+    def check(self, authorization: str | None, *, verb: str, resource: str) -> str | None:
+        """The token presented (None without one); raises ApiError 401/403 when auth says no."""
+        token = None
+        if authorization and authorization.lower().startswith("bearer "):
+            token = authorization[7:].strip()
+        with self._lock:
+            if not self._tokens:
+                return token
+            code = self._tokens.get(token or "", 401)
+        if code == 401:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        if code == 403:
+            target = resource or "the requested resource"
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{target} is forbidden: User "sandbox:{token}" cannot {verb} resource "{resource}"',
+                details={"kind": resource},
+            )
+        return token

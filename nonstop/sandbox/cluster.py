@@ -1,0 +1,243 @@
+"""`Cluster`: the embedded sandbox composed — store, API server, controllers, kubelet, data plane.
+
+    with Cluster() as cluster:
+        cluster.url, cluster.kubeconfig_path      # talk to it like any cluster
+
+The API server, controllers and kubelet share one process and one store; the data plane is a
+separate process (`python -m nonstop.sandbox.dataplane`) started once the API serves, and
+stopped with SIGTERM. A component whose module is not installed is logged as unavailable and
+left out (never faked). Stopping the cluster stops every component.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import structlog
+import yaml
+
+from nonstop.errors import InputError
+from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.apiserver import ApiServer
+from nonstop.sandbox.auth import Auth
+from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.kinds import Kind, by_kind
+from nonstop.sandbox.registry import Registry
+from nonstop.sandbox.store import Obj, Store
+
+__all__ = ["Cluster", "DataPlaneMode", "kubeconfig_text", "load_manifests", "write_kubeconfig"]
+
+DataPlaneMode = Literal["kube-proxy", "ingress"]
+
+
+class _Component(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def kubeconfig_text(url: str, *, token: str | None = None, namespace: str = "default") -> str:
+    """A kubeconfig with one context, `sandbox`, pointing at `url`."""
+    user: dict[str, Any] = {"token": token} if token else {}
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "sandbox", "cluster": {"server": url}}],
+        "users": [{"name": "sandbox", "user": user}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox", "namespace": namespace}}],
+        "current-context": "sandbox",
+        "preferences": {},
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def write_kubeconfig(path: Path, url: str, *, token: str | None = None) -> None:
+    """Write atomically (temp file + rename): the file's existence means "ready"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(kubeconfig_text(url, token=token))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def load_manifests(paths: list[Path]) -> list[tuple[Path, Kind, Obj]]:
+    """Read multi-document YAML files; raise InputError naming the file for anything unusable."""
+    out: list[tuple[Path, Kind, Obj]] = []
+    for path in paths:
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise InputError(f"manifest {path} is not valid YAML{where}") from exc
+        for index, doc in enumerate(docs):
+            if doc is None:
+                continue
+            items = doc.get("items") if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
+            for obj in items or []:
+                if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
+                    raise InputError(f"manifest {path}, document {index + 1}: an object needs apiVersion and kind")
+                kind = by_kind(str(obj["apiVersion"]), str(obj["kind"]))
+                if kind is None:
+                    raise InputError(
+                        f"manifest {path}, document {index + 1}: the sandbox does not serve "
+                        f"{obj['apiVersion']} {obj['kind']}"
+                    )
+                if not (obj.get("metadata") or {}).get("name"):
+                    raise InputError(f"manifest {path}, document {index + 1}: {obj['kind']} has no metadata.name")
+                out.append((path, kind, obj))
+    out.sort(key=lambda item: 0 if item[1].resource == "namespaces" else 1)
+    return out
+
+
+class Cluster:
+    """The whole sandbox in this process (plus the data-plane subprocess)."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        kubeconfig_path: Path | None = None,
+        proxy_lag: float = 1.0,
+        data_plane: DataPlaneMode = "kube-proxy",
+        components: tuple[str, ...] = ("controllers", "kubelet", "dataplane"),
+        bookmark_interval: float = 5.0,
+        tokens: dict[str, int] | None = None,
+        log: structlog.typing.FilteringBoundLogger | None = None,
+    ) -> None:
+        self.log = log or structlog.get_logger(component="sandbox")
+        self.store = Store()
+        self.recorder = EventRecorder(self.store)
+        self.registry = Registry(self.store, self.recorder, log=self.log)
+        self.auth = Auth(tokens)
+        self.api = ApiServer(
+            self.registry, port=port, auth=self.auth, bookmark_interval=bookmark_interval, log=self.log
+        )
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if kubeconfig_path is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="nonstop-sandbox-")
+            kubeconfig_path = Path(self._tmp.name) / "kubeconfig"
+        self.kubeconfig_path = kubeconfig_path
+        self.proxy_lag = proxy_lag
+        self.data_plane: DataPlaneMode = data_plane
+        self.components = components
+        self._running: list[tuple[str, _Component]] = []
+        self._dataplane: subprocess.Popen[bytes] | None = None
+        self._started = False
+
+    @property
+    def url(self) -> str:
+        return self.api.url
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Cluster:
+        """Serve the API, write the kubeconfig, then start the components."""
+        started = time.monotonic()
+        self.api.start()
+        self.registry.start()
+        self._started = True
+        write_kubeconfig(self.kubeconfig_path, self.url)
+        self.log.info("sandbox api serving", url=self.url, seconds=round(time.monotonic() - started, 3))
+        if "controllers" in self.components:
+            self._start_in_process("controllers", "nonstop.sandbox.controllers", "ControllerManager")
+        if "kubelet" in self.components:
+            self._start_in_process("kubelet", "nonstop.sandbox.kubelet", "Kubelet")
+        if "dataplane" in self.components:
+            self._start_dataplane()
+        return self
+
+    def _start_in_process(self, name: str, module: str, cls_name: str) -> None:
+        try:
+            loaded = importlib.import_module(module)
+            factory = getattr(loaded, cls_name)
+        except (ImportError, AttributeError) as exc:
+            self.log.warning("sandbox component not available", component=name, error=str(exc))
+            return
+        component: _Component = factory(self.store, self.recorder, log=self.log.bind(sandbox_component=name))
+        component.start()
+        self._running.append((name, component))
+        self.log.info("sandbox component started", component=name)
+
+    def _start_dataplane(self) -> None:
+        if importlib.util.find_spec("nonstop.sandbox.dataplane") is None:
+            self.log.warning("sandbox component not available", component="dataplane")
+            return
+        argv = [
+            sys.executable,
+            "-m",
+            "nonstop.sandbox.dataplane",
+            "--kubeconfig",
+            str(self.kubeconfig_path),
+            "--mode",
+            self.data_plane,
+            "--proxy-lag",
+            str(self.proxy_lag),
+        ]
+        self._dataplane = subprocess.Popen(argv)
+        self.log.info("sandbox component started", component="dataplane", pid=self._dataplane.pid)
+
+    def stop(self) -> None:
+        """Stop the data plane, the in-process components, then the API server."""
+        if self._dataplane is not None:
+            if self._dataplane.poll() is None:
+                self._dataplane.send_signal(signal.SIGTERM)
+                try:
+                    self._dataplane.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._dataplane.kill()
+                    self._dataplane.wait(timeout=5)
+            self._dataplane = None
+        while self._running:
+            name, component = self._running.pop()
+            try:
+                component.stop()
+            except Exception:
+                self.log.exception("sandbox component failed to stop", component=name)
+        if self._started:
+            self.registry.stop()
+            self.api.stop()
+            self._started = False
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- applying manifests ----------------------------------------------------------------------
+
+    def apply(self, objects: list[tuple[Path, Kind, Obj]]) -> None:
+        """Create each object (update it if it exists), as `kubectl apply` would; errors name the file."""
+        for path, kind, obj in objects:
+            namespace = (obj.get("metadata") or {}).get("namespace") or ("default" if kind.namespaced else None)
+            name = obj["metadata"]["name"]
+            try:
+                try:
+                    self.registry.create(kind, namespace, obj)
+                except ApiError as exc:
+                    if exc.reason != "AlreadyExists":
+                        raise
+                    current = self.store.get(kind, namespace, name)
+                    body = dict(obj)
+                    body["metadata"] = {**obj["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
+                    self.registry.update(kind, namespace, name, body)
+            except ApiError as exc:
+                raise InputError(f"manifest {path}: {kind.kind} {name!r} was refused: {exc.message}") from exc

@@ -1,0 +1,249 @@
+"""Defaults the API server fills in on every write, and the validation it does (K8S-SEMANTICS.md §1.1, §5).
+
+Kept apart from the registry so the rules read as a list: what Kubernetes' `SetDefaults_*`
+functions set for pods, pod templates, Deployments, ReplicaSets, Services and Namespaces, and the
+validation messages nonstop's users meet (the both-zero rolling update, a selector that does not
+match its template).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+from typing import Any
+
+from nonstop.sandbox.apierrors import ApiError, invalid
+from nonstop.sandbox.kinds import Kind
+
+__all__ = ["ClusterIPAllocator", "apply_defaults", "validate"]
+
+Obj = dict[str, Any]
+
+_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+_PERCENT = re.compile(r"^(\d+)%$")
+
+
+def _default_probe(probe: Obj | None) -> None:
+    if not isinstance(probe, dict):
+        return
+    for key, value in _PROBE_DEFAULTS.items():
+        probe.setdefault(key, value)
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        http.setdefault("path", "/")
+        http.setdefault("scheme", "HTTP")
+
+
+def _default_container(container: Obj) -> None:
+    image = str(container.get("image", ""))
+    tag = image.rsplit("/", 1)[-1]
+    latest = ":" not in tag or tag.endswith(":latest")
+    container.setdefault("imagePullPolicy", "Always" if latest and "@" not in tag else "IfNotPresent")
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    container.setdefault("resources", {})
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        _default_probe(container.get(probe))
+    lifecycle = container.get("lifecycle") or {}
+    for hook in ("preStop", "postStart"):
+        http = (lifecycle.get(hook) or {}).get("httpGet")
+        if isinstance(http, dict):
+            http.setdefault("scheme", "HTTP")
+
+
+def default_pod_spec(spec: Obj) -> None:
+    """Pod spec defaults: restart policy, grace period 30 s, DNS, scheduler, per-container defaults."""
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    for field in ("containers", "initContainers"):
+        for container in spec.get(field) or []:
+            if isinstance(container, dict):
+                _default_container(container)
+
+
+def _default_template(obj: Obj) -> None:
+    template = obj.setdefault("spec", {}).setdefault("template", {})
+    template.setdefault("metadata", {})
+    default_pod_spec(template.setdefault("spec", {}))
+
+
+class ClusterIPAllocator:
+    """Hands out Service ClusterIPs from a loopback range (the data plane listens there)."""
+
+    def __init__(self, cidr: str = "127.20.0.0/16") -> None:
+        self._network = ipaddress.ip_network(cidr)
+        self._used: set[str] = set()
+        self._next = 1
+        self._lock = threading.Lock()
+
+    def reserve(self, ip: str) -> None:
+        with self._lock:
+            self._used.add(ip)
+
+    def release(self, ip: str) -> None:
+        with self._lock:
+            self._used.discard(ip)
+
+    def allocate(self) -> str:
+        with self._lock:
+            size = self._network.num_addresses
+            for _ in range(size):
+                candidate = self._network.network_address + self._next
+                self._next = self._next % (size - 2) + 1
+                text = str(candidate)
+                if text not in self._used:
+                    self._used.add(text)
+                    return text
+        raise ApiError(500, "InternalError", f"no ClusterIP left in {self._network}")
+
+    def contains(self, ip: str) -> bool:
+        try:
+            return ipaddress.ip_address(ip) in self._network
+        except ValueError:
+            return False
+
+
+def apply_defaults(kind: Kind, obj: Obj) -> None:
+    """Fill in what the real API server defaults for this kind (in place); idempotent."""
+    spec = obj.get("spec")
+    if kind.resource == "pods":
+        default_pod_spec(obj.setdefault("spec", {}))
+        status = obj.setdefault("status", {})
+        status.setdefault("phase", "Pending")
+        status.setdefault("qosClass", "BestEffort")
+    elif kind.resource == "deployments":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("replicas", 1)
+        strategy = spec.setdefault("strategy", {})
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            rolling.setdefault("maxSurge", "25%")
+            rolling.setdefault("maxUnavailable", "25%")
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        _default_template(obj)
+        obj.setdefault("status", {})
+    elif kind.resource in ("replicasets", "statefulsets"):
+        obj.setdefault("spec", {}).setdefault("replicas", 1)
+        _default_template(obj)
+        obj.setdefault("status", {}).setdefault("replicas", 0)
+    elif kind.resource == "services" and isinstance(spec, dict):
+        spec.setdefault("type", "ClusterIP")
+        spec.setdefault("sessionAffinity", "None")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.setdefault("protocol", "TCP")
+                port.setdefault("targetPort", port.get("port"))
+        obj.setdefault("status", {}).setdefault("loadBalancer", {})
+    elif kind.resource == "namespaces":
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj.setdefault("status", {}).setdefault("phase", "Active")
+        labels = obj.setdefault("metadata", {}).setdefault("labels", {})
+        labels["kubernetes.io/metadata.name"] = obj["metadata"].get("name", "")
+    elif kind.resource == "endpointslices":
+        obj.setdefault("addressType", "IPv4")
+    elif kind.resource == "poddisruptionbudgets":
+        obj.setdefault("spec", {})
+    elif kind.resource == "events" and kind.group == "":
+        obj.setdefault("involvedObject", {})
+
+
+def _is_zero(value: Any) -> bool:
+    return value in (0, "0%", "0") and not isinstance(value, bool)
+
+
+def _int_or_percent_error(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "must be an integer or percentage (e.g '5%')"
+    if isinstance(value, int):
+        return "must be greater than or equal to 0" if value < 0 else None
+    if isinstance(value, str):
+        return (
+            None
+            if _PERCENT.match(value)
+            else "a valid percent string must be a numeric string followed by an ending '%'"
+        )
+    return "must be an integer or percentage (e.g '5%')"
+
+
+def validate(kind: Kind, obj: Obj) -> None:
+    """Raise 422 Invalid the way Kubernetes does for the rules nonstop's users meet."""
+    name = obj.get("metadata", {}).get("name", "")
+    causes: list[tuple[str, str]] = []
+    if kind.resource in ("deployments", "replicasets", "statefulsets"):
+        spec = obj.get("spec") or {}
+        selector = spec.get("selector")
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not selector:
+            causes.append(("spec.selector", "Required value"))
+        else:
+            wanted = selector.get("matchLabels") or {}
+            if not wanted and not selector.get("matchExpressions"):
+                causes.append(("spec.selector", 'Invalid value: "null": empty selector is invalid for deployment'))
+            elif any(labels.get(k) != v for k, v in wanted.items()):
+                causes.append(
+                    (
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {labels!r}: `selector` does not match template `labels`",
+                    )
+                )
+        if not ((spec.get("template") or {}).get("spec") or {}).get("containers"):
+            causes.append(("spec.template.spec.containers", "Required value"))
+        replicas = spec.get("replicas")
+        if isinstance(replicas, int) and replicas < 0:
+            causes.append(("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0"))
+    if kind.resource == "deployments":
+        spec = obj.get("spec") or {}
+        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+        surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
+        for field, value in (("maxSurge", surge), ("maxUnavailable", unavailable)):
+            if value is not None and (problem := _int_or_percent_error(value)):
+                causes.append((f"spec.strategy.rollingUpdate.{field}", f"Invalid value: {value!r}: {problem}"))
+        match = _PERCENT.match(str(unavailable)) if isinstance(unavailable, str) else None
+        if match and int(match.group(1)) > 100:
+            causes.append(
+                (
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    f'Invalid value: "{unavailable}": must not be greater than 100%',
+                )
+            )
+        if surge is not None and unavailable is not None and _is_zero(surge) and _is_zero(unavailable):
+            shown = f'"{unavailable}"' if isinstance(unavailable, str) else str(unavailable)
+            causes.append(
+                (
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    f"Invalid value: {shown}: may not be 0 when `maxSurge` is 0",
+                )
+            )
+        deadline, min_ready = spec.get("progressDeadlineSeconds"), spec.get("minReadySeconds") or 0
+        if isinstance(deadline, int) and deadline <= min_ready:
+            causes.append(
+                (
+                    "spec.progressDeadlineSeconds",
+                    f"Invalid value: {deadline}: must be greater than minReadySeconds",
+                )
+            )
+    if kind.resource == "pods" and not (obj.get("spec") or {}).get("containers"):
+        causes.append(("spec.containers", "Required value"))
+    if kind.resource == "services":
+        for i, port in enumerate((obj.get("spec") or {}).get("ports") or []):
+            if not isinstance(port, dict) or not isinstance(port.get("port"), int):
+                causes.append((f"spec.ports[{i}].port", "Required value"))
+    if causes:
+        raise invalid(kind.kind, kind.group, name, causes)

@@ -1,0 +1,807 @@
+"""API semantics on top of the store: what the real API server does between the wire and etcd.
+
+Defaults and validation on every write (`defaults.py`), generation bumps on spec or annotation
+changes, `/status` writes that keep spec and labels, main-resource writes that keep status,
+graceful pod deletion, finalizers, cascading deletion through ownerReferences
+(background/foreground/orphan), `/scale` as autoscaling/v1 Scale, pods/eviction with
+PodDisruptionBudgets (429 when a budget would be broken), SelfSubjectAccessReview (allowed unless
+a verb/resource pair was denied), and the events.k8s.io/v1 view of core events.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
+from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, validate
+from nonstop.sandbox.deletion import delete_pod_gracefully
+from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.kinds import KINDS, Kind, by_kind, by_resource
+from nonstop.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from nonstop.sandbox.selectors import (
+    FieldSelector,
+    LabelSelector,
+    match_label_selector_object,
+)
+from nonstop.sandbox.store import Obj, Store, now_rfc3339
+
+__all__ = ["AccessRules", "Registry"]
+
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_PATCH_TYPES = {
+    "application/json-patch+json": "json",
+    "application/merge-patch+json": "merge",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+}
+
+
+def _kind(group: str, resource: str) -> Kind:
+    for kind in KINDS:
+        if kind.group == group and kind.resource == resource:
+            return kind
+    raise LookupError(resource)
+
+
+NAMESPACES = _kind("", "namespaces")
+PODS = _kind("", "pods")
+CORE_EVENTS = _kind("", "events")
+NEW_EVENTS = _kind("events.k8s.io", "events")
+PDBS = _kind("policy", "poddisruptionbudgets")
+SERVICES = _kind("", "services")
+
+
+class AccessRules:
+    """What SelfSubjectAccessReview answers: allowed, unless a (verb, resource) pair was denied."""
+
+    def __init__(self) -> None:
+        self._denied: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def deny(self, verb: str, resource: str) -> None:
+        """Deny `verb` on `resource` (`pods`, `pods/eviction`, `deployments.apps`, `*` for any)."""
+        with self._lock:
+            self._denied.add((verb, resource))
+
+    def allow_all(self) -> None:
+        with self._lock:
+            self._denied.clear()
+
+    def allowed(self, verb: str, resource: str, group: str = "", subresource: str = "") -> bool:
+        names = {resource, f"{resource}.{group}" if group else resource, "*"}
+        if subresource:
+            names |= {f"{resource}/{subresource}", f"{resource}.{group}/{subresource}" if group else ""}
+        with self._lock:
+            return not any((v in (verb, "*")) and r in names for v, r in self._denied)
+
+    def snapshot(self) -> list[list[str]]:
+        with self._lock:
+            return sorted([v, r] for v, r in self._denied)
+
+
+def _spec_like(obj: Obj) -> dict[str, Any]:
+    """Everything but metadata and status: what a generation bump compares (plus annotations)."""
+    body = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+    body["__annotations"] = (obj.get("metadata") or {}).get("annotations") or {}
+    return body
+
+
+class Registry:
+    """The API server's object semantics; the HTTP layer calls one method per verb."""
+
+    def __init__(
+        self,
+        store: Store,
+        recorder: EventRecorder | None = None,
+        *,
+        log: structlog.typing.FilteringBoundLogger | None = None,
+        cluster_ip_range: str = "127.20.0.0/16",
+    ) -> None:
+        self.store = store
+        self.recorder = recorder or EventRecorder(store)
+        self.log = log or structlog.get_logger(component="sandbox-registry")
+        self.access = AccessRules()
+        self.ips = ClusterIPAllocator(cluster_ip_range)
+        self._evict_lock = threading.Lock()
+        self._finalizer_stop = threading.Event()
+        self._finalizer_thread: threading.Thread | None = None
+        if self.store.find(NAMESPACES, None, "default") is None:
+            for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+                self.create(NAMESPACES, None, {"metadata": {"name": ns}})
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the finalizer loop (foreground deletion, namespace termination)."""
+        if self._finalizer_thread is None:
+            self._finalizer_thread = threading.Thread(target=self._finalize_loop, name="sandbox-finalizer", daemon=True)
+            self._finalizer_thread.start()
+
+    def stop(self) -> None:
+        self._finalizer_stop.set()
+        if self._finalizer_thread is not None:
+            self._finalizer_thread.join(timeout=5)
+            self._finalizer_thread = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
+        if kind is NEW_EVENTS:
+            return _to_new_event(self.store.get(CORE_EVENTS, namespace, name))
+        return self.present(kind, self.store.get(kind, namespace, name))
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        labels: LabelSelector | None = None,
+        fields: FieldSelector | None = None,
+    ) -> tuple[list[Obj], int]:
+        source = CORE_EVENTS if kind is NEW_EVENTS else kind
+        items, rv = self.store.list(source, namespace)
+        if kind is NEW_EVENTS:
+            items = [_to_new_event(item) for item in items]
+        out = [
+            self.present(kind, item)
+            for item in items
+            if (labels is None or labels.matches(item["metadata"].get("labels")))
+            and (fields is None or fields.matches(item))
+        ]
+        return out, rv
+
+    def present(self, kind: Kind, obj: Obj) -> Obj:
+        """The object as the wire shows it (fields computed on read; `endpoints: null` when empty)."""
+        if kind.resource == "endpointslices" and not obj.get("endpoints"):
+            obj["endpoints"] = None
+        elif kind is PDBS:
+            obj["status"] = {**(obj.get("status") or {}), **self._pdb_status(obj)}
+        return obj
+
+    # -- create ----------------------------------------------------------------------------------
+
+    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
+        if kind.resource == "selfsubjectaccessreviews":
+            return self.review_access(body)
+        if kind is NEW_EVENTS:
+            raise ApiError(
+                405, "MethodNotAllowed", "the sandbox serves events.k8s.io/v1 read-only; write core/v1 events"
+            )
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a JSON object")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        self._check_kind(kind, obj)
+        if kind.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            namespace = namespace or body_ns or "default"
+            meta["namespace"] = namespace
+            self._check_namespace_open(namespace)
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
+        for server_set in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
+            meta.pop(server_set, None)
+        if "status" in kind.subresources and kind is not NAMESPACES:
+            obj.pop("status", None)  # status is the controllers' to write, as on a real server
+        apply_defaults(kind, obj)
+        validate(kind, obj)
+        allocated = None
+        if kind is SERVICES:
+            allocated = self._allocate_cluster_ip(obj)
+        if dry_run:
+            return self.present(kind, obj)
+        try:
+            created = self.store.create(kind, obj)
+        except ApiError:
+            if allocated:
+                self.ips.release(allocated)
+            raise
+        return self.present(kind, created)
+
+    def _allocate_cluster_ip(self, obj: Obj) -> str | None:
+        spec = obj.setdefault("spec", {})
+        if spec.get("type") == "ExternalName":
+            return None
+        wanted = str(spec.get("clusterIP") or "")
+        if wanted == "None":
+            spec["clusterIPs"] = ["None"]
+            return None
+        if wanted:
+            if not self.ips.contains(wanted):
+                raise invalid(
+                    "Service",
+                    "",
+                    obj["metadata"]["name"],
+                    [
+                        (
+                            "spec.clusterIPs",
+                            f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
+                            "the provided IP is not in the valid range",
+                        )
+                    ],
+                )
+            self.ips.reserve(wanted)
+            ip = wanted
+        else:
+            ip = self.ips.allocate()
+        spec["clusterIP"] = ip
+        spec["clusterIPs"] = [ip]
+        return ip
+
+    def _check_kind(self, kind: Kind, obj: Obj) -> None:
+        api_version, kind_name = obj.get("apiVersion"), obj.get("kind")
+        if (api_version and api_version != kind.api_version) or (kind_name and kind_name != kind.kind):
+            found = by_kind(str(api_version), str(kind_name))
+            if found is None or found != kind:
+                raise bad_request(
+                    f"the API version in the data ({api_version}) does not match the expected API version "
+                    f"({kind.api_version})"
+                )
+
+    def _check_namespace_open(self, namespace: str) -> None:
+        ns = self.store.find(NAMESPACES, None, namespace)
+        if ns is None:
+            raise not_found("namespaces", "", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+                details={"name": namespace, "kind": "namespaces", "causes": [{"reason": "NamespaceTerminating"}]},
+            )
+
+    # -- update and patch ------------------------------------------------------------------------
+
+    def update(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Obj:
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be a JSON object")
+        if subresource == "scale":
+            return self._write_scale(kind, namespace, name, body, dry_run=dry_run)
+        self._check_kind(kind, body)
+        meta = body.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != name:
+            raise bad_request(f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
+        meta["name"] = name
+        if kind.namespaced:
+            meta["namespace"] = namespace
+        expect_rv = meta.get("resourceVersion") or None
+        current = self.store.get(kind, namespace, name)
+        return self._write(kind, current, body, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run)
+
+    def _write(
+        self,
+        kind: Kind,
+        current: Obj,
+        new: Obj,
+        *,
+        subresource: str,
+        expect_rv: str | None,
+        dry_run: bool = False,
+    ) -> Obj:
+        new = copy.deepcopy(new)
+        new_meta = new.setdefault("metadata", {})
+        cur_meta = current["metadata"]
+        for server_set in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if server_set in cur_meta:
+                new_meta[server_set] = cur_meta[server_set]
+            else:
+                new_meta.pop(server_set, None)
+        if kind.resource == "namespaces":
+            new_meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = cur_meta["name"]
+        has_status = "status" in kind.subresources
+        if subresource == "status":
+            for key in list(new):
+                if key not in ("metadata", "status", "apiVersion", "kind"):
+                    del new[key]
+            for key, value in current.items():
+                if key not in ("metadata", "status", "apiVersion", "kind"):
+                    new[key] = copy.deepcopy(value)
+            if "labels" in cur_meta:
+                new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
+            else:
+                new_meta.pop("labels", None)
+            bump = False
+        else:
+            if has_status:
+                if "status" in current:
+                    new["status"] = copy.deepcopy(current["status"])
+                else:
+                    new.pop("status", None)
+            apply_defaults(kind, new)
+            validate(kind, new)
+            bump = _spec_like(new) != _spec_like(current)
+        if kind is SERVICES and subresource != "status":
+            spec = new.setdefault("spec", {})
+            old_spec = current.get("spec") or {}
+            if old_spec.get("clusterIP") and not spec.get("clusterIP"):
+                spec["clusterIP"] = old_spec["clusterIP"]
+                spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+        if dry_run:
+            return self.present(kind, new)
+        if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers") and kind is not PODS:
+            self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump)
+            return self.present(kind, self.store.remove(kind, new_meta.get("namespace"), new_meta["name"]))
+        written = self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump)
+        return self.present(kind, written)
+
+    def patch(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        patch_body: Any,
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> Obj:
+        patch_type = _PATCH_TYPES.get(content_type.split(";", maxsplit=1)[0].strip().lower())
+        if patch_type is None or patch_type == "apply":
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{', '.join(k for k in _PATCH_TYPES if k != 'application/apply-patch+yaml')}",
+            )
+        if patch_type == "strategic" and kind.custom:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            )
+        for _attempt in range(20):
+            current = self.store.get(kind, namespace, name)
+            original = self._scale_of(kind, current) if subresource == "scale" else current
+            try:
+                if patch_type == "json":
+                    patched = json_patch(original, patch_body)
+                elif patch_type == "merge":
+                    patched = merge_patch(original, patch_body)
+                else:
+                    patched = strategic_merge_patch(original, patch_body)
+            except PatchError as exc:
+                raise ApiError(
+                    422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+                ) from exc
+            if not isinstance(patched, dict):
+                raise bad_request("the patch did not produce an object")
+            if subresource == "scale":
+                return self._write_scale(kind, namespace, name, patched, dry_run=dry_run)
+            pmeta = patched.setdefault("metadata", {})
+            precondition = None
+            if isinstance(patch_body, dict):
+                precondition = (patch_body.get("metadata") or {}).get("resourceVersion")
+            pmeta["name"], pmeta["namespace"] = name, namespace
+            if not kind.namespaced:
+                pmeta.pop("namespace", None)
+            try:
+                return self._write(
+                    kind,
+                    current,
+                    patched,
+                    subresource=subresource,
+                    expect_rv=precondition or current["metadata"]["resourceVersion"],
+                    dry_run=dry_run,
+                )
+            except ApiError as exc:
+                if exc.reason == "Conflict" and not precondition:
+                    continue  # another writer won the race: re-read and patch again, as the server does
+                raise
+        raise ApiError(409, "Conflict", f"too many concurrent writers on {kind.resource} {name!r}")
+
+    # -- scale -----------------------------------------------------------------------------------
+
+    def _scale_of(self, kind: Kind, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        status = obj.get("status") or {}
+        spec = obj.get("spec") or {}
+        if kind.custom:
+            replicas = status.get("HPAReplicas", status.get("replicas", 0))
+            selector = status.get("selector", "")
+        else:
+            replicas = status.get("replicas", 0)
+            match = (spec.get("selector") or {}).get("matchLabels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
+            },
+            "spec": {"replicas": spec.get("replicas", 0)},
+            "status": {"replicas": replicas, "selector": selector},
+        }
+
+    def get_scale(self, kind: Kind, namespace: str | None, name: str) -> Obj:
+        return self._scale_of(kind, self.store.get(kind, namespace, name))
+
+    def _write_scale(self, kind: Kind, namespace: str | None, name: str, scale: Obj, *, dry_run: bool) -> Obj:
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")],
+            )
+        expect_rv = (scale.get("metadata") or {}).get("resourceVersion") or None
+        current = self.store.get(kind, namespace, name)
+        new = copy.deepcopy(current)
+        new.setdefault("spec", {})["replicas"] = replicas
+        if dry_run:
+            return self._scale_of(kind, new)
+        written = self._write(kind, current, new, subresource="", expect_rv=expect_rv)
+        return self._scale_of(kind, written)
+
+    # -- delete ----------------------------------------------------------------------------------
+
+    def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:
+        """DELETE one object; returns (HTTP code, body) as the real server answers."""
+        current = self.store.get(kind, namespace, name)
+        preconditions = options.get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {current['metadata']['uid']}",
+            )
+        if (
+            preconditions.get("resourceVersion")
+            and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]
+        ):
+            raise ApiError(409, "Conflict", "Precondition failed: resourceVersion mismatch")
+        if options.get("dryRun"):
+            return 200, self.present(kind, current) if kind is PODS else _success(kind, current)
+        policy = options.get("propagationPolicy")
+        if policy is None and options.get("orphanDependents") is not None:
+            policy = "Orphan" if options["orphanDependents"] else "Background"
+        policy = policy or "Background"
+        if policy not in ("Background", "Foreground", "Orphan"):
+            raise bad_request(f"propagationPolicy {policy!r} is not one of Background, Foreground, Orphan")
+        grace = options.get("gracePeriodSeconds")
+        uid = current["metadata"]["uid"]
+        if kind is PODS:
+            pod = delete_pod_gracefully(self.store, str(namespace), name, grace_seconds=grace)
+            if self.store.find(PODS, namespace, name) is None:
+                self._cascade(current, policy)
+            return 200, self.present(kind, pod)
+        if kind is NAMESPACES:
+            return 200, self._terminate_namespace(current)
+        if current["metadata"].get("finalizers") or policy == "Foreground":
+
+            def mark(obj: Obj) -> None:
+                obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+                obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+                if policy == "Foreground" and "foregroundDeletion" not in obj["metadata"].get("finalizers", []):
+                    obj["metadata"].setdefault("finalizers", []).append("foregroundDeletion")
+                if policy == "Orphan" and "orphan" not in obj["metadata"].get("finalizers", []):
+                    obj["metadata"].setdefault("finalizers", []).append("orphan")
+
+            marked = self.store.mutate(kind, namespace, name, mark)
+            if policy == "Foreground":
+                self._cascade(current, "Background")
+            elif policy == "Orphan":
+                self._orphan_dependents(uid, namespace)
+                remaining = self._drop_finalizer(kind, marked, "orphan")
+                return 200, self.present(kind, remaining) if remaining else _success(kind, current)
+            return 200, self.present(kind, marked)
+        removed = self.store.remove(kind, namespace, name)
+        if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
+            self.ips.release(ip)
+        self._cascade(removed, policy)
+        return 200, _success(kind, removed)
+
+    def delete_collection(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        options: Obj,
+    ) -> Obj:
+        items, rv = self.list(kind, namespace, labels, fields)
+        for item in items:
+            try:
+                self.delete(kind, item["metadata"].get("namespace"), item["metadata"]["name"], options)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return {
+            "kind": kind.list_kind,
+            "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(rv)},
+            "items": items,
+        }
+
+    def _dependents(self, owner_uid: str, namespace: str | None) -> Iterable[tuple[Kind, Obj]]:
+        for kind in KINDS:
+            if not kind.namespaced or kind is NEW_EVENTS:
+                continue
+            items, _ = self.store.list(kind, namespace)
+            for item in items:
+                refs = item["metadata"].get("ownerReferences") or []
+                if any(ref.get("uid") == owner_uid for ref in refs):
+                    yield kind, item
+
+    def _cascade(self, owner: Obj, policy: str) -> None:
+        namespace = owner["metadata"].get("namespace")
+        uid = owner["metadata"]["uid"]
+        if policy == "Orphan":
+            self._orphan_dependents(uid, namespace)
+            return
+        for kind, dep in list(self._dependents(uid, namespace)):
+            refs = dep["metadata"].get("ownerReferences") or []
+            others = [r for r in refs if r.get("uid") != uid]
+            try:
+                if others:
+                    self._drop_owner_ref(kind, namespace, dep["metadata"]["name"], uid)
+                else:
+                    self.delete(kind, namespace, dep["metadata"]["name"], {"propagationPolicy": "Background"})
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+
+    def _drop_owner_ref(self, kind: Kind, namespace: str | None, name: str, uid: str) -> None:
+        def drop(obj: Obj) -> None:
+            refs = [r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != uid]
+            if refs:
+                obj["metadata"]["ownerReferences"] = refs
+            else:
+                obj["metadata"].pop("ownerReferences", None)
+
+        self.store.mutate(kind, namespace, name, drop)
+
+    def _orphan_dependents(self, uid: str, namespace: str | None) -> None:
+        for kind, dep in list(self._dependents(uid, namespace)):
+            try:
+                self._drop_owner_ref(kind, namespace, dep["metadata"]["name"], uid)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+
+    def _drop_finalizer(self, kind: Kind, obj: Obj, finalizer: str) -> Obj | None:
+        meta = obj["metadata"]
+        remaining = [f for f in meta.get("finalizers", []) if f != finalizer]
+        if remaining:
+
+            def set_remaining(o: Obj) -> None:
+                o["metadata"]["finalizers"] = remaining
+
+            return self.store.mutate(kind, meta.get("namespace"), meta["name"], set_remaining)
+        self.store.remove(kind, meta.get("namespace"), meta["name"])
+        return None
+
+    def _terminate_namespace(self, ns: Obj) -> Obj:
+        name = ns["metadata"]["name"]
+
+        def mark(obj: Obj) -> None:
+            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
+            obj["status"] = {"phase": "Terminating"}
+
+        marked = self.store.mutate(NAMESPACES, None, name, mark)
+        for kind in KINDS:
+            if not kind.namespaced or kind is NEW_EVENTS:
+                continue
+            items, _ = self.store.list(kind, name)
+            for item in items:
+                try:
+                    self.delete(kind, name, item["metadata"]["name"], {"propagationPolicy": "Background"})
+                except ApiError as exc:
+                    if exc.code != 404:
+                        raise
+        self._finish_namespace(name)
+        return marked
+
+    def _finish_namespace(self, name: str) -> bool:
+        for kind in KINDS:
+            if kind.namespaced and kind is not NEW_EVENTS and self.store.list(kind, name)[0]:
+                return False
+        try:
+            self.store.remove(NAMESPACES, None, name)
+        except ApiError:
+            return False
+        return True
+
+    def _finalize_loop(self) -> None:
+        """Finish foreground deletions and terminating namespaces once their dependents are gone."""
+        rv = self.store.resource_version
+        while not self._finalizer_stop.is_set():
+            try:
+                changes = self.store.wait_for_changes(rv, 0.5)
+            except ApiError:
+                rv = self.store.resource_version
+                continue
+            if changes:
+                rv = changes[-1].rv
+            try:
+                self._finalize_pending()
+            except ApiError as exc:  # a racing writer: try again on the next change
+                self.log.debug("finalizer retry", error=exc.message)
+
+    def _finalize_pending(self) -> None:
+        namespaces, _ = self.store.list(NAMESPACES)
+        for ns in namespaces:
+            if ns["metadata"].get("deletionTimestamp"):
+                self._finish_namespace(ns["metadata"]["name"])
+        for kind in KINDS:
+            if not kind.namespaced or kind is NEW_EVENTS or kind is PODS:
+                continue
+            items, _ = self.store.list(kind)
+            for item in items:
+                meta = item["metadata"]
+                if "foregroundDeletion" in (meta.get("finalizers") or []) and not any(
+                    True for _ in self._dependents(meta["uid"], meta.get("namespace"))
+                ):
+                    self._drop_finalizer(kind, item, "foregroundDeletion")
+
+    # -- eviction and disruption budgets ---------------------------------------------------------
+
+    def _pdb_status(self, pdb: Obj) -> Obj:
+        namespace = pdb["metadata"].get("namespace")
+        spec = pdb.get("spec") or {}
+        pods, _ = self.store.list(PODS, namespace)
+        selected = [
+            p
+            for p in pods
+            if match_label_selector_object(spec.get("selector"), p["metadata"].get("labels"))
+            and not p["metadata"].get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        ]
+        expected = len(selected)
+        healthy = sum(1 for p in selected if _pod_ready(p))
+        if spec.get("minAvailable") is not None:
+            desired = _resolve(spec["minAvailable"], expected, round_up=True)
+        elif spec.get("maxUnavailable") is not None:
+            desired = max(0, expected - _resolve(spec["maxUnavailable"], expected, round_up=True))
+        else:
+            desired = expected
+        allowed = max(0, healthy - desired)
+        return {
+            "currentHealthy": healthy,
+            "desiredHealthy": desired,
+            "disruptionsAllowed": allowed,
+            "expectedPods": expected,
+            "observedGeneration": pdb["metadata"].get("generation", 1),
+        }
+
+    def evict(self, namespace: str, name: str, body: Obj) -> tuple[int, Obj]:
+        """pods/eviction: 429 when a PodDisruptionBudget would be broken, else a graceful delete."""
+        with self._evict_lock:
+            pod = self.store.get(PODS, namespace, name)
+            options = (body or {}).get("deleteOptions") or {}
+            if not pod["metadata"].get("deletionTimestamp"):
+                pdbs, _ = self.store.list(PDBS, namespace)
+                matching = [
+                    p
+                    for p in pdbs
+                    if match_label_selector_object((p.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))
+                ]
+                if len(matching) > 1:
+                    raise ApiError(
+                        500,
+                        "InternalError",
+                        "This pod has more than one PodDisruptionBudget, "
+                        "which the eviction subresource does not support.",
+                    )
+                if matching and _pod_ready(pod):
+                    status = self._pdb_status(matching[0])
+                    if status["disruptionsAllowed"] <= 0:
+                        pdb_name = matching[0]["metadata"]["name"]
+                        raise ApiError(
+                            429,
+                            "TooManyRequests",
+                            "Cannot evict pod as it would violate the pod's disruption budget.",
+                            details={
+                                "causes": [
+                                    {
+                                        "reason": "DisruptionBudget",
+                                        "message": f"The disruption budget {pdb_name} needs "
+                                        f"{status['desiredHealthy']} healthy pods and has "
+                                        f"{status['currentHealthy']} currently",
+                                    }
+                                ]
+                            },
+                        )
+            if not options.get("dryRun"):
+                delete_pod_gracefully(self.store, namespace, name, grace_seconds=options.get("gracePeriodSeconds"))
+        return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    # -- access reviews --------------------------------------------------------------------------
+
+    def review_access(self, body: Obj) -> Obj:
+        spec = (body or {}).get("spec") or {}
+        attrs = spec.get("resourceAttributes") or {}
+        verb = attrs.get("verb", "")
+        allowed = self.access.allowed(
+            verb, attrs.get("resource", ""), attrs.get("group", ""), attrs.get("subresource", "")
+        )
+        status: Obj = {"allowed": allowed}
+        if allowed:
+            status["reason"] = "the sandbox allows every request"
+        else:
+            status["denied"] = True
+            status["reason"] = f"the sandbox was told to deny {verb} on {attrs.get('resource', '')}"
+        return {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+
+
+def _resolve(value: Any, total: int, *, round_up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        scaled = int(value[:-1]) * total / 100
+        return math.ceil(scaled) if round_up else math.floor(scaled)
+    return int(value)
+
+
+def _pod_ready(pod: Obj) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def _success(kind: Kind, obj: Obj) -> Obj:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": obj["metadata"]["name"],
+            "group": kind.group,
+            "kind": kind.resource,
+            "uid": obj["metadata"]["uid"],
+        },
+    }
+
+
+def _to_new_event(event: Obj) -> Obj:
+    """A core/v1 Event as events.k8s.io/v1 shows it."""
+    meta = event["metadata"]
+    involved = event.get("involvedObject") or {}
+    return {
+        "kind": "Event",
+        "apiVersion": "events.k8s.io/v1",
+        "metadata": meta,
+        "eventTime": event.get("eventTime") or event.get("firstTimestamp") or meta.get("creationTimestamp"),
+        "reportingController": event.get("reportingComponent") or (event.get("source") or {}).get("component", ""),
+        "reportingInstance": event.get("reportingInstance", ""),
+        "action": event.get("action", event.get("reason", "")),
+        "reason": event.get("reason", ""),
+        "regarding": involved,
+        "note": event.get("message", ""),
+        "type": event.get("type", "Normal"),
+        "deprecatedSource": event.get("source") or {},
+        "deprecatedFirstTimestamp": event.get("firstTimestamp"),
+        "deprecatedLastTimestamp": event.get("lastTimestamp"),
+        "deprecatedCount": event.get("count", 1),
+    }
+
+
+def kind_for(group: str, version: str, resource: str) -> Kind | None:
+    return by_resource(group, version, resource)

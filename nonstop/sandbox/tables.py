@@ -1,0 +1,363 @@
+"""Server-side `meta.k8s.io/v1 Table` for `kubectl get`: the columns a real API server prints.
+
+kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io`; columns with priority 1 show
+only with `-o wide`. Each row carries the object (as PartialObjectMetadata by default, whole with
+`includeObject=Object`, none with `includeObject=None`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from nonstop.sandbox.kinds import Kind
+
+__all__ = ["human_duration", "table"]
+
+Obj = dict[str, Any]
+Column = tuple[str, str, int]  # name, type, priority
+Row = list[Any]
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl's `duration.HumanDuration`: 45s, 5m3s, 3h, 2d4h, …"""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        rest = s % 60
+        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        rest = minutes % 60
+        return f"{hours}h{rest}m" if rest else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        rest = hours % 24
+        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    years, days = hours // (24 * 365), (hours // 24) % 365
+    return f"{years}y{days}d" if years < 8 and days else f"{years}y"
+
+
+def _age(text: str | None) -> str:
+    when = _parse_time(text)
+    if when is None:
+        return "<unknown>"
+    return human_duration((datetime.now(UTC) - when).total_seconds())
+
+
+def _pod_status(pod: Obj) -> str:
+    status = pod.get("status") or {}
+    reason = status.get("reason") or status.get("phase") or "Unknown"
+    for cs in reversed(status.get("containerStatuses") or []):
+        state = cs.get("state") or {}
+        if (state.get("waiting") or {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif "terminated" in state:
+            term = state["terminated"] or {}
+            reason = term.get("reason") or (
+                f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+            )
+    if pod["metadata"].get("deletionTimestamp"):
+        reason = "Terminating"
+    return str(reason)
+
+
+def _pod_row(pod: Obj) -> Row:
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    total = len(spec.get("containers") or [])
+    ready = sum(1 for cs in statuses if cs.get("ready"))
+    restarts = sum(int(cs.get("restartCount") or 0) for cs in statuses)
+    gates = spec.get("readinessGates") or []
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{total}",
+        _pod_status(pod),
+        restarts,
+        _age(pod["metadata"].get("creationTimestamp")),
+        status.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        f"{len(gates)}" if gates else "<none>",
+    ]
+
+
+def _containers(obj: Obj) -> tuple[str, str]:
+    containers = ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    return ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)
+
+
+def _selector(obj: Obj) -> str:
+    match = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(match.items())) or "<none>"
+
+
+def _deployment_row(obj: Obj) -> Row:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers(obj)
+    return [
+        obj["metadata"]["name"],
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        _age(obj["metadata"].get("creationTimestamp")),
+        names,
+        images,
+        _selector(obj),
+    ]
+
+
+def _replicaset_row(obj: Obj) -> Row:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    names, images = _containers(obj)
+    return [
+        obj["metadata"]["name"],
+        spec.get("replicas", 0),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _age(obj["metadata"].get("creationTimestamp")),
+        names,
+        images,
+        _selector(obj),
+    ]
+
+
+def _service_row(obj: Obj) -> Row:
+    spec = obj.get("spec") or {}
+    ports = []
+    for port in spec.get("ports") or []:
+        text = f"{port.get('port')}"
+        if port.get("nodePort"):
+            text += f":{port['nodePort']}"
+        ports.append(f"{text}/{port.get('protocol', 'TCP')}")
+    selector = spec.get("selector") or {}
+    external = ",".join(spec.get("externalIPs") or []) or "<none>"
+    return [
+        obj["metadata"]["name"],
+        spec.get("type", "ClusterIP"),
+        spec.get("clusterIP") or "<none>",
+        external,
+        ",".join(ports) or "<none>",
+        _age(obj["metadata"].get("creationTimestamp")),
+        ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>",
+    ]
+
+
+def _endpointslice_row(obj: Obj) -> Row:
+    ports = ",".join(str(p.get("port")) for p in obj.get("ports") or []) or "<unset>"
+    addresses = [a for ep in obj.get("endpoints") or [] for a in ep.get("addresses") or []]
+    shown = ",".join(addresses[:3]) + (f" + {len(addresses) - 3} more..." if len(addresses) > 3 else "")
+    return [
+        obj["metadata"]["name"],
+        obj.get("addressType", ""),
+        ports,
+        shown or "<unset>",
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
+def _event_row(obj: Obj) -> Row:
+    involved = obj.get("involvedObject") or {}
+    last = obj.get("lastTimestamp") or obj.get("eventTime") or obj["metadata"].get("creationTimestamp")
+    first = obj.get("firstTimestamp") or last
+    source = (obj.get("source") or {}).get("component") or obj.get("reportingComponent") or ""
+    return [
+        _age(last),
+        obj.get("type", ""),
+        obj.get("reason", ""),
+        f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        involved.get("fieldPath", ""),
+        source,
+        obj.get("message", ""),
+        _age(first),
+        obj.get("count", 1),
+        obj["metadata"]["name"],
+    ]
+
+
+def _name_age_row(obj: Obj) -> Row:
+    return [obj["metadata"]["name"], _age(obj["metadata"].get("creationTimestamp"))]
+
+
+def _namespace_row(obj: Obj) -> Row:
+    phase = (obj.get("status") or {}).get("phase", "Active")
+    return [obj["metadata"]["name"], phase, _age(obj["metadata"].get("creationTimestamp"))]
+
+
+def _configmap_row(obj: Obj) -> Row:
+    data = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+    return [obj["metadata"]["name"], data, _age(obj["metadata"].get("creationTimestamp"))]
+
+
+def _pdb_row(obj: Obj) -> Row:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        obj["metadata"]["name"],
+        str(spec["minAvailable"]) if spec.get("minAvailable") is not None else "N/A",
+        str(spec["maxUnavailable"]) if spec.get("maxUnavailable") is not None else "N/A",
+        status.get("disruptionsAllowed", 0),
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
+def _rollout_row(obj: Obj) -> Row:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return [
+        obj["metadata"]["name"],
+        spec.get("replicas", 0),
+        status.get("replicas", 0),
+        status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0),
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
+_S, _I = "string", "integer"
+_LAYOUTS: dict[str, tuple[list[Column], Callable[[Obj], Row]]] = {
+    "pods": (
+        [
+            ("Name", _S, 0),
+            ("Ready", _S, 0),
+            ("Status", _S, 0),
+            ("Restarts", _S, 0),
+            ("Age", _S, 0),
+            ("IP", _S, 1),
+            ("Node", _S, 1),
+            ("Nominated Node", _S, 1),
+            ("Readiness Gates", _S, 1),
+        ],
+        _pod_row,
+    ),
+    "deployments": (
+        [
+            ("Name", _S, 0),
+            ("Ready", _S, 0),
+            ("Up-to-date", _I, 0),
+            ("Available", _I, 0),
+            ("Age", _S, 0),
+            ("Containers", _S, 1),
+            ("Images", _S, 1),
+            ("Selector", _S, 1),
+        ],
+        _deployment_row,
+    ),
+    "replicasets": (
+        [
+            ("Name", _S, 0),
+            ("Desired", _I, 0),
+            ("Current", _I, 0),
+            ("Ready", _I, 0),
+            ("Age", _S, 0),
+            ("Containers", _S, 1),
+            ("Images", _S, 1),
+            ("Selector", _S, 1),
+        ],
+        _replicaset_row,
+    ),
+    "services": (
+        [
+            ("Name", _S, 0),
+            ("Type", _S, 0),
+            ("Cluster-IP", _S, 0),
+            ("External-IP", _S, 0),
+            ("Port(s)", _S, 0),
+            ("Age", _S, 0),
+            ("Selector", _S, 1),
+        ],
+        _service_row,
+    ),
+    "endpointslices": (
+        [("Name", _S, 0), ("AddressType", _S, 0), ("Ports", _S, 0), ("Endpoints", _S, 0), ("Age", _S, 0)],
+        _endpointslice_row,
+    ),
+    "events": (
+        [
+            ("Last Seen", _S, 0),
+            ("Type", _S, 0),
+            ("Reason", _S, 0),
+            ("Object", _S, 0),
+            ("Subobject", _S, 1),
+            ("Source", _S, 1),
+            ("Message", _S, 0),
+            ("First Seen", _S, 1),
+            ("Count", _S, 1),
+            ("Name", _S, 1),
+        ],
+        _event_row,
+    ),
+    "namespaces": ([("Name", _S, 0), ("Status", _S, 0), ("Age", _S, 0)], _namespace_row),
+    "configmaps": ([("Name", _S, 0), ("Data", _I, 0), ("Age", _S, 0)], _configmap_row),
+    "poddisruptionbudgets": (
+        [
+            ("Name", _S, 0),
+            ("Min Available", _S, 0),
+            ("Max Unavailable", _S, 0),
+            ("Allowed Disruptions", _I, 0),
+            ("Age", _S, 0),
+        ],
+        _pdb_row,
+    ),
+    "rollouts": (
+        [
+            ("Name", _S, 0),
+            ("Desired", _I, 0),
+            ("Current", _I, 0),
+            ("Up-to-date", _I, 0),
+            ("Available", _I, 0),
+            ("Age", _S, 0),
+        ],
+        _rollout_row,
+    ),
+}
+
+
+def _partial(obj: Obj, include: str) -> Obj | None:
+    if include == "None":
+        return None
+    if include == "Object":
+        return obj
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+
+
+def table(kind: Kind, items: list[Obj], *, resource_version: str | None, include: str = "Metadata") -> Obj:
+    """A `meta.k8s.io/v1 Table` of `items` with the kind's columns."""
+    layout = _LAYOUTS.get(kind.resource) if not (kind.resource == "events" and kind.group) else None
+    columns, row = layout or ([("Name", _S, 0), ("Age", _S, 0)], _name_age_row)
+    meta: Obj = {"resourceVersion": resource_version} if resource_version is not None else {}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "columnDefinitions": [
+            {
+                "name": name,
+                "type": typ,
+                "format": "name" if name == "Name" else "",
+                "description": name,
+                "priority": priority,
+            }
+            for name, typ, priority in columns
+        ],
+        "rows": [{"cells": row(item), "object": _partial(item, include)} for item in items],
+    }
