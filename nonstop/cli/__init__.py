@@ -57,7 +57,10 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: run the app, map our errors to one line and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # In non-standalone mode click returns a command's `typer.Exit` code instead of raising it.
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except NonstopError as exc:
         if _state["debug"]:
             raise

@@ -1,0 +1,64 @@
+"""Static zero-downtime rules over parsed Kubernetes objects (plain dicts): no I/O, no files, no cluster.
+
+`lint_objects` takes what YAML or the API gives (each dict carries `kind`) and returns findings in
+input order; `Finding.index` points back into the list, so a caller that knows where each object
+came from can add file and line. The rule ids, severities and definitions are CONTRACT.md's "Lint
+rule ids". Kinds other than workloads (Deployment, StatefulSet, Argo Rollout), Services,
+PodDisruptionBudgets and autoscalers are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from checks.lint.disruption import check_disruption_budget
+from checks.lint.lifecycle import check_lifecycle, prestop_sleep_seconds
+from checks.lint.model import RULES, SEVERITY_RANK, Finding, Rule, Severity
+from checks.lint.objects import WORKLOAD_KINDS, Context, Obj, Workload, build_context
+from checks.lint.probes import check_probes, is_serving, normalized_probe
+from checks.lint.rollout import check_replicas, check_strategy, resolve_int_or_percent
+from checks.lint.service import check_service
+
+__all__ = [
+    "LINTED_KINDS",
+    "RULES",
+    "SEVERITY_RANK",
+    "WORKLOAD_KINDS",
+    "Finding",
+    "Rule",
+    "Severity",
+    "is_serving",
+    "lint_objects",
+    "normalized_probe",
+    "prestop_sleep_seconds",
+    "resolve_int_or_percent",
+]
+
+LINTED_KINDS = (*WORKLOAD_KINDS, "Service")
+"""The kinds findings are reported on (PDBs and autoscalers are only read for the cross-object rules)."""
+
+_WORKLOAD_CHECKS: tuple[Callable[[Workload, Context], Iterable[Finding]], ...] = (
+    check_probes,
+    check_lifecycle,
+    check_strategy,
+    check_replicas,
+    check_disruption_budget,
+)
+
+_RULE_ORDER = {rule_id: position for position, rule_id in enumerate(RULES)}
+
+
+def lint_objects(objects: Sequence[Obj], *, require_pdb: bool = False) -> list[Finding]:
+    """Every finding on `objects`, ordered by object, then by rule (CONTRACT.md's order), then container.
+
+    `require_pdb` reports `pod-disruption-budget-missing` even when the input holds no PodDisruptionBudget.
+    """
+    ctx = build_context(objects, require_pdb=require_pdb)
+    findings: list[Finding] = []
+    for workload in ctx.workloads:
+        for check in _WORKLOAD_CHECKS:
+            findings.extend(check(workload, ctx))
+    for index, service in ctx.services:
+        findings.extend(check_service(index, service, ctx))
+    findings.sort(key=lambda f: (f.index, _RULE_ORDER[f.rule], f.container or ""))
+    return findings

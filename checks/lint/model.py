@@ -1,0 +1,113 @@
+"""What a lint finding is, and the table of rules (CONTRACT.md "Lint rule ids")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["RULES", "SEVERITY_RANK", "Finding", "Rule", "Severity"]
+
+Severity = Literal["error", "warning"]
+
+SEVERITY_RANK: dict[str, int] = {"warning": 1, "error": 2}
+"""Order of severities, for `--fail-on` and sorting (higher is worse)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One lint rule: its stable id, default severity and a one-line summary (SARIF's shortDescription)."""
+
+    id: str
+    severity: Severity
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One hazard found on one object.
+
+    `index` is the position of the object in the list handed to `lint_objects`, so a caller that
+    read the objects from files can attach file and line; `container` is None for findings about
+    the workload or Service as a whole.
+    """
+
+    rule: str
+    severity: Severity
+    kind: str
+    name: str
+    namespace: str | None
+    container: str | None
+    message: str
+    index: int
+
+
+_RULES = (
+    Rule(
+        "readiness-probe-missing",
+        "error",
+        "A serving container has no readinessProbe, so it gets traffic as soon as it starts.",
+    ),
+    Rule(
+        "readiness-probe-port-mismatch",
+        "error",
+        "The readinessProbe names a port that the container does not declare, so the pod never becomes Ready.",
+    ),
+    Rule(
+        "liveness-same-as-readiness",
+        "warning",
+        "livenessProbe and readinessProbe are identical, so a slow moment restarts the container.",
+    ),
+    Rule(
+        "prestop-hook-missing",
+        "warning",
+        "A serving container has no preStop hook, so it gets SIGTERM while the data plane still routes to it.",
+    ),
+    Rule(
+        "prestop-exceeds-grace-period",
+        "error",
+        "The preStop sleep is at least terminationGracePeriodSeconds, so the container is killed without a drain.",
+    ),
+    Rule(
+        "grace-period-too-short",
+        "warning",
+        "terminationGracePeriodSeconds leaves less than 5 s after the preStop sleep for the app to drain.",
+    ),
+    Rule(
+        "rolling-update-zero-surge-and-unavailable",
+        "error",
+        "maxSurge and maxUnavailable both resolve to 0, so Kubernetes takes a pod down before its replacement.",
+    ),
+    Rule(
+        "rolling-update-all-unavailable",
+        "error",
+        "maxUnavailable resolves to every replica, so a rollout may take all pods down at once.",
+    ),
+    Rule(
+        "recreate-strategy",
+        "error",
+        "Strategy Recreate stops every old pod before a new one starts: an outage on every rollout.",
+    ),
+    Rule(
+        "single-replica",
+        "warning",
+        "One replica and no HorizontalPodAutoscaler: any eviction or crash leaves the Service without endpoints.",
+    ),
+    Rule(
+        "pod-disruption-budget-missing",
+        "warning",
+        "No PodDisruptionBudget selects the pods, so a node drain may evict all of them at once.",
+    ),
+    Rule(
+        "service-selector-mismatch",
+        "error",
+        "The Service selects none of the workloads' pods, so it has no endpoints.",
+    ),
+    Rule(
+        "service-publishes-not-ready",
+        "warning",
+        "The Service publishes not-ready addresses, so readiness no longer gates its traffic.",
+    ),
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+"""Every rule by id, in CONTRACT.md's order."""

@@ -1,0 +1,159 @@
+"""Rollout strategy rules: surge and unavailability as Kubernetes resolves them, Recreate, and replica count."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+
+from checks.lint.model import Finding
+from checks.lint.objects import Context, Workload, as_int, as_map
+
+__all__ = ["check_replicas", "check_strategy", "resolve_int_or_percent"]
+
+_DEFAULT_PERCENT = "25%"
+
+
+def resolve_int_or_percent(value: object, total: int, *, round_up: bool) -> int | None:
+    """An int-or-percent field as Kubernetes scales it (`intstr.GetScaledValueFromIntOrPercent`).
+
+    A percentage becomes `value * total / 100`, rounded up or down; None for a value the API would reject.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%") and text[:-1].isdigit():
+            scaled = int(text[:-1]) * total / 100
+            return math.ceil(scaled) if round_up else math.floor(scaled)
+        if text.isdigit():
+            return int(text)
+    return None
+
+
+def _evaluated_replicas(workload: Workload) -> tuple[int, str]:
+    """The replica count to judge the strategy at: an autoscaler's minimum when one manages the workload."""
+    if workload.autoscaler is not None:
+        scaler = workload.autoscaler
+        return scaler.min_replicas, f"at the {scaler.kind} {scaler.name}'s minimum of {scaler.min_replicas}"
+    return workload.replicas, f"with {workload.replicas} replica{'s' if workload.replicas != 1 else ''}"
+
+
+def _shown(raw: object, resolved: int) -> str:
+    return f"{resolved}" if raw == resolved else f"{raw!s} → {resolved}"
+
+
+def _surge_rules(workload: Workload, surge_raw: object, unavailable_raw: object, owner: str) -> Iterator[Finding]:
+    replicas, at = _evaluated_replicas(workload)
+    if replicas <= 0:
+        return
+    surge = resolve_int_or_percent(surge_raw, replicas, round_up=True)
+    unavailable = resolve_int_or_percent(unavailable_raw, replicas, round_up=False)
+    if surge is None or unavailable is None:
+        return
+    if surge == 0 and unavailable == 0:
+        literal = resolve_int_or_percent(surge_raw, 100, round_up=True) == 0 and (
+            resolve_int_or_percent(unavailable_raw, 100, round_up=False) == 0
+        )
+        consequence = (
+            'the API rejects literal zeros for both ("may not be 0 when maxSurge is 0"), so this manifest '
+            "does not apply"
+            if literal
+            else "when both round to zero Kubernetes falls back to maxUnavailable 1 and takes an old pod down "
+            "before its replacement is Ready"
+            + (" — with one replica, an outage on every rollout" if replicas == 1 else "")
+        )
+        yield workload.finding(
+            "rolling-update-zero-surge-and-unavailable",
+            f"{owner} maxSurge ({_shown(surge_raw, surge)}) and maxUnavailable ({_shown(unavailable_raw, 0)}) "
+            f"both resolve to 0 {at} (maxSurge rounds up, maxUnavailable down): {consequence}. "
+            "Fix: maxSurge: 1 (or 25%) and maxUnavailable: 0, so a new pod is Ready before an old one goes.",
+        )
+    elif unavailable >= replicas:
+        yield workload.finding(
+            "rolling-update-all-unavailable",
+            f"{owner} maxUnavailable ({_shown(unavailable_raw, unavailable)}) covers every replica {at}: the "
+            "controller may stop all old pods before any new pod is Ready, leaving the Service with no "
+            "endpoints. Fix: maxUnavailable: 0 with maxSurge: 1 (or a value below the replica count).",
+        )
+
+
+def _statefulset(workload: Workload) -> Iterator[Finding]:
+    update = as_map(workload.spec.get("updateStrategy"))
+    if update.get("type", "RollingUpdate") != "RollingUpdate":
+        return  # OnDelete: nothing rolls until someone deletes pods
+    replicas, at = _evaluated_replicas(workload)
+    if replicas <= 0:
+        return
+    raw = as_map(update.get("rollingUpdate")).get("maxUnavailable", 1)
+    unavailable = resolve_int_or_percent(raw, replicas, round_up=True)
+    if unavailable is None:
+        return
+    unavailable = max(unavailable, 1)
+    if unavailable >= replicas:
+        yield workload.finding(
+            "rolling-update-all-unavailable",
+            f"StatefulSet updateStrategy maxUnavailable ({_shown(raw, unavailable)}) covers every replica {at}: "
+            "StatefulSets have no maxSurge — the controller deletes a pod and creates its replacement only "
+            "after it is gone — so the rollout takes every pod down at once and the Service has no endpoints "
+            "until the new pods are Ready. Fix: run at least 2 replicas (and keep maxUnavailable below the "
+            "replica count), or use a Deployment if the app keeps no state.",
+        )
+
+
+def check_strategy(workload: Workload, ctx: Context) -> Iterator[Finding]:
+    """rolling-update-zero-surge-and-unavailable, rolling-update-all-unavailable, recreate-strategy."""
+    del ctx
+    if workload.kind == "StatefulSet":
+        yield from _statefulset(workload)
+        return
+    strategy = as_map(workload.spec.get("strategy"))
+    if workload.kind == "Rollout":
+        canary = strategy.get("canary")
+        # blueGreen brings the new ReplicaSet up in full before switching; with traffic routing, canary
+        # scales by weight and ignores maxSurge/maxUnavailable (Argo Rollouts' docs).
+        if isinstance(canary, Mapping) and "trafficRouting" not in canary:
+            yield from _surge_rules(
+                workload,
+                canary.get("maxSurge", _DEFAULT_PERCENT),
+                canary.get("maxUnavailable", _DEFAULT_PERCENT),
+                "Rollout canary",
+            )
+        return
+    kind = strategy.get("type") or "RollingUpdate"
+    if kind == "Recreate":
+        if workload.replicas != 0 or workload.autoscaler is not None:
+            yield workload.finding(
+                "recreate-strategy",
+                "strategy Recreate stops every old pod before the first new pod starts, so the Service has no "
+                "endpoints — every request fails — until a new pod is Ready. Fix: type RollingUpdate with "
+                "maxSurge: 1 and maxUnavailable: 0 (if two versions must never run together, put that "
+                "constraint in the app, or accept a maintenance window).",
+            )
+        return
+    rolling = as_map(strategy.get("rollingUpdate"))
+    surge_raw = rolling.get("maxSurge")
+    unavailable_raw = rolling.get("maxUnavailable")
+    yield from _surge_rules(
+        workload,
+        _DEFAULT_PERCENT if surge_raw is None else surge_raw,
+        _DEFAULT_PERCENT if unavailable_raw is None else unavailable_raw,
+        "RollingUpdate",
+    )
+
+
+def check_replicas(workload: Workload, ctx: Context) -> Iterator[Finding]:
+    """single-replica."""
+    del ctx
+    if workload.replicas != 1 or workload.autoscaler is not None:
+        return
+    explicit = as_int(workload.spec.get("replicas")) is not None
+    count = "replicas is 1" if explicit else "replicas is unset (so 1)"
+    yield workload.finding(
+        "single-replica",
+        f"{count} and no HorizontalPodAutoscaler targets {workload.ref}: one pod carries all traffic, so a "
+        "node drain, an eviction, a crash or an OOM kill leaves the Service without endpoints, and every "
+        "rollout hinges on that one replacement. Fix: replicas: 2 or more (with a PodDisruptionBudget), or an "
+        "HPA with minReplicas ≥ 2.",
+    )

@@ -1,0 +1,61 @@
+"""Service rules: a selector that matches the workloads' pods, and readiness left in charge of traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from checks.lint.model import RULES, Finding
+from checks.lint.objects import Context, Obj, as_map, same_namespace
+from checks.lint.selectors import matches_map
+
+__all__ = ["check_service"]
+
+
+def _finding(index: int, obj: Obj, namespace: str | None, rule_id: str, message: str) -> Finding:
+    return Finding(
+        rule=rule_id,
+        severity=RULES[rule_id].severity,
+        kind="Service",
+        name=str(as_map(obj.get("metadata")).get("name") or "<unnamed>"),
+        namespace=namespace,
+        container=None,
+        message=message,
+        index=index,
+    )
+
+
+def _labels_text(labels: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items()) or "no labels"
+
+
+def check_service(index: int, obj: Obj, ctx: Context) -> Iterator[Finding]:
+    """service-selector-mismatch, service-publishes-not-ready."""
+    spec = as_map(obj.get("spec"))
+    namespace = as_map(obj.get("metadata")).get("namespace") or None
+    selector = as_map(spec.get("selector"))
+    if selector and spec.get("type") != "ExternalName":
+        candidates = [p for p in ctx.pod_labels if same_namespace(p.namespace, namespace)]
+        if candidates and not any(matches_map(selector, p.labels) for p in candidates):
+            shown = "; ".join(f"{p.kind}/{p.name} has {_labels_text(p.labels)}" for p in candidates[:3])
+            more = f" and {len(candidates) - 3} more" if len(candidates) > 3 else ""
+            yield _finding(
+                index,
+                obj,
+                namespace,
+                "service-selector-mismatch",
+                f"the selector {_labels_text(selector)} matches the pods of none of the workloads in the input "
+                f"({shown}{more}): the Service gets no endpoints and every request through it fails. Fix: make "
+                "spec.selector a subset of the pod template's labels.",
+            )
+    if spec.get("publishNotReadyAddresses") is True:
+        yield _finding(
+            index,
+            obj,
+            namespace,
+            "service-publishes-not-ready",
+            "publishNotReadyAddresses: true makes every pod an endpoint whether it is Ready or not, so starting "
+            "pods get traffic before they listen and terminating pods keep getting it: readiness probes no "
+            "longer protect this Service. Fix: remove it; it is meant for headless Services used for peer "
+            "discovery (e.g. a StatefulSet's), not for client traffic.",
+        )

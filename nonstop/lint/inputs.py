@@ -1,0 +1,149 @@
+"""Reading manifests for `nonstop lint`: paths, folders and stdin; multi-document YAML; `kind: List`.
+
+Parsing uses PyYAML's C loader when it is there. The line of each object comes from the root node
+the composer already built (its start mark), so knowing where an object is costs nothing extra; no
+second pass over the text is made.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nonstop.errors import InputError
+
+__all__ = ["STDIN", "LoadedObject", "expand_paths", "load_text", "read_source"]
+
+STDIN = "-"
+"""The path argument that means standard input."""
+
+STDIN_NAME = "<stdin>"
+"""How standard input is named in messages and findings."""
+
+_SUFFIXES = (".yaml", ".yml")
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Helm directives that survive YAML parsing because they were quoted (`image: "{{ .Values.image }}"`).
+# Other `{{ }}` (Argo Workflows parameters, Prometheus or Alertmanager templates in ConfigMaps) is data.
+_HELM = re.compile(r"\{\{-?\s*(?:\.(?:Values|Release|Chart|Capabilities|Files|Template)\b|(?:include|toYaml|tpl)\s)")
+_HELM_HINT = (
+    "; it contains Helm template directives ({{ }}): render the chart first and lint the result, "
+    "e.g. `helm template RELEASE CHART | nonstop lint -`"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedObject:
+    """One object of the input with where it came from (`line` is 1-based, of its first key)."""
+
+    obj: dict[str, Any]
+    file: str
+    line: int | None
+
+
+class _LineLoader(_Loader):  # type: ignore[misc,valid-type]  # the C loader has no stubs
+    """A safe loader that remembers each document's root node, so its line is known for free."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.last_node: yaml.Node | None = None
+
+    def get_data(self) -> Any:
+        if self.check_node():
+            self.last_node = self.get_node()
+            return self.construct_document(self.last_node)
+        return None
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Files named, `-`, and every `*.yaml`/`*.yml` under a folder (recursively, sorted, hidden folders skipped)."""
+    found: list[str] = []
+    for raw in paths:
+        if raw == STDIN:
+            found.append(STDIN)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                str(p)
+                for p in sorted(path.rglob("*"))
+                if p.suffix in _SUFFIXES
+                and p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])
+            )
+        elif path.exists():
+            found.append(raw)
+        else:
+            raise InputError(f"{raw}: no such file or directory")
+    return found
+
+
+def read_source(path: str) -> tuple[str, str]:
+    """(display name, text) of one input; stdin is read once as UTF-8."""
+    name = STDIN_NAME if path == STDIN else path
+    try:
+        data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read it ({exc.strerror or exc})") from exc
+    try:
+        return name, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (byte {exc.start}); Kubernetes manifests are UTF-8") from exc
+
+
+def _yaml_error(name: str, text: str, exc: yaml.YAMLError) -> InputError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f", line {mark.line + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    hint = _HELM_HINT if "{{" in text else ""
+    return InputError(f"{name}{where}: invalid YAML: {problem}{hint}")
+
+
+def _list_items(data: dict[str, Any], node: yaml.Node | None) -> Iterator[tuple[Any, int | None]]:
+    """Items of a `kind: List` (or `DeploymentList` from the API, whose items carry no kind) with their lines."""
+    item_nodes: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "items" and isinstance(value, yaml.SequenceNode):
+                item_nodes = value.value
+    kind = str(data["kind"])
+    item_kind = kind[: -len("List")] if kind != "List" else None
+    for position, item in enumerate(data["items"]):
+        line = item_nodes[position].start_mark.line + 1 if position < len(item_nodes) else None
+        if item_kind and isinstance(item, dict) and "kind" not in item:
+            yield {"kind": item_kind, **item}, line
+        else:
+            yield item, line
+
+
+def load_text(name: str, text: str) -> list[LoadedObject]:
+    """Every object (a mapping with a `kind`) in a multi-document YAML text; empty documents are skipped.
+
+    Raises InputError naming the file and line for invalid YAML, with a hint to run `helm template`
+    when the text holds Helm directives (also when those happened to parse).
+    """
+    if "{{" in text and _HELM.search(text):
+        line = text.count("\n", 0, text.index("{{")) + 1
+        raise InputError(f"{name}, line {line}: this is a Helm template, not a manifest{_HELM_HINT}")
+    loaded: list[LoadedObject] = []
+    loader = _LineLoader(text)
+    try:
+        while loader.check_data():
+            data = loader.get_data()
+            if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+                continue
+            node = loader.last_node
+            if data["kind"].endswith("List") and isinstance(data.get("items"), list):
+                loaded.extend(LoadedObject(item, name, line) for item, line in _list_items(data, node) if item)
+            else:
+                loaded.append(LoadedObject(data, name, node.start_mark.line + 1 if node is not None else None))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(name, text, exc) from exc
+    finally:
+        loader.dispose()
+    return loaded

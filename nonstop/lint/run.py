@@ -1,0 +1,121 @@
+"""One `nonstop lint` run: read every input, lint all objects together, keep where each finding came from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects
+from nonstop.lint.inputs import LoadedObject, expand_paths, load_text, read_source
+
+__all__ = ["CheckedObject", "LintReport", "LocatedFinding", "lint_loaded", "lint_paths"]
+
+
+@dataclass(frozen=True, slots=True)
+class LocatedFinding:
+    """A finding with the file and line of its object (both None for objects read from the API)."""
+
+    finding: Finding
+    file: str | None
+    line: int | None
+
+    def as_json(self) -> dict[str, Any]:
+        """CONTRACT.md's shape of one finding in `--format json`."""
+        f = self.finding
+        return {
+            "rule": f.rule,
+            "severity": f.severity,
+            "kind": f.kind,
+            "name": f.name,
+            "namespace": f.namespace,
+            "container": f.container,
+            "file": self.file,
+            "line": self.line,
+            "message": f.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedObject:
+    """One object the rules judged (a workload or a Service), for per-object output such as JUnit."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    file: str | None
+    line: int | None
+    findings: tuple[LocatedFinding, ...]
+
+    @property
+    def ref(self) -> str:
+        """`namespace/Kind/name`, or `Kind/name` without a namespace."""
+        base = f"{self.kind}/{self.name}"
+        return f"{self.namespace}/{base}" if self.namespace else base
+
+
+@dataclass(slots=True)
+class LintReport:
+    """The findings of one run, the objects judged and the files read."""
+
+    findings: list[LocatedFinding] = field(default_factory=list)
+    objects: list[CheckedObject] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def count(self, severity: str) -> int:
+        """How many findings have this severity."""
+        return sum(1 for f in self.findings if f.finding.severity == severity)
+
+    def failed(self, fail_on: str) -> bool:
+        """Whether any finding is at or above `fail_on` (`error`, `warning`; `never` never fails)."""
+        if fail_on == "never":
+            return False
+        threshold = SEVERITY_RANK[fail_on]
+        return any(SEVERITY_RANK[f.finding.severity] >= threshold for f in self.findings)
+
+
+def _name(obj: dict[str, Any]) -> tuple[str, str | None]:
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+    return str(metadata.get("name") or "<unnamed>"), (metadata.get("namespace") or None)
+
+
+def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False) -> LintReport:
+    """Lint objects already read, all together (cross-object rules see every file)."""
+    findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb)
+    report = LintReport(files=list(files))
+    by_index: dict[int, list[LocatedFinding]] = {}
+    for finding in findings:
+        source = loaded[finding.index]
+        located = LocatedFinding(finding, source.file, source.line)
+        report.findings.append(located)
+        by_index.setdefault(finding.index, []).append(located)
+    for index, item in enumerate(loaded):
+        if item.obj.get("kind") in LINTED_KINDS:
+            name, namespace = _name(item.obj)
+            report.objects.append(
+                CheckedObject(
+                    kind=str(item.obj["kind"]),
+                    name=name,
+                    namespace=namespace if isinstance(namespace, str) else None,
+                    file=item.file,
+                    line=item.line,
+                    findings=tuple(by_index.get(index, ())),
+                )
+            )
+    return report
+
+
+def lint_paths(paths: Sequence[str], *, require_pdb: bool = False) -> LintReport:
+    """Read files, folders (recursive `*.yaml`/`*.yml`) and `-` (stdin), then lint everything together.
+
+    Raises InputError (exit 2) for a missing path, unreadable file or invalid YAML, naming the file and line.
+    """
+    files = expand_paths(paths)
+    loaded: list[LoadedObject] = []
+    names: list[str] = []
+    for path in files:
+        name, text = read_source(path)
+        names.append(name)
+        loaded.extend(load_text(name, text))
+    return lint_loaded(loaded, files=names, require_pdb=require_pdb)
