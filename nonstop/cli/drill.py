@@ -1,15 +1,149 @@
-"""`nonstop drill`: not built yet (see its issue)."""
+"""`nonstop drill`: run one drill against a cluster (kubeconfig, context, in-cluster) or the sandbox."""
 
 from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
 
 import typer
 
 from nonstop.errors import InputError
+from nonstop.logs import get_logger
 
-__all__ = ["register"]
+__all__ = ["register", "run_drill_command", "sandbox_connection"]
+
+log = get_logger("cli.drill")
+
+
+@contextmanager
+def interrupt_handler() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event the drill checks at every step (a second signal is not special)."""
+    interrupted = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if not interrupted.is_set():
+            log.warning("interrupt received; stopping the drill", signal=signal.Signals(signum).name)
+        interrupted.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield interrupted
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def sandbox_connection(
+    *, apply: list[Path], proxy_lag: float, data_plane: str, target_kind: str, target: str, namespace: str | None
+) -> Iterator[str | None]:
+    """Start the embedded sandbox with `apply`, wait until the target is available; yields the kubeconfig path."""
+    from nonstop.drill.target import is_complete
+    from nonstop.kube.api import Kube
+    from nonstop.kube.connection import connect
+    from nonstop.sandbox.launcher import SandboxProcess
+
+    for manifest in apply:
+        if not manifest.exists():
+            raise InputError(f"{manifest}: no such manifest file (--apply)")
+    sandbox = SandboxProcess(apply=apply, proxy_lag=proxy_lag, data_plane=data_plane)
+    sandbox.start()
+    try:
+        kube = Kube(connect(kubeconfig=str(sandbox.kubeconfig)))
+        ns = namespace or kube.namespace
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            workload = kube.get_deployment(ns, target) if target_kind == "Deployment" else kube.get_rollout(ns, target)
+            if is_complete(workload, target_kind)[0]:
+                break
+            time.sleep(0.2)  # a bounded poll of the API while the sandbox starts the pods
+        else:
+            raise InputError(f"{target_kind} {ns}/{target} did not become available in the sandbox within 120 s")
+        kube.close()
+        yield str(sandbox.kubeconfig)
+    finally:
+        sandbox.stop()
+
+
+def run_drill_command(
+    drill_file: Path,
+    *,
+    sandbox: bool,
+    apply: list[Path],
+    kubeconfig: str | None,
+    context: str | None,
+    report_dir: Path | None,
+    dry_run: bool,
+    quiet: bool = False,
+) -> int:
+    """Run one drill end to end; returns the exit code of CONTRACT.md."""
+    from nonstop.drill.reporting import write_reports
+    from nonstop.drill.run import run_drill
+    from nonstop.kube.api import Kube
+    from nonstop.kube.connection import connect
+    from nonstop.report.terminal import print_summary
+    from nonstop.spec import load_drill
+
+    drill = load_drill(drill_file)
+    spec = drill.spec
+    if apply and not sandbox:
+        raise InputError("--apply only works with --sandbox (nonstop never applies manifests to a real cluster)")
+    out_dir = report_dir or Path("nonstop-report") / drill.metadata.name
+    with interrupt_handler() as interrupted:
+        if sandbox:
+            cm = sandbox_connection(
+                apply=apply, proxy_lag=spec.sandbox.proxy_lag_seconds, data_plane=spec.sandbox.data_plane,
+                target_kind=spec.target.kind, target=spec.target.name, namespace=spec.target.namespace,
+            )  # fmt: skip
+        else:
+            cm = _nothing(kubeconfig)
+        with cm as config_path:
+            kube = Kube(connect(kubeconfig=config_path, context=None if sandbox else context))
+            try:
+                namespace = spec.target.namespace or kube.namespace
+                run = run_drill(drill, kube=kube, namespace=namespace, interrupted=interrupted, dry_run=dry_run)
+            finally:
+                kube.close()
+    report = write_reports(run, out_dir)
+    if not quiet:
+        print_summary(report, out_dir)
+    return run.exit_code
+
+
+@contextmanager
+def _nothing(value: str | None) -> Iterator[str | None]:
+    yield value
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(name="drill", help="Not built yet.")
-    def _drill_stub() -> None:
-        raise InputError("nonstop drill is not built yet")
+    @app.command(name="drill")
+    def drill_command(
+        file: Annotated[Path, typer.Option("-f", "--file", help="The drill spec (kind: Drill).")],
+        sandbox: Annotated[bool, typer.Option("--sandbox", help="Run on the embedded sandbox cluster.")] = False,
+        apply: Annotated[
+            list[Path] | None, typer.Option("--apply", help="With --sandbox: manifests to create first (repeatable).")
+        ] = None,
+        kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Path of the kubeconfig file.")] = None,
+        context: Annotated[str | None, typer.Option("--context", help="The kubeconfig context to use.")] = None,
+        report_dir: Annotated[
+            Path | None, typer.Option("--report-dir", help="Where report.json goes (default ./nonstop-report/<name>).")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Measure and decide, but change nothing in the cluster.")
+        ] = False,
+    ) -> None:
+        """Run one drill: load through the Service while the target rolls out; judge, decide, report.
+
+        Exit codes: 0 pass, 1 fail, 2 could not run (nothing changed), 3 inconclusive after the rollout started.
+        """
+        code = run_drill_command(
+            file, sandbox=sandbox, apply=apply or [], kubeconfig=kubeconfig, context=context,
+            report_dir=report_dir, dry_run=dry_run,
+        )  # fmt: skip
+        raise typer.Exit(code)

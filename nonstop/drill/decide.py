@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from nonstop.drill.target import argo_cd_tracked, is_complete
 from nonstop.errors import ClusterError
@@ -18,14 +19,18 @@ __all__ = ["Decision", "apply_decision", "choose_decision"]
 log = get_logger("decide")
 
 
+DecisionName = Literal["promote", "rollback", "abort", "none"]
+ActionName = Literal["promoted", "rolled-back", "aborted", "paused", "none"]
+
+
 @dataclass(frozen=True)
 class Decision:
-    decision: str  # promote | rollback | abort | none
-    action: str  # promoted | rolled-back | aborted | paused | none
+    decision: DecisionName
+    action: ActionName
     note: str
 
 
-def choose_decision(spec: DrillSpec, verdict: str) -> str:
+def choose_decision(spec: DrillSpec, verdict: str) -> DecisionName:
     """The decision the spec asks for: onPass for a pass, onFail for a fail or an inconclusive drill."""
     return spec.decision.on_pass if verdict == "pass" else spec.decision.on_fail
 
@@ -47,7 +52,7 @@ def apply_decision(
     spec: DrillSpec,
     *,
     namespace: str,
-    decision: str,
+    decision: DecisionName,
     dry_run: bool,
     interrupted: Callable[[], bool] = lambda: False,
 ) -> Decision:
