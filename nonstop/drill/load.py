@@ -85,6 +85,8 @@ class LoadStats:
     """Requests that completed in one second ending 0.2 s ago (records arrive in 50 ms batches)."""
     streaming: int
     """Locust processes connected and streaming (1, or the number of workers)."""
+    by_process: Mapping[int, int]
+    """Records received from each Locust process, by its pid."""
 
 
 @dataclass
@@ -100,6 +102,7 @@ class _Peer:
     sock: socket.socket
     pending: bytearray = field(default_factory=bytearray)
     greeted: bool = False
+    pid: int = 0
 
 
 class LoadRunner:
@@ -143,6 +146,7 @@ class LoadRunner:
         self._by_class: collections.Counter[FailureClass] = collections.Counter()
         self._buckets: dict[int, int] = {}
         self._streaming = 0
+        self._by_process: collections.Counter[int] = collections.Counter()
         self._children: list[_Child] = []
         self._thread: threading.Thread | None = None
         self._launched = threading.Event()
@@ -162,6 +166,11 @@ class LoadRunner:
     def stats_path(self) -> Path:
         """Locust's own end-of-run statistics (``--json-file``), written when it stops."""
         return self.log_dir / "locust-stats.json"
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the Locust processes started (master first)."""
+        return [child.popen.pid for child in self._children]
 
     @property
     def exit_code(self) -> int | None:
@@ -203,6 +212,7 @@ class LoadRunner:
                 failures_by_class=dict(self._by_class),
                 rps=rate * 1.0 / ((last - first) * _BUCKET) if last > first else 0.0,
                 streaming=self._streaming,
+                by_process=dict(self._by_process),
             )
 
     @property
@@ -405,13 +415,13 @@ class LoadRunner:
         if not peer.greeted:
             try:
                 hello = json.loads(lines.pop(0))
-                token = str(hello["token"])
+                token, pid = str(hello["token"]), int(hello["pid"])
             except (ValueError, KeyError, TypeError):
-                token = ""
+                token, pid = "", 0
             if not hmac.compare_digest(token, self._token):
                 self._log.warning("dropped a load-stream connection without the right token")
                 return False
-            peer.greeted = True
+            peer.greeted, peer.pid = True, pid
             with self._lock:
                 self._streaming += 1
         samples: list[RequestSample] = []
@@ -421,7 +431,7 @@ class LoadRunner:
             except (ValueError, TypeError, IndexError) as exc:
                 self._log.warning("dropped a malformed load record batch", error=str(exc))
         if samples:
-            self._count(samples)
+            self._count(peer.pid, samples)
             if self._on_samples is not None:
                 try:
                     self._on_samples(samples)
@@ -429,10 +439,11 @@ class LoadRunner:
                     self._log.exception("the load's sample callback failed", error=repr(exc))
         return True
 
-    def _count(self, samples: list[RequestSample]) -> None:
+    def _count(self, pid: int, samples: list[RequestSample]) -> None:
         failures = [s.failure for s in samples if s.failure is not None]
         with self._lock:
             self._requests += len(samples)
+            self._by_process[pid] += len(samples)
             self._failures += len(failures)
             self._by_class.update(failures)
             buckets = self._buckets

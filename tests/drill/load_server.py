@@ -1,8 +1,9 @@
 """Loopback servers for the load tests, run as a subprocess: `python load_server.py MODE [ARG]`.
 
 Modes: `ok` (200, `X-Pod-Name: $POD_NAME`), `status CODE`, `sleep SECONDS` (answers 200 after
-that long), `reset` (accepts, reads the request, answers with a TCP RST). Binds 127.0.0.1 on a free
-port (or `$PORT`) and prints `listening <port>` once it accepts. `GET /__stats` answers
+that long), `trickle SECONDS` (a 200 whose 5-byte body arrives one byte per SECONDS), `reset`
+(accepts, reads the request, answers with a TCP RST). Binds 127.0.0.1 on a free port (or `$PORT`)
+and prints `listening <port>` once it accepts. `GET /__stats` answers
 `{"connections": n, "requests": n}` counted since start (itself excluded).
 """
 
@@ -45,8 +46,22 @@ class Handler(BaseHTTPRequestHandler):
             COUNTS["requests"] += 1
         if MODE == "sleep":
             time.sleep(float(ARG))
+        if MODE == "trickle":
+            self._trickle(float(ARG))
+            return
         status = int(ARG) if MODE == "status" else 200
         self._answer(status, f"{POD_NAME}\n".encode())
+
+    def _trickle(self, pause: float) -> None:
+        self.send_response(200)
+        self.send_header("X-Pod-Name", POD_NAME)
+        self.send_header("Content-Length", "5")
+        self.end_headers()
+        self.wfile.flush()
+        for byte in b"slow\n":
+            time.sleep(pause)
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)
