@@ -1,0 +1,94 @@
+"""Writes a drill's report into its report directory, and reads a saved report.json back.
+
+`report.json` is always written first, so the machine-readable verdict survives any rendering.
+The other renderings (`report.html`, `junit.xml`: the reports issue) are listed in `RENDERINGS`:
+each is a file name and a pure function from the `Report` to the file's text; `write_report`
+writes them after the JSON, and `nonstop report` can render one again from a saved JSON.
+Every file is written atomically (a temporary file renamed over it), so a reader never sees half
+a report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from nonstop.errors import InputError
+from nonstop.report.model import Report
+
+__all__ = ["RENDERINGS", "REPORT_JSON", "Rendering", "load_report", "report_json", "write_report"]
+
+REPORT_JSON = "report.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """One more file of the report directory, rendered from the report alone."""
+
+    filename: str
+    render: Callable[[Report], str]
+
+
+RENDERINGS: tuple[Rendering, ...] = ()
+"""The renderings written beside report.json. The reports issue adds `report.html` and `junit.xml` here."""
+
+
+def report_json(report: Report) -> str:
+    """report.json's text: CONTRACT.md's keys, two-space indent, UTF-8 characters kept, final newline."""
+    return json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_report(
+    report: Report,
+    report_dir: Path,
+    *,
+    renderings: Sequence[Rendering] = RENDERINGS,
+) -> list[Path]:
+    """Write report.json, then each rendering, into `report_dir` (created if missing); return the paths written."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the report directory {report_dir}: {exc.strerror or exc}; pass a writable --report-dir"
+        ) from exc
+    written = [_write_atomically(report_dir / REPORT_JSON, report_json(report))]
+    for rendering in renderings:
+        written.append(_write_atomically(report_dir / rendering.filename, rendering.render(report)))
+    return written
+
+
+def load_report(path: Path) -> Report:
+    """Read a saved report.json; a missing, unreadable or invalid file is an `InputError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the report {path}: {exc.strerror or exc}") from exc
+    try:
+        return Report.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the top level"
+        raise InputError(
+            f"{path} is not a nonstop report.json: {where}: {first['msg']} ({exc.error_count()} problem(s))"
+        ) from exc
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}; pass a writable --report-dir") from exc
+    return path
