@@ -1,0 +1,659 @@
+"""One pod's life on the sandbox node: scheduling, IP, containers, probes, status, termination, removal.
+
+A `PodWorker` thread owns the pod; each container has a `ContainerRunner` thread (start, wait,
+restart with back-off, stop) and one `ProbeWorker` per probe. The in-memory state of the runners is
+the truth; `PodWorker.publish()` writes the whole status from it into the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.kinds import by_resource
+from nonstop.sandbox.kubelet.ipam import IpAllocator
+from nonstop.sandbox.kubelet.probes import (
+    ContainerView,
+    Outcome,
+    ProbeResult,
+    ProbeSpec,
+    ProbeType,
+    ProbeWorker,
+    run_handler,
+)
+from nonstop.sandbox.kubelet.processes import ContainerProcess, Spawner
+from nonstop.sandbox.kubelet.runconfig import (
+    ContainerConfigError,
+    ImageNotRunnable,
+    container_argv,
+    container_env,
+    is_sample_app,
+)
+from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX, conditions, phase_of, rfc3339_ms, rfc3339_s
+from nonstop.sandbox.kubelet.termination import stop_container
+from nonstop.sandbox.store import Obj, Store
+
+__all__ = ["HOST_IP", "NODE_NAME", "KubeletContext", "PodWorker"]
+
+PODS = by_resource("", "v1", "pods")
+NODE_NAME = "sandbox"
+HOST_IP = "127.0.0.1"
+DEFAULT_GRACE_SECONDS = 30
+
+
+@dataclass
+class KubeletContext:
+    """What every pod worker shares."""
+
+    store: Store
+    recorder: EventRecorder
+    log: structlog.typing.FilteringBoundLogger
+    spawner: Spawner
+    ipam: IpAllocator
+    workdir: Path
+    backoff_initial: float = 10.0
+    backoff_max: float = 300.0
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+class _Backoff:
+    """The kubelet's per-container restart back-off: first restart at once, then 10 s doubling to 300 s."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.initial, self.maximum = initial, maximum
+        self.delay: float | None = None
+        self.last_update = 0.0
+
+    def wait_for(self, finished_at: float, now: float) -> float:
+        """Seconds still to wait before restarting a container that finished at `finished_at`."""
+        if self.delay is None or finished_at - self.last_update > 2 * self.maximum:
+            self.delay = None
+            return 0.0
+        return max(0.0, finished_at + self.delay - now)
+
+    def next(self, now: float) -> None:
+        self.delay = self.initial if self.delay is None else min(self.delay * 2, self.maximum)
+        self.last_update = now
+
+
+class ContainerRunner:
+    """One container: its process, restarts, probe results and the status Kubernetes reports for it."""
+
+    def __init__(self, pod: PodWorker, spec: Obj) -> None:
+        self.pod = pod
+        self.spec = spec
+        self.name = str(spec["name"])
+        self.image = str(spec.get("image", ""))
+        self.field_path = f"spec.containers{{{self.name}}}"
+        self.ports = {str(p["name"]): int(p["containerPort"]) for p in spec.get("ports") or [] if p.get("name")}
+        self.restart_count = 0
+        self.state: Obj = {"waiting": {"reason": "ContainerCreating"}}
+        self.last_state: Obj = {}
+        self.container_id: str | None = None
+        self.process: ContainerProcess | None = None
+        self.running_since = 0.0
+        self.ready = False
+        self.started = False
+        self.env: dict[str, str] = {}
+        self.kill_reason: str | None = None
+        self.kill_grace: int | None = None
+        self.wake = threading.Event()
+        self.done = threading.Event()
+        self.probes: dict[ProbeType, ProbeWorker] = {}
+        probe_keys: tuple[tuple[ProbeType, str], ...] = (
+            ("Startup", "startupProbe"),
+            ("Readiness", "readinessProbe"),
+            ("Liveness", "livenessProbe"),
+        )
+        for probe_type, key in probe_keys:
+            if spec.get(key):
+                self.probes[probe_type] = ProbeWorker(probe_type, ProbeSpec.from_obj(spec[key]), _Target(self))
+        self.backoff = _Backoff(pod.ctx.backoff_initial, pod.ctx.backoff_max)
+        self.thread = threading.Thread(target=self._run, name=f"container-{self.name}", daemon=True)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def status(self) -> Obj:
+        cs: dict[str, Any] = {
+            "name": self.name,
+            "image": self.image,
+            "imageID": "",
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "started": self.started,
+            "state": self.state,
+            "lastState": self.last_state,
+        }
+        if self.container_id:
+            cs["containerID"] = self.container_id
+        return cs
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _stop_requested(self) -> bool:
+        return self.pod.terminating.is_set() or self.pod.ctx.stopping.is_set()
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep `seconds` unless the pod starts terminating; True if it did."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.wake.wait(remaining)
+            self.wake.clear()
+        return True
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug here must not leave the pod stuck without a trace
+            self.pod.ctx.log.exception(
+                "kubelet.container_crashed", pod=self.pod.key, container=self.name, error=str(exc)
+            )
+        finally:
+            self.done.set()
+            self.pod.wake.set()
+
+    def _loop(self) -> None:
+        pull_backoff = _Backoff(self.pod.ctx.backoff_initial, self.pod.ctx.backoff_max)
+        while not self._stop_requested():
+            try:
+                self.env = container_env(
+                    self.pod.ctx.store, self.pod.snapshot(), self.spec, pod_ip=self.pod.pod_ip, host_ip=HOST_IP
+                )
+                argv = container_argv(self.spec, self.env)
+            except ImageNotRunnable as exc:
+                if self._image_pull_failed(str(exc), pull_backoff):
+                    return
+                continue
+            except ContainerConfigError as exc:
+                self.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
+                self.pod.event("Failed", f"Error: {exc}", warning=True, field_path=self.field_path)
+                self.pod.publish()
+                if self._wait(2.0):
+                    return
+                continue
+            if is_sample_app(self.image):
+                self.pod.event("Pulled", f'Container image "{self.image}" already present on machine', self.field_path)
+            if not self._start(argv):
+                if self._restart_after_exit():
+                    continue
+                return
+            proc = self.process
+            assert proc is not None
+            while not (proc.exited.is_set() or self.kill_reason or self._stop_requested()):
+                self.wake.wait()
+                self.wake.clear()
+            if self.pod.ctx.stopping.is_set():
+                return
+            if self.pod.terminating.is_set():
+                self._terminate(proc)
+                return
+            if self.kill_reason and not proc.exited.is_set():
+                self.pod.event("Killing", self.kill_reason, self.field_path)
+                grace = self.kill_grace if self.kill_grace is not None else self.pod.grace_seconds()
+                stop_container(
+                    proc,
+                    grace=grace,
+                    prestop=(self.spec.get("lifecycle") or {}).get("preStop"),
+                    run_hook=self.pod.hook_runner(self),
+                    on_hook_failed=lambda: self.pod.event(
+                        "FailedPreStopHook", "PreStopHook failed", self.field_path, warning=True
+                    ),
+                )
+            proc.exited.wait()
+            self._record_exit(proc)
+            if self.pod.terminating.is_set() or not self._restart_after_exit():
+                return
+
+    def _image_pull_failed(self, why: str, backoff: _Backoff) -> bool:
+        """ErrImagePull, then ImagePullBackOff until the next attempt; True when the pod terminates meanwhile."""
+        self.pod.event("Pulling", f'Pulling image "{self.image}"', self.field_path)
+        message = f'Failed to pull image "{self.image}": {why}'
+        self.pod.event("Failed", message, self.field_path, warning=True)
+        self.pod.event("Failed", "Error: ErrImagePull", self.field_path, warning=True)
+        self.state = {"waiting": {"reason": "ErrImagePull", "message": message}}
+        self.pod.publish()
+        now = time.time()
+        backoff.next(now)
+        if self._wait(1.0):
+            return True
+        self.pod.event("BackOff", f'Back-off pulling image "{self.image}"', self.field_path)
+        self.pod.event("Failed", "Error: ImagePullBackOff", self.field_path, warning=True)
+        self.state = {
+            "waiting": {
+                "reason": "ImagePullBackOff",
+                "message": f'Back-off pulling image "{self.image}": ErrImagePull: {why}',
+            }
+        }
+        self.pod.publish()
+        return self._wait(max(0.0, (backoff.delay or 0) - 1.0))
+
+    def _start(self, argv: list[str]) -> bool:
+        log_path = self.pod.log_dir / f"{self.name}.log"
+        self.container_id = f"sandbox://{uuid.uuid4().hex}"
+        self.kill_reason = None
+        self.kill_grace = None
+        try:
+            with log_path.open("ab") as log_file:
+                popen = self.pod.ctx.spawner.spawn(argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file)
+        except OSError as exc:
+            now = time.time()
+            message = f"failed to start container {self.name!r}: {exc}"
+            self.state = {
+                "terminated": {
+                    "exitCode": 128,
+                    "reason": "StartError",
+                    "message": message,
+                    "startedAt": rfc3339_s(now),
+                    "finishedAt": rfc3339_s(now),
+                    "containerID": self.container_id,
+                }
+            }
+            self.ready = self.started = False
+            self.pod.event("Failed", f"Error: {message}", self.field_path, warning=True)
+            self.pod.publish()
+            return False
+        self.process = ContainerProcess(self.pod.ctx.spawner, popen, on_exit=lambda _p: self._on_exit())
+        self.running_since = time.monotonic()
+        self.state = {"running": {"startedAt": rfc3339_s(self.process.started_at)}}
+        self.started = "Startup" not in self.probes
+        self.ready = self.started and "Readiness" not in self.probes
+        self.pod.event("Created", f"Created container: {self.name}", self.field_path)
+        self.pod.event("Started", f"Started container {self.name}", self.field_path)
+        self.pod.ctx.log.info("kubelet.container_started", pod=self.pod.key, container=self.name, pid=popen.pid)
+        self.pod.publish()
+        if "Readiness" in self.probes and self.started:
+            self.probes["Readiness"].trigger()
+        return True
+
+    def _on_exit(self) -> None:
+        self.wake.set()
+        for worker in self.probes.values():
+            worker.trigger()
+
+    def _record_exit(self, proc: ContainerProcess) -> None:
+        code = proc.exit_code if proc.exit_code is not None else 137
+        self.state = {
+            "terminated": {
+                "exitCode": code,
+                "reason": "Completed" if code == 0 else "Error",
+                "startedAt": rfc3339_s(proc.started_at),
+                "finishedAt": rfc3339_s(proc.exited_at or time.time()),
+                "containerID": self.container_id,
+            }
+        }
+        self.ready = False
+        self.started = False
+        self.pod.ctx.log.info("kubelet.container_exited", pod=self.pod.key, container=self.name, exit_code=code)
+        self.pod.publish()
+
+    def _restart_after_exit(self) -> bool:
+        """Restart per restartPolicy, after the back-off; False when the container stays terminated."""
+        terminated = self.state.get("terminated", {})
+        policy = self.pod.restart_policy
+        if policy == "Never" or (policy == "OnFailure" and terminated.get("exitCode") == 0):
+            return False
+        now = time.time()
+        delay = self.backoff.wait_for(now, now)
+        if delay > 0:
+            pod = self.pod
+            self.last_state = {"terminated": terminated}
+            self.state = {
+                "waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {int(delay)}s restarting failed container={self.name} "
+                    f"pod={pod.name}_{pod.namespace}({pod.uid})",
+                }
+            }
+            pod.event(
+                "BackOff",
+                f"Back-off restarting failed container {self.name} in pod {pod.name}_{pod.namespace}({pod.uid})",
+                self.field_path,
+                warning=True,
+            )
+            pod.publish()
+            if self._wait(delay):
+                return False
+        self.backoff.next(time.time())
+        self.last_state = {"terminated": terminated}
+        self.restart_count += 1
+        return not self._stop_requested()
+
+    def _terminate(self, proc: ContainerProcess) -> None:
+        pod = self.pod
+        pod.event("Killing", f"Stopping container {self.name}", self.field_path)
+        grace = pod.grace_seconds()
+        timeline = stop_container(
+            proc,
+            grace=grace,
+            prestop=(self.spec.get("lifecycle") or {}).get("preStop"),
+            run_hook=pod.hook_runner(self),
+            on_hook_failed=lambda: pod.event("FailedPreStopHook", "PreStopHook failed", self.field_path, warning=True),
+            on_sigterm=lambda at: pod.note_sigterm(self.name, at),
+        )
+        pod.ctx.log.info(
+            "kubelet.container_stopped",
+            pod=pod.key,
+            container=self.name,
+            grace=grace,
+            sigterm_at=timeline.sigterm_at and rfc3339_ms(timeline.sigterm_at),
+            sigkill_at=timeline.sigkill_at and rfc3339_ms(timeline.sigkill_at),
+            exited_at=timeline.exited_at and rfc3339_ms(timeline.exited_at),
+        )
+        pod.note_stop(self.name, timeline.sigkill_at, timeline.exited_at)
+        self._record_exit(proc)
+
+    def request_kill(self, reason: str, grace: int | None) -> None:
+        self.kill_reason = reason
+        self.kill_grace = grace
+        self.wake.set()
+
+
+class _Target:
+    """The probe workers' view of a ContainerRunner."""
+
+    def __init__(self, runner: ContainerRunner) -> None:
+        self.runner = runner
+
+    def view(self) -> ContainerView:
+        r = self.runner
+        return ContainerView(
+            container_id=r.container_id,
+            running="running" in r.state and r.process is not None and not r.process.exited.is_set(),
+            running_since=r.running_since,
+            started=r.started,
+            pod_terminating=r.pod.terminating.is_set(),
+            pod_done=r.done.is_set() or r.pod.ctx.stopping.is_set(),
+        )
+
+    def set_probe_result(self, probe_type: ProbeType, container_id: str, success: bool) -> None:
+        r = self.runner
+        if container_id != r.container_id:
+            return
+        if probe_type == "Readiness":
+            ready = success and r.started and "running" in r.state
+            if ready != r.ready:
+                r.ready = ready
+                r.pod.publish()
+        elif probe_type == "Startup":
+            if success and not r.started:
+                r.started = True
+                r.ready = "Readiness" not in r.probes
+                r.pod.publish()
+                if "Readiness" in r.probes:
+                    r.probes["Readiness"].trigger()
+                if "Liveness" in r.probes:
+                    r.probes["Liveness"].trigger()
+            elif not success and not r.pod.terminating.is_set():
+                spec = r.probes["Startup"].spec
+                r.request_kill(f"Container {r.name} failed startup probe, will be restarted", spec.termination_grace)
+        elif not success and not r.pod.terminating.is_set():
+            spec = r.probes["Liveness"].spec
+            r.request_kill(f"Container {r.name} failed liveness probe, will be restarted", spec.termination_grace)
+
+    def probe_event(self, probe_type: ProbeType, outcome: Outcome, output: str) -> None:
+        r = self.runner
+        if outcome == "warning":
+            r.pod.event("ProbeWarning", f"{probe_type} probe warning: {output}", r.field_path, warning=True)
+        else:
+            r.pod.event("Unhealthy", f"{probe_type} probe failed: {output.strip()}", r.field_path, warning=True)
+
+    def run_probe(self, spec: ProbeSpec) -> ProbeResult:
+        r = self.runner
+        return run_handler(
+            spec.handler,
+            pod_ip=r.pod.pod_ip,
+            ports=r.ports,
+            env=r.env,
+            spawner=r.pod.ctx.spawner,
+            timeout=float(spec.timeout),
+        )
+
+
+class PodWorker:
+    """Owns one pod from binding to removal."""
+
+    def __init__(self, ctx: KubeletContext, pod: Obj) -> None:
+        self.ctx = ctx
+        meta = pod["metadata"]
+        self.uid = str(meta["uid"])
+        self.namespace = str(meta.get("namespace") or "default")
+        self.name = str(meta["name"])
+        self.key = f"{self.namespace}/{self.name}"
+        self._pod = pod
+        self._lock = threading.RLock()
+        self.pod_ip = ""
+        self.restart_policy = str(pod.get("spec", {}).get("restartPolicy") or "Always")
+        self.terminating = threading.Event()
+        self.deleted = threading.Event()  # gone from the store (removed by us, or force-deleted)
+        self.wake = threading.Event()
+        self.finished = threading.Event()
+        self.start_time = time.time()
+        self.deletion_seen_at: float | None = None
+        self.annotations: dict[str, str] = {}
+        self.runners: list[ContainerRunner] = []
+        self.log_dir = ctx.workdir / f"{self.namespace}_{self.name}_{self.uid[:8]}"
+        self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def snapshot(self) -> Obj:
+        with self._lock:
+            return self._pod
+
+    def update(self, pod: Obj) -> None:
+        """The latest object from the store (every ADDED/MODIFIED)."""
+        with self._lock:
+            self._pod = pod
+        if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
+            self.deletion_seen_at = time.time()
+            self.annotations[ANNOTATION_PREFIX + "deletion-observed-at"] = rfc3339_ms(self.deletion_seen_at)
+            self.ctx.log.info("kubelet.pod_terminating", pod=self.key, grace=self.grace_seconds())
+            self.terminating.set()
+            self._wake_all()
+
+    def removed(self) -> None:
+        """The pod left the store (DELETED): force deletion if we did not remove it ourselves."""
+        if self.deleted.is_set():
+            return
+        self.deleted.set()
+        if not self.terminating.is_set():
+            with self._lock:
+                self._pod["metadata"]["deletionGracePeriodSeconds"] = 0
+            self.deletion_seen_at = time.time()
+            self.terminating.set()
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        self.wake.set()
+        for runner in self.runners:
+            runner.wake.set()
+
+    def grace_seconds(self) -> int:
+        pod = self.snapshot()
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
+        return DEFAULT_GRACE_SECONDS if grace is None else max(0, int(grace))
+
+    # -- outputs ---------------------------------------------------------------------------------
+
+    def event(self, reason: str, message: str, field_path: str | None = None, *, warning: bool = False) -> None:
+        if self.ctx.stopping.is_set():
+            return
+        with contextlib.suppress(ApiError):
+            self.ctx.recorder.record(
+                self.snapshot(),
+                reason=reason,
+                message=message,
+                component="kubelet",
+                type="Warning" if warning else "Normal",
+                field_path=field_path,
+            )
+
+    def note_sigterm(self, container: str, at: float) -> None:
+        key = ANNOTATION_PREFIX + "sigterm-at"
+        with self._lock:
+            if key not in self.annotations:
+                self.annotations[key] = rfc3339_ms(at)
+        self.publish()
+
+    def note_stop(self, container: str, sigkill_at: float | None, exited_at: float | None) -> None:
+        with self._lock:
+            if sigkill_at is not None:
+                self.annotations.setdefault(ANNOTATION_PREFIX + "sigkill-at", rfc3339_ms(sigkill_at))
+            if exited_at is not None:
+                self.annotations[ANNOTATION_PREFIX + "exited-at." + container] = rfc3339_ms(exited_at)
+
+    def publish(self, *, terminal: bool = False) -> None:
+        """Write the whole status (and measurement annotations) from the runners' state."""
+        if self.ctx.stopping.is_set() or self.deleted.is_set():
+            return
+        assert PODS is not None
+        with self._lock:
+            statuses = [r.status() for r in self.runners]
+            annotations = dict(self.annotations)
+
+            def change(pod: Obj) -> None:
+                status = pod.setdefault("status", {})
+                phase = phase_of(statuses, self.restart_policy, terminal=terminal)
+                status["phase"] = phase
+                status["conditions"] = conditions(
+                    status.get("conditions") or [],
+                    statuses,
+                    phase=phase,
+                    sandbox_ready=bool(self.pod_ip) and not terminal,
+                    readiness_gates=pod.get("spec", {}).get("readinessGates") or [],
+                )
+                status["hostIP"] = HOST_IP
+                status["hostIPs"] = [{"ip": HOST_IP}]
+                if self.pod_ip:
+                    status["podIP"] = self.pod_ip
+                    status["podIPs"] = [{"ip": self.pod_ip}]
+                status["startTime"] = rfc3339_s(self.start_time)
+                status["containerStatuses"] = statuses
+                status["qosClass"] = "BestEffort"
+                if annotations:
+                    pod["metadata"].setdefault("annotations", {}).update(annotations)
+
+            try:
+                self._pod = self.ctx.store.mutate(PODS, self.namespace, self.name, change)
+            except ApiError as exc:
+                if exc.code == 404:
+                    self.deleted.set()
+
+    # -- the pod's life --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._live()
+        except Exception as exc:
+            self.ctx.log.exception("kubelet.pod_worker_crashed", pod=self.key, error=str(exc))
+        finally:
+            self.ctx.ipam.release(self.uid)
+            self.finished.set()
+
+    def _bind(self) -> None:
+        assert PODS is not None
+        pod = self.snapshot()
+        if pod.get("spec", {}).get("nodeName"):
+            return
+
+        def bind(obj: Obj) -> None:
+            obj.setdefault("spec", {})["nodeName"] = NODE_NAME
+
+        with self._lock:
+            self._pod = self.ctx.store.mutate(PODS, self.namespace, self.name, bind)
+        with contextlib.suppress(ApiError):
+            self.ctx.recorder.record(
+                self.snapshot(),
+                reason="Scheduled",
+                message=f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}",
+                component="default-scheduler",
+            )
+
+    def _live(self) -> None:
+        try:
+            self._bind()
+        except ApiError:
+            return  # deleted before it could be bound
+        self.pod_ip = self.ctx.ipam.allocate(self.uid)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        spec = self.snapshot().get("spec", {})
+        self.runners = [ContainerRunner(self, c) for c in spec.get("containers") or []]
+        self.publish()
+        for runner in self.runners:
+            runner.thread.start()
+            for worker in runner.probes.values():
+                worker.start()
+        for runner in self.runners:
+            runner.done.wait()
+        for runner in self.runners:
+            for worker in runner.probes.values():
+                worker.stop()
+        if self.ctx.stopping.is_set():
+            return
+        if not self.terminating.is_set():
+            self.publish()  # every container stopped for good (restartPolicy Never/OnFailure)
+            while not (self.terminating.is_set() or self.ctx.stopping.is_set()):
+                self.wake.wait(1.0)
+                self.wake.clear()
+        if self.ctx.stopping.is_set():
+            return
+        for runner in self.runners:
+            if "terminated" not in runner.state:
+                runner.state = {
+                    "terminated": {
+                        "exitCode": 137,
+                        "reason": "ContainerStatusUnknown",
+                        "message": "The container could not be located when the pod was terminated",
+                        "startedAt": None,
+                        "finishedAt": rfc3339_s(time.time()),
+                    }
+                }
+        exits = [v for k, v in self.annotations.items() if k.startswith(ANNOTATION_PREFIX + "exited-at.")]
+        if exits:
+            self.annotations[ANNOTATION_PREFIX + "exited-at"] = max(exits)
+        self.publish(terminal=True)
+        if not self.deleted.is_set():
+            assert PODS is not None
+            with contextlib.suppress(ApiError):
+                self.ctx.store.remove(PODS, self.namespace, self.name)
+            self.deleted.set()
+        self.ctx.log.info("kubelet.pod_removed", pod=self.key)
+
+    def hook_runner(self, runner: ContainerRunner) -> Any:
+        """A HookRunner for `runner`'s preStop: exec and httpGet through the probe handlers."""
+
+        def run(hook: Obj, budget: float) -> str | None:
+            result = run_handler(
+                hook, pod_ip=self.pod_ip, ports=runner.ports, env=runner.env, spawner=self.ctx.spawner, timeout=budget
+            )
+            if result.outcome == "error":
+                return result.output
+            if "httpGet" in hook:  # only transport errors fail an httpGet hook, not the status code
+                return result.output if result.output.startswith("Get ") else None
+            return None if result.outcome == "success" else (result.output or "hook failed")
+
+        return run
+
+    def shutdown(self) -> None:
+        """The kubelet is stopping: wake everything so the threads end (processes die with the spawner)."""
+        self._wake_all()
+        for runner in self.runners:
+            for worker in runner.probes.values():
+                worker.stop()

@@ -1,0 +1,217 @@
+"""Containers as local process groups that cannot outlive the sandbox.
+
+Every pod process (and every exec probe or hook) is started by one long-lived spawner thread:
+`prctl(PR_SET_PDEATHSIG, SIGKILL)` fires when the *thread* that forked the child ends, so forking
+from short-lived worker threads would kill containers early. Each child leads its own process group
+(`start_new_session`), so a stop can SIGKILL everything the container started; the PDEATHSIG makes
+the kernel kill the direct child when the sandbox process dies, even by SIGKILL.
+
+Known gap: a grandchild that left the container's process group and whose parent was killed by the
+PDEATHSIG is re-parented to init; `Spawner.stop()` still kills whole groups, which covers it unless
+the sandbox itself was SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+__all__ = ["ContainerProcess", "ExecResult", "Spawner"]
+
+PR_SET_PDEATHSIG = 1
+
+_libc: Any = None
+with contextlib.suppress(OSError):
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_prctl: Any = getattr(_libc, "prctl", None)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn: SIGKILL this child when its forking thread ends; bail out if the parent is gone already."""
+
+    def setup() -> None:
+        if _prctl is not None:
+            _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent_pid:
+            os._exit(137)
+
+    return setup
+
+
+def exit_code_of(returncode: int) -> int:
+    """Popen's returncode as a container runtime reports it: death by signal N is 128+N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+@dataclass
+class _SpawnRequest:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    stdout: int | IO[Any] | None
+    future: concurrent.futures.Future[subprocess.Popen[bytes]] = field(default_factory=concurrent.futures.Future)
+
+
+class Spawner:
+    """The one thread that forks every child; `stop()` SIGKILLs every group it ever started."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[_SpawnRequest | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def start(self) -> None:
+        with self._lock:
+            self._closed = False
+        self._thread = threading.Thread(target=self._run, name="kubelet-spawner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        parent = os.getpid()
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            if not request.future.set_running_or_notify_cancel():
+                continue
+            try:
+                popen = subprocess.Popen(
+                    request.argv,
+                    env=request.env,
+                    cwd=request.cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=request.stdout,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent(parent),  # noqa: PLW1509 - see the module docstring
+                )
+            except OSError as exc:
+                request.future.set_exception(exc)
+                continue
+            with self._lock:
+                self._groups.add(popen.pid)
+                if self._closed:
+                    os.killpg(popen.pid, signal.SIGKILL)
+            request.future.set_result(popen)
+
+    def spawn(
+        self, argv: list[str], *, env: dict[str, str], cwd: str | None = None, stdout: int | IO[Any] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start `argv` in a new process group; raises OSError when it cannot be executed."""
+        with self._lock:
+            if self._closed or self._thread is None:
+                raise OSError("the kubelet is stopping")
+        request = _SpawnRequest(argv, env, cwd, stdout)
+        self._requests.put(request)
+        return request.future.result()
+
+    def forget(self, pgid: int) -> None:
+        """The group is known to be empty (its leader exited and the group was killed)."""
+        with self._lock:
+            self._groups.discard(pgid)
+
+    def stop(self) -> None:
+        """SIGKILL every process group started here, then end the spawner thread."""
+        with self._lock:
+            self._closed = True
+            groups = list(self._groups)
+            self._groups.clear()
+        for pgid in groups:
+            kill_group(pgid)
+        self._requests.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def run(self, argv: list[str], *, env: dict[str, str], timeout: float) -> ExecResult:
+        """Run a short command (exec probe or hook) with a timeout; its whole group dies on timeout."""
+        try:
+            popen = self.spawn(argv, env=env, stdout=subprocess.PIPE)
+        except OSError as exc:
+            return ExecResult(None, str(exc), timed_out=False, failed_to_start=True)
+        try:
+            out, _ = popen.communicate(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            kill_group(popen.pid)
+            out, _ = popen.communicate()
+            timed_out = True
+        kill_group(popen.pid)
+        self.forget(popen.pid)
+        return ExecResult(
+            None if timed_out else exit_code_of(popen.returncode),
+            (out or b"").decode(errors="replace"),
+            timed_out=timed_out,
+        )
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What an exec probe or hook did: its exit code (None on timeout or start failure) and output."""
+
+    exit_code: int | None
+    output: str
+    timed_out: bool
+    failed_to_start: bool = False
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL a whole process group; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+class ContainerProcess:
+    """One running container: its leader process, when it started, and when and how it ended."""
+
+    def __init__(
+        self, spawner: Spawner, popen: subprocess.Popen[bytes], *, on_exit: Callable[[ContainerProcess], None]
+    ) -> None:
+        self._spawner = spawner
+        self.popen = popen
+        self.pid = popen.pid
+        self.started_at = time.time()
+        self.exited = threading.Event()
+        self.exit_code: int | None = None
+        self.exited_at: float | None = None
+        self.sigterm_at: float | None = None
+        self.sigkill_at: float | None = None
+        self._on_exit = on_exit
+        self._waiter = threading.Thread(target=self._wait, name=f"wait-{popen.pid}", daemon=True)
+        self._waiter.start()
+
+    def _wait(self) -> None:
+        returncode = self.popen.wait()
+        self.exited_at = time.time()
+        self.exit_code = exit_code_of(returncode)
+        kill_group(self.pid)  # the container is gone: so is everything it started
+        self._spawner.forget(self.pid)
+        self.exited.set()
+        self._on_exit(self)
+
+    def send(self, sig: signal.Signals) -> None:
+        """Send `sig` to the container's main process (SIGKILL goes to the whole group, as a runtime does)."""
+        if self.exited.is_set():
+            return
+        now = time.time()
+        if sig == signal.SIGKILL:
+            self.sigkill_at = self.sigkill_at or now
+            kill_group(self.pid)
+            return
+        if sig == signal.SIGTERM and self.sigterm_at is None:
+            self.sigterm_at = now
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
