@@ -20,7 +20,7 @@ from checks.evidence import FAILURE_CLASSES, DrillWindow, FailureClass, PodRole,
 from checks.judge import Judgement, judge_drill
 from checks.ordering import ENDPOINT_ORDERING, OrderingResult, PodOrdering, judge_endpoint_ordering, judge_pod_ordering
 from checks.result import CheckResult, percentile
-from checks.series import SeriesBucket, per_second
+from checks.series import MAX_BUCKETS, SeriesBucket, per_second
 from checks.verdict import (
     DRILL_LEVEL_REASONS,
     EXIT_CODES,
@@ -39,6 +39,7 @@ __all__ = [
     "ERROR_BUDGET",
     "EXIT_CODES",
     "FAILURE_CLASSES",
+    "MAX_BUCKETS",
     "AttributionResult",
     "BudgetResult",
     "CheckResult",
