@@ -174,3 +174,37 @@ def test_property_the_check_passes_exactly_when_every_measured_pod_meets_the_min
         figures = [verdict.serve_after_unready_seconds for verdict in result.pods]
         assert all(f is not None for f in figures)
         assert result.check.passed is all(f >= minimum for f in figures if f is not None)
+
+
+def test_property_missing_evidence_never_passes() -> None:
+    """Randomly blank out observations: a served-and-terminated pod with a gap never yields a pass."""
+    rng = random.Random(17)
+    for _ in range(500):
+        pods = []
+        for i in range(rng.randint(1, 4)):
+            pods.append(
+                PodTimeline(
+                    name=f"p{i}",
+                    role=rng.choice(["old", "new"]),
+                    was_serving=rng.random() < 0.8,
+                    deleted_at=rng.choice([None, 100.0]),
+                    endpoint_unready_at=rng.choice([None, 100.01]),
+                    stopped_accepting_at=rng.choice([None, 105.0]),
+                    exited_at=rng.choice([None, 105.1]),
+                    measurable=rng.random() < 0.8,
+                )
+            )
+        result = _judge(*pods, expect=rng.random() < 0.5)
+        gaps = [p for p in pods if _served_and_terminated(p) and _has_a_gap(p)]
+        if gaps:
+            assert result.check.passed is False
+            assert all(result.for_pod(p.name).ordering_ok is False for p in gaps)  # type: ignore[union-attr]
+
+
+def _served_and_terminated(pod: PodTimeline) -> bool:
+    return pod.was_serving and (pod.deleted_at is not None or pod.exited_at is not None)
+
+
+def _has_a_gap(pod: PodTimeline) -> bool:
+    no_stop = pod.stopped_accepting_at is None and pod.exited_at is None
+    return not pod.measurable or pod.endpoint_unready_at is None or no_stop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from checks.result import CheckResult
@@ -60,3 +62,15 @@ def test_too_few_requests_as_a_problem_does_not_outweigh_a_failure() -> None:
 
 def test_no_checks_at_all_never_passes() -> None:
     assert decide_verdict([]).verdict == "inconclusive"
+
+
+def test_property_pass_only_when_every_check_passed_and_nothing_went_wrong() -> None:
+    rng = random.Random(23)
+    reasons = ["interrupted", "observation-lost", "deadline-passed", "too-few-requests"]
+    for _ in range(500):
+        checks = [CheckResult(f"c{i}", rng.choice([True, False, None]), "s") for i in range(rng.randint(0, 3))]
+        problems = [DrillProblem(rng.choice(reasons)) for _ in range(rng.choice([0, 0, 1, 2]))]  # type: ignore[arg-type]
+        result = decide_verdict(checks, problems=problems)
+        clean = bool(checks) and all(c.passed is True for c in checks) and not problems
+        assert (result.verdict == "pass") is clean
+        assert result.exit_code == {"pass": 0, "fail": 1, "inconclusive": 3}[result.verdict]
