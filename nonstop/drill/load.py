@@ -194,7 +194,7 @@ class LoadRunner:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._done.is_set() or self._exit_code is not None:
-                raise LoadFailed(self._failure_message("before the load started"))
+                raise LoadFailed(self._failure_message("stopped before the load started"))
             if self.stats().streaming >= self.expected_streams:
                 return
             time.sleep(0.02)
@@ -498,7 +498,7 @@ class LoadRunner:
         lead = self._children[0] if self._children else None
         tail = _last_line(lead.log) if lead is not None else ""
         code = "" if self._exit_code is None else f" (exit code {self._exit_code})"
-        log = f" (log: {lead.log})" if lead is not None and not self._own_log_dir else ""
+        log = f" (log: {lead.log})" if lead is not None else ""
         return f"Locust {when}{code}: {tail or 'no output'}{log}"
 
     def _cleanup(self) -> None:
