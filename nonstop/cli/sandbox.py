@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sandbox_app, name="sandbox")
 
     @sandbox_app.command(name="up")
-    def up(  # noqa: PLR0917  (typer maps options to parameters)
+    def up(
         apply: Annotated[
             list[Path] | None, typer.Option("--apply", help="A manifest (multi-document YAML) to create; repeatable.")
         ] = None,

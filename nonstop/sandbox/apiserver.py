@@ -282,6 +282,13 @@ class ApiServer:
         if not raw.strip():
             return None
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        if "protobuf" in ctype or "cbor" in ctype:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f'the body of the request was in an unknown format - accepted media types include: "application/json"'
+                f" (not {ctype})",
+            )
         if "yaml" in ctype:
             import yaml
 
