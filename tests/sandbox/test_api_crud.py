@@ -6,10 +6,9 @@ import ipaddress
 import json
 
 import pytest
+from api_helpers import configmap, deployment, pod
 from kubernetes import client
 from kubernetes.client.rest import ApiException
-
-from api_helpers import configmap, deployment, pod
 
 pytestmark = pytest.mark.sandbox
 
@@ -26,7 +25,8 @@ def apps(sandbox):
 
 def test_create_stamps_server_metadata_and_get_returns_it(core, namespace) -> None:
     created = core.create_namespaced_config_map(namespace, configmap("c", {"a": "1"}))
-    assert created.metadata.uid and created.metadata.resource_version.isdigit()
+    assert created.metadata.uid
+    assert created.metadata.resource_version.isdigit()
     assert created.metadata.creation_timestamp is not None
     got = core.read_namespaced_config_map("c", namespace)
     assert got.data == {"a": "1"}

@@ -21,7 +21,7 @@ def custom(sandbox):
 
 def test_rollout_crud_and_list(custom, namespace) -> None:
     created = custom.create_namespaced_custom_object(G, V, namespace, P, rollout("web"))
-    assert created["kind"] == "Rollout" and created["metadata"]["generation"] == 1
+    assert (created["kind"], created["metadata"]["generation"]) == ("Rollout", 1)
     listed = custom.list_namespaced_custom_object(G, V, namespace, P)
     assert [item["metadata"]["name"] for item in listed["items"]] == ["web"]
     assert listed["items"][0]["apiVersion"] == "argoproj.io/v1alpha1"
