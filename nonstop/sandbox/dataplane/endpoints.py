@@ -1,0 +1,188 @@
+"""The data plane's late view of Services and EndpointSlices, through the official client.
+
+Two watch threads (Services, EndpointSlices) list, then watch from the list's resourceVersion,
+resume from the last resourceVersion they saw after a dropped or timed-out stream, and list
+again after `410 Gone` (K8S-SEMANTICS.md §6 "Watch", §6a). Each change they see is handed to
+the event loop with the time it was seen; `LaggedFeed` applies it `proxy_lag` seconds later, in
+the order seen — the propagation delay of kube-proxy and Ingress controllers (§4 "The race").
+The first list of each kind is the data plane's starting state and is applied at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from nonstop.sandbox.dataplane.table import Change, ChangeKind, EndpointTable
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import structlog
+
+    from nonstop.sandbox.dataplane.plane import DataPlane
+
+__all__ = ["LaggedFeed", "Watcher", "start_watchers"]
+
+_WATCH_SECONDS = 290
+_REQUEST_TIMEOUT = (5.0, 330.0)
+
+
+class LaggedFeed:
+    """Applies each change `lag` seconds after it was seen, in order, then updates the plane.
+
+    `put` must be called from the event loop's thread (watch threads go through
+    `loop.call_soon_threadsafe`); `run` is the task that applies.
+    """
+
+    def __init__(self, *, lag: float, table: EndpointTable, plane: DataPlane) -> None:
+        self.lag = lag
+        self.table = table
+        self.plane = plane
+        self._queue: collections.deque[tuple[float, Change]] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self.applied = 0
+
+    def put(self, change: Change, seen_at: float, *, immediate: bool = False) -> None:
+        due = seen_at if immediate else seen_at + self.lag
+        if self._queue and due < self._queue[-1][0]:
+            due = self._queue[-1][0]  # never overtake a change seen earlier
+        self._queue.append((due, change))
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            delay = self._queue[0][0] - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            now = time.monotonic()
+            while self._queue and self._queue[0][0] <= now:
+                self.table.apply(self._queue.popleft()[1])
+                self.applied += 1
+            await self.plane.update(self.table.routes())
+
+
+class Watcher:
+    """List-then-watch of one kind, forever, in a daemon thread; hands each change to `deliver`."""
+
+    def __init__(
+        self,
+        *,
+        kind: ChangeKind,
+        list_fn: Callable[..., Any],
+        deliver: Callable[[Change, bool], None],
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self.kind = kind
+        self._list = list_fn
+        self._deliver = deliver
+        self._log = log.bind(kind=kind)
+        self._stop = threading.Event()
+        self._watch: watch.Watch | None = None
+        self.thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.stop()
+
+    def _relist(self, *, first: bool) -> str:
+        resp = self._list(_preload_content=False, _request_timeout=_REQUEST_TIMEOUT)
+        try:
+            data = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        self._deliver(Change(self.kind, "RESYNC", tuple(data.get("items") or ())), first)
+        rv = str(data["metadata"]["resourceVersion"])
+        self._log.info("listed", items=len(data.get("items") or ()), resource_version=rv)
+        return rv
+
+    def _run(self) -> None:
+        rv: str | None = None
+        first = True
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                if rv is None:
+                    rv = self._relist(first=first)
+                    first = False
+                self._watch = watch.Watch()
+                for event in self._watch.stream(
+                    self._list,
+                    resource_version=rv,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=_WATCH_SECONDS,
+                    _request_timeout=_REQUEST_TIMEOUT,
+                ):
+                    obj = event["raw_object"]
+                    new_rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        self._deliver(Change(self.kind, event["type"], (obj,)), False)
+                    if new_rv:
+                        rv = str(new_rv)
+                    if self._stop.is_set():
+                        break
+                backoff = 0.1
+            except ApiException as exc:
+                if exc.status == 410:
+                    self._log.info("watch expired, listing again", resource_version=rv)
+                    rv = None
+                    continue
+                self._log.warning("watch failed", status=exc.status, reason=exc.reason)
+                backoff = self._pause(backoff)
+            except (HTTPError, OSError, ValueError, KeyError) as exc:
+                if self._stop.is_set():
+                    return
+                self._log.warning("watch interrupted, resuming", error=repr(exc), resource_version=rv)
+                backoff = self._pause(backoff)
+
+    def _pause(self, backoff: float) -> float:
+        self._stop.wait(backoff)
+        return min(backoff * 2, 2.0)
+
+
+def start_watchers(
+    api: client.ApiClient,
+    feed: LaggedFeed,
+    loop: asyncio.AbstractEventLoop,
+    *,
+    log: structlog.typing.FilteringBoundLogger,
+) -> list[Watcher]:
+    """Start the Service and EndpointSlice watch threads feeding `feed` on `loop`."""
+
+    def deliver(change: Change, immediate: bool) -> None:
+        seen = time.monotonic()
+        loop.call_soon_threadsafe(lambda: feed.put(change, seen, immediate=immediate))
+
+    watchers = [
+        Watcher(
+            kind="Service",
+            list_fn=client.CoreV1Api(api).list_service_for_all_namespaces,
+            deliver=deliver,
+            log=log,
+        ),
+        Watcher(
+            kind="EndpointSlice",
+            list_fn=client.DiscoveryV1Api(api).list_endpoint_slice_for_all_namespaces,
+            deliver=deliver,
+            log=log,
+        ),
+    ]
+    for w in watchers:
+        w.start()
+    return watchers

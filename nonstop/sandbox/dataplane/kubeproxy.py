@@ -1,0 +1,193 @@
+"""`kube-proxy` mode: a backend per connection, bytes spliced both ways.
+
+What it reproduces (K8S-SEMANTICS.md §4 "Consumers"):
+
+- each new client connection gets one backend, chosen at random among the ready endpoints (as
+  the iptables proxier's probability rules do); when none is ready, among the endpoints that are
+  serving and terminating (ProxyTerminatingEndpoints);
+- the connection keeps its backend for its whole life (conntrack), whatever the table says later;
+- a Service with no usable endpoint rejects connections: its listener is closed, so clients are
+  refused, as iptables' REJECT rule makes them;
+- a backend that refuses, or resets, resets the client's connection (SO_LINGER 0), which is
+  what a client of a real ClusterIP sees when the pod behind its DNAT is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+from contextlib import suppress
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import structlog
+
+    from nonstop.sandbox.dataplane.table import Backend, Route, RouteKey
+
+__all__ = ["KubeProxy", "reset"]
+
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def reset(transport: asyncio.BaseTransport) -> None:
+    """Close a connection with RST instead of FIN (SO_LINGER 0), dropping anything unsent."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    else:
+        transport.close()
+
+
+class _Half(asyncio.Protocol):
+    """One side of a spliced connection; what it reads goes to its peer, EOF included."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.peer: _Half | None = None
+        self.eof_in = False
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        with suppress(OSError):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.closed:
+            peer.transport.write(data)
+
+    def eof_received(self) -> bool:
+        self.eof_in = True
+        peer = self.peer
+        if peer is None or peer.transport is None or peer.closed:
+            return False
+        if peer.eof_in:
+            # Both directions are done: close both ends, flushing what is buffered.
+            peer.transport.close()
+            return False
+        if peer.transport.can_write_eof():
+            peer.transport.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        # Our outgoing buffer is full: stop reading from the side that fills it.
+        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
+            self.peer.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
+            self.peer.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        peer = self.peer
+        if peer is None or peer.transport is None or peer.closed:
+            return
+        if exc is not None:
+            reset(peer.transport)
+        else:
+            peer.transport.close()
+
+
+class _Client(_Half):
+    """The accepted side: picks a backend, connects, then splices."""
+
+    def __init__(self, proxy: KubeProxy, key: RouteKey) -> None:
+        super().__init__()
+        self._proxy = proxy
+        self._key = key
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert self.transport is not None
+        backend = self._proxy.pick(self._key)
+        if backend is None:
+            reset(self.transport)
+            return
+        self.transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._connect(backend))
+        self._proxy.tasks.add(task)
+        task.add_done_callback(self._proxy.tasks.discard)
+
+    async def _connect(self, backend: Backend) -> None:
+        assert self.transport is not None
+        loop = asyncio.get_running_loop()
+        upstream = _Half()
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: upstream, backend.ip, backend.port),
+                timeout=self._proxy.connect_timeout,
+            )
+        except (OSError, TimeoutError) as exc:
+            self._proxy.log.debug(
+                "backend refused", route=self._key, backend=f"{backend.ip}:{backend.port}", error=str(exc)
+            )
+            if not self.closed:
+                reset(self.transport)
+            return
+        if self.closed:
+            # The client went away while we were connecting.
+            if upstream.transport is not None:
+                reset(upstream.transport)
+            return
+        upstream.peer = self
+        self.peer = upstream
+        if self.eof_in and upstream.transport is not None:
+            upstream.transport.write_eof()
+        self.transport.resume_reading()
+
+
+class KubeProxy:
+    """The kube-proxy forwarder: listens where a route has a usable endpoint."""
+
+    mode = "kube-proxy"
+
+    def __init__(
+        self,
+        routes: Callable[[], Mapping[RouteKey, Route]],
+        *,
+        log: structlog.typing.FilteringBoundLogger,
+        connect_timeout: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._routes = routes
+        self.log = log
+        self.connect_timeout = connect_timeout
+        self._rng = rng or random.Random()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def wants_listener(self, route: Route) -> bool:
+        """No usable endpoint: no listener, so clients are refused (iptables REJECT)."""
+        return bool(route.kube_proxy_candidates())
+
+    def pick(self, key: RouteKey) -> Backend | None:
+        route = self._routes().get(key)
+        if route is None:
+            return None
+        candidates = route.kube_proxy_candidates()
+        return self._rng.choice(candidates) if candidates else None
+
+    async def listen(self, key: RouteKey) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _Client(self, key), host=key[0], port=key[1], reuse_address=True, backlog=1024
+        )
+
+    def routes_changed(self, routes: Mapping[RouteKey, Route]) -> None:
+        """Established connections keep their backend (conntrack); nothing to do."""
+
+    async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -1,0 +1,120 @@
+"""The data-plane process: arguments, parent-death signal, SIGTERM/SIGINT, the event loop.
+
+    python -m nonstop.sandbox.dataplane --kubeconfig PATH [--mode kube-proxy|ingress] [--proxy-lag SECONDS]
+
+It exits 0 on SIGTERM or SIGINT, and gets SIGTERM when its parent dies (prctl PDEATHSIG), so a
+crashed sandbox never leaves it behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nonstop.logs import configure_logging, get_logger
+from nonstop.sandbox.dataplane.plane import MODES, DataPlane, Mode
+from nonstop.sandbox.dataplane.table import EndpointTable
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import structlog
+
+__all__ = ["die_with_parent", "main", "serve"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent process exits (Linux only; a no-op elsewhere)."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def serve(
+    *,
+    kubeconfig: Path,
+    mode: Mode,
+    proxy_lag: float,
+    log: structlog.typing.FilteringBoundLogger,
+    stop: asyncio.Event,
+) -> None:
+    """Watch the cluster behind `kubeconfig` and forward for its Services until `stop` is set."""
+    from kubernetes import config
+
+    from nonstop.sandbox.dataplane.endpoints import LaggedFeed, start_watchers
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    plane = DataPlane(mode=mode, log=log)
+    feed = LaggedFeed(lag=proxy_lag, table=EndpointTable(), plane=plane)
+    applier = asyncio.get_running_loop().create_task(feed.run())
+    watchers = start_watchers(api, feed, asyncio.get_running_loop(), log=log)
+    log.info("data plane started", mode=mode, proxy_lag_seconds=proxy_lag, pid=os.getpid())
+    try:
+        await stop.wait()
+    finally:
+        for w in watchers:
+            w.stop()
+        for w in watchers:
+            await asyncio.to_thread(w.thread.join, 2.0)
+        applier.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await applier
+        await plane.close()
+        log.info("data plane stopped")
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m nonstop.sandbox.dataplane",
+        description="The sandbox's data plane: forwards each Service's ClusterIP to its endpoints, late.",
+    )
+    parser.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the sandbox API server")
+    parser.add_argument("--mode", choices=MODES, default="kube-proxy", help="kube-proxy (default) or ingress")
+    parser.add_argument(
+        "--proxy-lag", type=float, default=1.0, help="seconds between seeing an endpoint change and applying it"
+    )
+    parser.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
+    parser.add_argument("--debug", action="store_true", help="log every failed backend connection")
+    args = parser.parse_args(argv)
+    if args.proxy_lag < 0:
+        parser.error(f"--proxy-lag must be ≥ 0, got {args.proxy_lag}")
+    if not args.kubeconfig.is_file():
+        parser.error(f"--kubeconfig {args.kubeconfig}: no such file")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the data plane in the foreground; 0 on a clean stop."""
+    args = _parse(argv)
+    configure_logging(log_format=args.log_format, debug=args.debug)
+    log = get_logger("dataplane")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(kubeconfig=args.kubeconfig, mode=args.mode, proxy_lag=args.proxy_lag, log=log, stop=stop)
+
+    asyncio.run(run())
+    # A watch thread stuck in a connect must not hold the exit (or write to stderr during
+    # interpreter shutdown): leave at once, with everything flushed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

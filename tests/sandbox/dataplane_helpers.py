@@ -1,0 +1,124 @@
+"""Loopback helpers for the data-plane tests: a plane on its own loop thread, tiny backends, raw clients."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import http.server
+import random
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from nonstop.sandbox.dataplane import DataPlane, Mode, Route, RouteKey
+
+__all__ = [
+    "PlaneThread",
+    "cluster_ip",
+    "http_backend",
+    "pod_ip",
+    "request_new_connection",
+]
+
+
+def cluster_ip() -> str:
+    """A ClusterIP no sandbox allocates (those come from 127.20.0.0/16)."""
+    return f"127.21.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+
+def pod_ip() -> str:
+    """A pod IP no sandbox kubelet hands out."""
+    return f"127.11.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+
+class PlaneThread:
+    """A DataPlane running in an event loop on a background thread, fed routes by the test."""
+
+    def __init__(self, mode: Mode) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.plane = self.call(self._make(mode))
+
+    @staticmethod
+    async def _make(mode: Mode) -> DataPlane:
+        return DataPlane(mode=mode, log=structlog.get_logger("test-dataplane"))
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def set_routes(self, *routes: Route) -> None:
+        table: Mapping[RouteKey, Route] = {r.key: r for r in routes}
+        self.call(self.plane.update(table))
+
+    def close(self) -> None:
+        self.call(self.plane.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body_in = self.rfile.read(length) if length else b""
+        body = f"{self.server.name} {self.command} {self.path} {len(body_in)}\n".encode() + body_in
+        self.send_response(200)
+        self.send_header("X-Pod-Name", self.server.name)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    name = ""
+
+
+@contextmanager
+def http_backend(name: str, ip: str | None = None) -> Iterator[tuple[str, int]]:
+    """A keep-alive HTTP/1.1 server on a pod-like loopback address answering with X-Pod-Name."""
+    server = _Server((ip or pod_ip(), 0), _Handler)
+    server.name = name
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[0], server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def request_new_connection(ip: str, port: int, path: str = "/") -> tuple[int, str | None]:
+    """One GET on a fresh connection, closed after: (status, X-Pod-Name)."""
+    conn = http.client.HTTPConnection(ip, port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.getheader("X-Pod-Name")
+    finally:
+        conn.close()
+
+
+def refused_port(ip: str) -> int:
+    """A port on `ip` where nothing listens."""
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return int(s.getsockname()[1])
