@@ -103,7 +103,8 @@ def test_root_answers_with_pod_name_version_and_header(start_app) -> None:
     body = r.read().decode()
     assert r.status == 200
     assert r.getheader("X-Pod-Name") == "web-abc"
-    assert "web-abc" in body and "v7" in body
+    assert "web-abc" in body
+    assert "v7" in body
     assert r.getheader("Connection") == "keep-alive"
     response.close()
 
@@ -169,6 +170,11 @@ def test_bad_setting_exits_with_one_line(start_app) -> None:
         time.sleep(0.02)
 
 
+def _roundtrip(conn: http.client.HTTPConnection) -> bytes:
+    conn.request("GET", "/")
+    return conn.getresponse().read()
+
+
 def test_non_graceful_exits_143_at_once_and_cuts_open_connections(start_app) -> None:
     app = start_app()
     conn = app.conn()
@@ -179,8 +185,7 @@ def test_non_graceful_exits_143_at_once_and_cuts_open_connections(start_app) -> 
     assert app.exit_code() == 143
     assert app.event_at("listener-closed") - sent < 0.5
     with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
-        conn.request("GET", "/")
-        conn.getresponse().read()
+        _roundtrip(conn)
     conn.close()
 
 
@@ -238,7 +243,8 @@ def test_graceful_answers_a_request_in_flight_past_the_drain_timeout(start_app) 
     sock.close()
     assert response.startswith(b"HTTP/1.1 200 OK")
     assert b"Connection: close" in response
-    assert response.endswith(b"\n") and b"Hello from" in response
+    assert response.endswith(b"\n")
+    assert b"Hello from" in response
     assert app.exit_code() == 0
 
 
