@@ -1,8 +1,8 @@
 """The sandbox's controllers: Deployment, ReplicaSet, EndpointSlice and garbage collection.
 
 They run in the API server's process, on the shared in-process `Store`, each in its own thread,
-level-triggered: a change of a kind a controller cares about wakes it, and it reconciles the
-affected objects again from the store's current state (K8S-SEMANTICS.md §1, §2, §4).
+level-triggered: a change of an object a controller cares about wakes it at once, and it
+reconciles the affected keys from the store's current state (K8S-SEMANTICS.md §1, §2, §4).
 """
 
 from __future__ import annotations
@@ -10,30 +10,52 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import structlog
+
+from nonstop.sandbox.controllers.deployment import DeploymentController
+from nonstop.sandbox.controllers.endpointslice import EndpointSliceController
+from nonstop.sandbox.controllers.garbage import GarbageCollector
+from nonstop.sandbox.controllers.loop import Controller
+from nonstop.sandbox.controllers.replicaset import ReplicaSetController
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.store import Store
 
-__all__ = ["ControllerManager"]
+__all__ = [
+    "ControllerManager",
+    "DeploymentController",
+    "EndpointSliceController",
+    "GarbageCollector",
+    "ReplicaSetController",
+]
 
 
 class ControllerManager:
-    """Starts and stops every controller of the sandbox; `stop()` joins their threads."""
+    """Starts and stops every controller of the sandbox, one thread each; `stop()` joins them."""
 
-    def __init__(self, store: Store, recorder: EventRecorder, *, log: Any) -> None:
-        self._store = store
-        self._recorder = recorder
-        self._log = log
+    def __init__(self, store: Store, recorder: EventRecorder, *, log: structlog.typing.FilteringBoundLogger) -> None:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.controllers: tuple[Controller[Any], ...] = (
+            EndpointSliceController(store, recorder, log=log),
+            ReplicaSetController(store, recorder, log=log),
+            DeploymentController(store, recorder, log=log),
+            GarbageCollector(store, recorder, log=log),
+        )
 
     def start(self) -> None:
-        """Start the controller threads (idempotent)."""
+        """Start one thread per controller (idempotent)."""
         if self._threads:
             return
         self._stopping.clear()
+        for controller in self.controllers:
+            thread = threading.Thread(
+                target=controller.run, args=(self._stopping,), name=f"sandbox-{controller.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask every controller to stop and join their threads."""
+        """Ask every controller to stop and join their threads (each notices within a quarter second)."""
         self._stopping.set()
         for thread in self._threads:
             thread.join(timeout)

@@ -1,0 +1,96 @@
+"""The level-triggered work loop every controller runs in its own thread.
+
+A controller names the keys (namespace, name) a store change affects; the loop collects them,
+deduplicates, and calls `sync(key)` for each with the store's current state. `sync` may ask to be
+called again after a delay (minReadySeconds, progress deadlines). Waiting is on
+`Store.wait_for_changes`, so a change is acted on within milliseconds, not on a polling period.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+import structlog
+
+from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.store import Change, Store
+
+__all__ = ["Controller", "Key"]
+
+Key = tuple[str, str]  # namespace, name: what most controllers reconcile
+K = TypeVar("K", bound=Hashable)
+
+_IDLE_WAIT = 0.25  # seconds: how often an idle loop looks at its stop flag
+_RETRY_AFTER = 0.5  # seconds: a sync that raised is tried again after this long
+
+
+class Controller(ABC, Generic[K]):
+    """One reconcile loop: `keys_for(change)` says what to look at, `sync(key)` makes it right."""
+
+    name = "controller"
+
+    def __init__(self, store: Store, recorder: EventRecorder, *, log: structlog.typing.FilteringBoundLogger) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.log = log.bind(controller=self.name)
+        self._timers: dict[K, float] = {}
+
+    @abstractmethod
+    def all_keys(self) -> Iterable[K]:
+        """Every key to reconcile on start-up and after a lost change history."""
+
+    @abstractmethod
+    def keys_for(self, change: Change) -> Iterable[K]:
+        """The keys one change affects (`change.obj` is shared: never modify it)."""
+
+    @abstractmethod
+    def sync(self, key: K) -> float | None:
+        """Reconcile one key; return seconds after which to look again, or None."""
+
+    def _sync_all(self, keys: set[K]) -> None:
+        for key in sorted(keys, key=repr):
+            try:
+                again = self.sync(key)
+            except ApiError as exc:  # a racing writer (404, 409): the next change or retry settles it
+                self.log.debug("sync retry", key=key, reason=exc.reason, error=exc.message)
+                again = _RETRY_AFTER
+            except Exception:
+                self.log.exception("sync failed", key=key)
+                again = _RETRY_AFTER
+            if again is not None:
+                deadline = time.monotonic() + max(0.0, again)
+                self._timers[key] = min(self._timers.get(key, deadline), deadline)
+
+    def run(self, stopping: threading.Event) -> None:
+        """Reconcile until `stopping` is set."""
+        rv = self.store.resource_version
+        pending: set[K] = set(self.all_keys())
+        while not stopping.is_set():
+            now = time.monotonic()
+            for key, deadline in list(self._timers.items()):
+                if deadline <= now:
+                    del self._timers[key]
+                    pending.add(key)
+            if pending:
+                self._sync_all(pending)
+                pending = set()
+            wait = _IDLE_WAIT
+            if self._timers:
+                wait = max(0.0, min(wait, min(self._timers.values()) - time.monotonic()))
+            try:
+                changes = self.store.wait_for_changes(rv, wait)
+            except ApiError:  # history compacted past our position: start over from a full list
+                rv = self.store.resource_version
+                pending = set(self.all_keys())
+                continue
+            for change in changes:
+                rv = change.rv
+                try:
+                    pending.update(self.keys_for(change))
+                except Exception:
+                    self.log.exception("keys_for failed", rv=change.rv)
