@@ -5,7 +5,7 @@ resume from the last resourceVersion they saw after a dropped or timed-out strea
 again after `410 Gone` (K8S-SEMANTICS.md §6 "Watch", §6a). Each change they see is handed to
 the event loop with the time it was seen; `LaggedFeed` applies it `proxy_lag` seconds later, in
 the order seen — the propagation delay of kube-proxy and Ingress controllers (§4 "The race").
-The first list of each kind is the data plane's starting state and is applied at once.
+Lists are changes too: the first one, and each after a 410, is applied as late as any event.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ class LaggedFeed:
         self._wakeup = asyncio.Event()
         self.applied = 0
 
-    def put(self, change: Change, seen_at: float, *, immediate: bool = False) -> None:
-        due = seen_at if immediate else seen_at + self.lag
+    def put(self, change: Change, seen_at: float) -> None:
+        due = seen_at + self.lag
         if self._queue and due < self._queue[-1][0]:
             due = self._queue[-1][0]  # never overtake a change seen earlier
         self._queue.append((due, change))
@@ -82,7 +82,7 @@ class Watcher:
         *,
         kind: ChangeKind,
         list_fn: Callable[..., Any],
-        deliver: Callable[[Change, bool], None],
+        deliver: Callable[[Change], None],
         log: structlog.typing.FilteringBoundLogger,
     ) -> None:
         self.kind = kind
@@ -101,26 +101,24 @@ class Watcher:
         if self._watch is not None:
             self._watch.stop()
 
-    def _relist(self, *, first: bool) -> str:
+    def _relist(self) -> str:
         resp = self._list(_preload_content=False, _request_timeout=_REQUEST_TIMEOUT)
         try:
             data = json.loads(resp.data)
         finally:
             resp.release_conn()
-        self._deliver(Change(self.kind, "RESYNC", tuple(data.get("items") or ())), first)
+        self._deliver(Change(self.kind, "RESYNC", tuple(data.get("items") or ())))
         rv = str(data["metadata"]["resourceVersion"])
         self._log.info("listed", items=len(data.get("items") or ()), resource_version=rv)
         return rv
 
     def _run(self) -> None:
         rv: str | None = None
-        first = True
         backoff = 0.1
         while not self._stop.is_set():
             try:
                 if rv is None:
-                    rv = self._relist(first=first)
-                    first = False
+                    rv = self._relist()
                 self._watch = watch.Watch()
                 for event in self._watch.stream(
                     self._list,
@@ -132,7 +130,7 @@ class Watcher:
                     obj = event["raw_object"]
                     new_rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
                     if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                        self._deliver(Change(self.kind, event["type"], (obj,)), False)
+                        self._deliver(Change(self.kind, event["type"], (obj,)))
                     if new_rv:
                         rv = str(new_rv)
                     if self._stop.is_set():
@@ -165,9 +163,9 @@ def start_watchers(
 ) -> list[Watcher]:
     """Start the Service and EndpointSlice watch threads feeding `feed` on `loop`."""
 
-    def deliver(change: Change, immediate: bool) -> None:
+    def deliver(change: Change) -> None:
         seen = time.monotonic()
-        loop.call_soon_threadsafe(lambda: feed.put(change, seen, immediate=immediate))
+        loop.call_soon_threadsafe(feed.put, change, seen)
 
     watchers = [
         Watcher(
