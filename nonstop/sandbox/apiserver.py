@@ -562,6 +562,7 @@ class ApiServer:
                 rv = start_rv
                 if rv < self.store.compacted_rv:
                     write([error(self._expired(rv))])
+                    out.write(b"0\r\n\r\n")
                     return 200
             deadline = time.monotonic() + timeout
             next_bookmark = time.monotonic() + self.bookmark_interval
@@ -581,10 +582,9 @@ class ApiServer:
                     line = self._translate(change, matches, shape)
                     if line is not None:
                         lines.append(line)
-                if not changes:
-                    pending, current = self.store.changes_and_rv(rv, [source])
-                    if not pending:
-                        rv = max(rv, current)  # nothing of ours happened up to `current`
+                pending, current = self.store.changes_and_rv(rv, [source])
+                if not pending:
+                    rv = max(rv, current)  # nothing of ours happened up to `current`
                 if bookmarks and time.monotonic() >= next_bookmark:
                     lines.append(bookmark(rv))
                     next_bookmark = time.monotonic() + self.bookmark_interval

@@ -58,6 +58,7 @@ class Store:
         self._rv = 0
         self._history: deque[Change] = deque(maxlen=history_limit)
         self._compacted_rv = 0  # changes at or below this rv are no longer kept
+        self._resume_floor = 0  # expire_history_before(): new watches may not resume below this rv
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -229,11 +230,15 @@ class Store:
 
     @property
     def compacted_rv(self) -> int:
-        """Changes at or below this resourceVersion are gone: resuming from there answers 410."""
+        """A watch may not *start* from a resourceVersion below this one (410 Expired)."""
         with self._lock:
-            return self._compacted_rv
+            return max(self._compacted_rv, self._resume_floor)
 
     def expire_history_before(self, rv: int) -> None:
-        """Forget changes at or below `rv`: a watch resuming from there gets 410 (fault injection, tests)."""
+        """Make watches that *resume* from below `rv` get 410 (fault injection, tests).
+
+        Established watchers and in-process components keep reading the history they already
+        follow, as an etcd watch survives compaction; only new starts from older rvs are refused.
+        """
         with self._lock:
-            self._compacted_rv = max(self._compacted_rv, rv)
+            self._resume_floor = max(self._resume_floor, rv)
