@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks.lint.model import Finding
-from checks.lint.objects import Context, Workload, as_map, same_namespace
+from checks.lint.objects import Context, Workload, as_map
 from checks.lint.selectors import matches_label_selector
 
 __all__ = ["check_disruption_budget"]
@@ -15,10 +15,8 @@ def check_disruption_budget(workload: Workload, ctx: Context) -> Iterator[Findin
     """pod-disruption-budget-missing (only when the input has PDBs, or with `--require-pdb`)."""
     if not (ctx.pdbs or ctx.require_pdb) or (workload.replicas == 0 and workload.autoscaler is None):
         return
-    for _index, pdb in ctx.pdbs:
-        namespace = as_map(pdb.get("metadata")).get("namespace") or None
-        selector = as_map(pdb.get("spec")).get("selector")
-        if same_namespace(namespace, workload.namespace) and matches_label_selector(selector, workload.labels):
+    for pdb in ctx.pdbs_in(workload.namespace):
+        if matches_label_selector(as_map(pdb.get("spec")).get("selector"), workload.labels):
             return
     yield workload.finding(
         "pod-disruption-budget-missing",

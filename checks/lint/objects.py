@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.lint.model import RULES, Finding
+from checks.lint.selectors import CONTROLLER_LABELS, matches_map
 
 __all__ = [
     "POD_TEMPLATE_KINDS",
@@ -153,7 +154,11 @@ class Workload:
 
 @dataclass(slots=True)
 class Context:
-    """Everything in the input the cross-object rules need."""
+    """Everything in the input the cross-object rules need, indexed so each lookup is cheap.
+
+    The indices matter: a `helm template` of a platform can hold thousands of workloads and
+    Services, and a rule that scanned every object per object would be quadratic.
+    """
 
     objects: Sequence[Obj]
     require_pdb: bool = False
@@ -162,6 +167,56 @@ class Context:
     pdbs: list[tuple[int, Obj]] = field(default_factory=list)
     autoscalers: list[Autoscaler] = field(default_factory=list)
     pod_labels: list[PodLabels] = field(default_factory=list)
+    _pods_by_label: dict[tuple[str, str], list[PodLabels]] = field(default_factory=dict)
+    _pod_namespaces: set[str | None] = field(default_factory=set)
+    _pdbs_by_namespace: dict[str | None, list[Obj]] = field(default_factory=dict)
+    _autoscalers_by_target: dict[tuple[str, str], list[Autoscaler]] = field(default_factory=dict)
+
+    def index(self) -> None:
+        """Build the lookup tables once every object has been sorted in."""
+        for pod in self.pod_labels:
+            self._pod_namespaces.add(pod.namespace)
+            for pair in pod.labels.items():
+                self._pods_by_label.setdefault(pair, []).append(pod)
+        for _index, pdb in self.pdbs:
+            self._pdbs_by_namespace.setdefault(_namespace(pdb), []).append(pdb)
+        for scaler in self.autoscalers:
+            self._autoscalers_by_target.setdefault((scaler.target_kind, scaler.target_name), []).append(scaler)
+        for workload in self.workloads:
+            workload.autoscaler = next(
+                (
+                    a
+                    for a in self._autoscalers_by_target.get((workload.kind, workload.name), ())
+                    if same_namespace(a.namespace, workload.namespace)
+                ),
+                None,
+            )
+
+    def has_pods_in(self, namespace: str | None) -> bool:
+        """Whether any pod template of the input may live in `namespace`."""
+        if namespace is None:
+            return bool(self._pod_namespaces)
+        return namespace in self._pod_namespaces or None in self._pod_namespaces
+
+    def pods_in(self, namespace: str | None) -> list[PodLabels]:
+        """The pod templates of the input that may live in `namespace`."""
+        return [p for p in self.pod_labels if same_namespace(p.namespace, namespace)]
+
+    def any_pods_match(self, selector: Mapping[str, Any], namespace: str | None) -> bool:
+        """Whether a Service-style selector in `namespace` matches some pod template of the input."""
+        pairs = [(str(k), str(v)) for k, v in selector.items() if k not in CONTROLLER_LABELS]
+        if not pairs:
+            return self.has_pods_in(namespace)
+        return any(
+            same_namespace(p.namespace, namespace) and matches_map(selector, p.labels)
+            for p in self._pods_by_label.get(pairs[0], ())
+        )
+
+    def pdbs_in(self, namespace: str | None) -> list[Obj]:
+        """The PodDisruptionBudgets of the input that may live in `namespace`."""
+        if namespace is None:
+            return [pdb for _index, pdb in self.pdbs]
+        return self._pdbs_by_namespace.get(namespace, []) + self._pdbs_by_namespace.get(None, [])
 
 
 def _template_of(obj: Obj, kind: str) -> Mapping[str, Any] | None:
@@ -250,15 +305,5 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
             autoscaler = _autoscaler(obj, kind)
             if autoscaler is not None:
                 ctx.autoscalers.append(autoscaler)
-    for workload in ctx.workloads:
-        workload.autoscaler = next(
-            (
-                a
-                for a in ctx.autoscalers
-                if a.target_kind == workload.kind
-                and a.target_name == workload.name
-                and same_namespace(a.namespace, workload.namespace)
-            ),
-            None,
-        )
+    ctx.index()
     return ctx

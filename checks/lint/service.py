@@ -6,8 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from checks.lint.model import RULES, Finding
-from checks.lint.objects import Context, Obj, as_map, same_namespace
-from checks.lint.selectors import matches_map
+from checks.lint.objects import Context, Obj, as_map
 
 __all__ = ["check_service"]
 
@@ -34,20 +33,20 @@ def check_service(index: int, obj: Obj, ctx: Context) -> Iterator[Finding]:
     spec = as_map(obj.get("spec"))
     namespace = as_map(obj.get("metadata")).get("namespace") or None
     selector = as_map(spec.get("selector"))
-    if selector and spec.get("type") != "ExternalName":
-        candidates = [p for p in ctx.pod_labels if same_namespace(p.namespace, namespace)]
-        if candidates and not any(matches_map(selector, p.labels) for p in candidates):
-            shown = "; ".join(f"{p.kind}/{p.name} has {_labels_text(p.labels)}" for p in candidates[:3])
-            more = f" and {len(candidates) - 3} more" if len(candidates) > 3 else ""
-            yield _finding(
-                index,
-                obj,
-                namespace,
-                "service-selector-mismatch",
-                f"the selector {_labels_text(selector)} matches the pods of none of the workloads in the input "
-                f"({shown}{more}): the Service gets no endpoints and every request through it fails. Fix: make "
-                "spec.selector a subset of the pod template's labels.",
-            )
+    judged = selector and spec.get("type") != "ExternalName" and ctx.has_pods_in(namespace)
+    if judged and not ctx.any_pods_match(selector, namespace):
+        candidates = ctx.pods_in(namespace)
+        shown = "; ".join(f"{p.kind}/{p.name} has {_labels_text(p.labels)}" for p in candidates[:3])
+        more = f" and {len(candidates) - 3} more" if len(candidates) > 3 else ""
+        yield _finding(
+            index,
+            obj,
+            namespace,
+            "service-selector-mismatch",
+            f"the selector {_labels_text(selector)} matches the pods of none of the workloads in the input "
+            f"({shown}{more}): the Service gets no endpoints and every request through it fails. Fix: make "
+            "spec.selector a subset of the pod template's labels.",
+        )
     if spec.get("publishNotReadyAddresses") is True:
         yield _finding(
             index,

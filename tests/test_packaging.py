@@ -1,0 +1,86 @@
+"""A non-editable `pip install .` works from any directory: the console script finds and lints its bundled examples."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "nonstop", "checks", "workflows", "locustfiles", "config")
+
+pytestmark = pytest.mark.slow
+
+
+def _run(args: list[str], *, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with nonstop installed from a copy of the source tree (a wheel build, not editable).
+
+    The dependencies are not downloaded again: a .pth file puts this environment's site-packages
+    behind the new one's, the way `--system-site-packages` would (its own .pth hooks, such as the
+    editable install of the checkout, are not run from there).
+    """
+    base = tmp_path_factory.mktemp("packaging")
+    source = base / "src"
+    source.mkdir()
+    for name in SOURCES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(origin, source / name)
+    venv = base / "venv"
+    created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=base)
+    assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=base)
+    Path(purelib.stdout.strip(), "_nonstop_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(source)],
+        cwd=base,
+        timeout=540,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return venv
+
+
+def test_installed_package_is_the_copy_in_the_new_environment(installed: Path, tmp_path: Path) -> None:
+    probe = _run(
+        [str(installed / "bin" / "python"), "-c", "import nonstop, checks; print(nonstop.__file__, checks.__file__)"],
+        cwd=tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert all(path.startswith(str(installed)) for path in probe.stdout.split())
+
+
+def test_installed_console_script_lints_its_bundled_examples(installed: Path, tmp_path: Path) -> None:
+    locate = _run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "from nonstop.bundled import config_file\n"
+            "for name in ('before', 'after'): print(config_file(f'examples/{name}.yaml'))",
+        ],
+        cwd=tmp_path,
+    )
+    assert locate.returncode == 0, locate.stderr
+    before, after = (Path(line) for line in locate.stdout.split())
+    assert before.is_file()
+    assert str(before).startswith(str(installed))
+    nonstop = str(installed / "bin" / "nonstop")
+    linted_before = _run([nonstop, "lint", str(before)], cwd=tmp_path)
+    assert linted_before.returncode == 1, linted_before.stderr
+    assert "readiness-probe-missing" in linted_before.stdout
+    linted_after = _run([nonstop, "lint", "--format", "json", str(after)], cwd=tmp_path)
+    assert linted_after.returncode == 0, linted_after.stderr
+    assert '"rule": "single-replica"' in linted_after.stdout
