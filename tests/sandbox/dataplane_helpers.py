@@ -22,12 +22,22 @@ __all__ = [
     "http_backend",
     "pod_ip",
     "request_new_connection",
+    "sandbox_cluster_ip",
 ]
 
 
 def cluster_ip() -> str:
     """A ClusterIP no sandbox allocates (those come from 127.20.0.0/16)."""
     return f"127.21.{random.randint(1, 254)}.{random.randint(1, 254)}"
+
+
+def sandbox_cluster_ip() -> str:
+    """A ClusterIP in the sandbox's range, away from the addresses its allocator hands out first.
+
+    Every sandbox on the machine allocates from 127.20.0.1 upwards; tests that run several at
+    once ask for a random high address instead (Kubernetes accepts a requested spec.clusterIP).
+    """
+    return f"127.20.{random.randint(128, 254)}.{random.randint(1, 254)}"
 
 
 def pod_ip() -> str:

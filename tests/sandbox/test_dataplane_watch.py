@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from dataplane_helpers import http_backend, request_new_connection
+from dataplane_helpers import http_backend, request_new_connection, sandbox_cluster_ip
 from kubernetes import client
 
 from nonstop.sandbox.launcher import SandboxProcess
@@ -60,7 +60,10 @@ def until_answer(vip: str, expected: tuple[int, str | None] | str, timeout: floa
 
 
 def selectorless_service(core: client.CoreV1Api, ns: str, name: str) -> str:
-    body = {"metadata": {"name": name}, "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    body = {
+        "metadata": {"name": name},
+        "spec": {"clusterIP": sandbox_cluster_ip(), "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
     created = core.create_namespaced_service(ns, body)
     return str(created.spec.cluster_ip)
 
