@@ -94,6 +94,7 @@ class Kubelet:
         for worker in list(self._workers.values()):
             worker.thread.join(timeout=2)
         self._workers.clear()
+        ctx.ipam.release_all()
         shutil.rmtree(ctx.workdir, ignore_errors=True)
         self._ctx = None
         self._log.info("kubelet.stopped")
