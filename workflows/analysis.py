@@ -22,7 +22,7 @@ __all__ = ["ANALYSIS_SCRIPT", "analysis_template"]
 
 ANALYSIS_SCRIPT = f"""set -eu
 mkdir -p {REPORT_DIR}
-printf '%s\\n' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
+printf '%s' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
 nonstop workflows plan -f {WORK_DIR}/drill.yaml --out {PLAN_DIR} --purpose analysis
 exec nonstop drill -f {WORK_DIR}/drill.yaml --report-dir {REPORT_DIR}
 """

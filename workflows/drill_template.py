@@ -43,7 +43,7 @@ OUTCOME_KEYS = ("verdict", "action", "exit-code")
 
 PLAN_SCRIPT = f"""set -eu
 mkdir -p {WORK_DIR}
-printf '%s\\n' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
+printf '%s' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
 exec nonstop workflows plan -f {WORK_DIR}/drill.yaml --out {PLAN_DIR}
 """
 
@@ -66,7 +66,7 @@ exec nonstop lint {WORK_DIR}/live.yaml --fail-on "$FAIL_ON"
 # 2 (could not run, nothing changed) or anything else fails the step and the workflow here.
 DRILL_SCRIPT = f"""set -u
 mkdir -p {REPORT_DIR}
-printf '%s\\n' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
+printf '%s' "$NONSTOP_DRILL" > {WORK_DIR}/drill.yaml
 nonstop drill -f {WORK_DIR}/drill.yaml --report-dir {REPORT_DIR}
 code=$?
 printf '%s' "$code" > {WORK_DIR}/exit-code
