@@ -219,9 +219,11 @@ class ApiServer:
             req = _route(path) if path.startswith(("/api/", "/apis/")) else None
             if req is not None and req.kind is not None:
                 info.update(self._describe(method, req, query))
+                info["caller"] = caller
+                info["dry_run"] = bool(query.get("dryRun"))
             token = self.auth.check(h.headers.get("Authorization"), verb=info["verb"], resource=info["resource"])
             if token:
-                caller = token
+                caller = info["caller"] = token
             if req is None:
                 code = self._non_resource(h, method, path)
                 return
@@ -239,7 +241,7 @@ class ApiServer:
             with contextlib.suppress(OSError):
                 self._send_json(h, 500, ApiError(500, "InternalError", f"sandbox internal error: {exc}").status())
         finally:
-            if info["resource"] or not path.startswith(ADMIN_PREFIX.rstrip("/")):
+            if not info.get("logged") and (info["resource"] or not path.startswith(ADMIN_PREFIX.rstrip("/"))):
                 self.requests.add(
                     caller=caller,
                     verb=info["verb"],
@@ -251,6 +253,19 @@ class ApiServer:
                     code=code,
                     dry_run=bool(query.get("dryRun")),
                 )
+
+    def _log(self, info: dict[str, Any], code: int) -> None:
+        self.requests.add(
+            caller=info.get("caller", ""),
+            verb=info["verb"],
+            group=info["group"],
+            resource=info["resource"],
+            subresource=info["subresource"],
+            namespace=info["namespace"],
+            name=info["name"],
+            code=code,
+            dry_run=info.get("dry_run", False),
+        )
 
     @staticmethod
     def _describe(method: str, req: _Request, query: dict[str, str]) -> dict[str, Any]:
@@ -381,7 +396,7 @@ class ApiServer:
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(kind, query.get("fieldSelector"))
             if verb == "watch":
-                return self._watch(h, kind, ns=ns, labels=labels, fields=fields, query=query)
+                return self._watch(h, kind, ns=ns, labels=labels, fields=fields, query=query, info=info)
             if verb == "deletecollection":
                 options = self._delete_options(query, body)
                 self._send_json(h, 200, self.registry.delete_collection(kind, ns, labels, fields, options))
@@ -481,6 +496,7 @@ class ApiServer:
         labels: LabelSelector,
         fields: FieldSelector,
         query: dict[str, str],
+        info: dict[str, Any],
     ) -> int:
         source = CORE_EVENTS if kind is NEW_EVENTS else kind
         rv_text = query.get("resourceVersion") or ""
@@ -528,6 +544,8 @@ class ApiServer:
         h.end_headers()
         h.close_connection = True
         out = h.wfile
+        self._log(info, 200)  # a watch is logged when its stream opens: it may stay open for an hour
+        info["logged"] = True
 
         def write(lines: list[bytes]) -> None:
             if not lines:
