@@ -7,6 +7,7 @@ are compared with the moment the kubelet saw the deletion and with the test's ow
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from kubelet_helpers import (
     wait_ready,
     wait_running,
 )
+from kubernetes import watch
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -265,3 +267,35 @@ def test_container_without_prestop_gets_sigterm_at_once_with_command(sandbox, na
     assert stamp(last, "sigterm-at") - stamp(last, "deletion-observed-at") < MARGIN
     terminated = container_status(last)["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
+
+
+def test_timing_holds_when_many_pods_terminate_at_once(sandbox, namespace, tmp_path: Path) -> None:
+    """Ten pods deleted together (preStop sleep 1, grace 3, SIGTERM ignored): every SIGTERM at 1 s, SIGKILL at 3 s."""
+    api = core(sandbox)
+    names = [f"many-{i}" for i in range(10)]
+    for i, name in enumerate(names):
+        spec = container(
+            image="busybox",
+            command=sleeper(ignore_sigterm=True, pid_file=tmp_path / f"{i}.pid"),
+            lifecycle={"preStop": {"sleep": {"seconds": 1}}},
+        )
+        api.create_namespaced_pod(namespace, pod(name, spec, terminationGracePeriodSeconds=3))
+    for i, name in enumerate(names):
+        wait_running(api, namespace, name)
+        wait_for((tmp_path / f"{i}.pid").exists, message=f"{name} ignores SIGTERM")
+    seen: dict[str, dict[str, Any]] = {}
+    w = watch.Watch()
+    rv = api.list_namespaced_pod(namespace, _preload_content=False)
+    start_rv = json.loads(rv.data)["metadata"]["resourceVersion"]
+    for name in names:
+        api.delete_namespaced_pod(name, namespace)
+    for event in w.stream(api.list_namespaced_pod, namespace, resource_version=start_rv, timeout_seconds=30):
+        if event["type"] == "DELETED":
+            seen[event["raw_object"]["metadata"]["name"]] = event["raw_object"]
+            if len(seen) == len(names):
+                w.stop()
+    assert sorted(seen) == sorted(names)
+    for name, last in seen.items():
+        observed = stamp(last, "deletion-observed-at")
+        assert abs(stamp(last, "sigterm-at") - observed - 1.0) < MARGIN, name
+        assert abs(stamp(last, "sigkill-at") - observed - 3.0) < MARGIN, name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import structlog
@@ -91,8 +92,9 @@ class Kubelet:
         for worker in list(self._workers.values()):
             worker.shutdown()
         ctx.spawner.stop()
+        deadline = time.monotonic() + 3.0  # threads still waiting on a preStop hook are daemons: leave them
         for worker in list(self._workers.values()):
-            worker.thread.join(timeout=2)
+            worker.thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self._workers.clear()
         ctx.ipam.release_all()
         shutil.rmtree(ctx.workdir, ignore_errors=True)
