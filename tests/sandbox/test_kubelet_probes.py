@@ -69,7 +69,7 @@ def test_tcp_readiness_fails_with_go_dial_error_until_listening(sandbox, namespa
 
 @pytest.mark.slow
 def test_exec_readiness_honours_success_and_failure_thresholds(sandbox, namespace, tmp_path: Path) -> None:
-    """successThreshold 2, failureThreshold 3, period 1: ready ~1 s after the file appears, unready ~2–3 s after it goes."""
+    """successThreshold 2, failureThreshold 3, period 1: ready ~1 s after the file appears, unready ~2–3 s later."""
     flag = tmp_path / "ready"
     api = core(sandbox)
     probe = {
