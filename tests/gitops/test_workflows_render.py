@@ -289,3 +289,15 @@ def test_kubectl_kustomize_builds_config_deploy_offline(folder: str, tmp_path: P
     }
     assert built == expected
     assert len(built) == (4 if folder == "" else 1)
+
+
+def test_docs_list_every_rbac_rule() -> None:
+    """docs/gitops.md's RBAC table names every rule's group, resources and verbs (no drift from rbac.py)."""
+    rows = {
+        tuple(cell.strip() for cell in line.strip("|").split("|")[:3])
+        for line in (ROOT / "docs" / "gitops.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ")
+    }
+    for rule in (*DRILL_RULES, *WORKFLOW_RULES):
+        group = rule.api_group or '""'
+        assert (group, ", ".join(rule.resources), ", ".join(rule.verbs)) in rows, rule
