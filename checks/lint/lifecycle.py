@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from checks.lint.model import Finding
-from checks.lint.objects import Context, Workload, as_int, as_list, as_map, containers
+from checks.lint.objects import Context, Workload, as_int, as_list, as_map, is_map
 from checks.lint.probes import is_serving
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "DRAIN_SECONDS", "check_lifecycle", "prestop_sleep_seconds"]
@@ -71,7 +71,7 @@ def prestop_sleep_seconds(container: Mapping[str, Any]) -> float | None:
     (also shell-wrapped, e.g. `sh -c "sleep 5 && nginx -s quit"`). None when there is no preStop hook; 0 when
     the hook does something whose duration cannot be read (an httpGet, another command)."""
     prestop = as_map(container.get("lifecycle")).get("preStop")
-    if not isinstance(prestop, Mapping):
+    if not is_map(prestop):
         return None
     if "sleep" in prestop:
         seconds = as_int(as_map(prestop["sleep"]).get("seconds"))
@@ -94,7 +94,7 @@ def check_lifecycle(workload: Workload, ctx: Context) -> Iterator[Finding]:
     grace_text = f"terminationGracePeriodSeconds {grace}" + (" (the default)" if grace_value is None else "")
     longest: tuple[float, str | None] = (0.0, None)
     serving = False
-    for container, sidecar in containers(workload.pod):
+    for container, sidecar in workload.containers:
         name = str(container.get("name", "<unnamed>"))
         sleep = prestop_sleep_seconds(container)
         serving = serving or is_serving(container)

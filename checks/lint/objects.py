@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from checks.lint.model import RULES, Finding
 from checks.lint.selectors import CONTROLLER_LABELS, matches_map
@@ -26,6 +26,7 @@ __all__ = [
     "as_map",
     "build_context",
     "containers",
+    "is_map",
     "same_namespace",
 ]
 
@@ -40,9 +41,14 @@ POD_TEMPLATE_KINDS = ("DaemonSet", "ReplicaSet", "ReplicationController", "Job")
 _EMPTY: Mapping[str, Any] = {}
 
 
+def is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """A mapping; plain dicts (what YAML and JSON give) are checked first, the ABC check is slow."""
+    return isinstance(value, (dict, Mapping))
+
+
 def as_map(value: object) -> Mapping[str, Any]:
     """`value` if it is a mapping, else an empty one."""
-    return value if isinstance(value, Mapping) else _EMPTY
+    return value if is_map(value) else _EMPTY
 
 
 def as_list(value: object) -> list[Any]:
@@ -86,12 +92,8 @@ def containers(pod: Obj) -> list[tuple[Mapping[str, Any], bool]]:
     Native sidecars (init containers with `restartPolicy: Always`) run beside the app and their
     readiness gates the pod's Ready condition, so they count; ordinary init containers do not.
     """
-    found = [(as_map(c), False) for c in as_list(pod.get("containers")) if isinstance(c, Mapping)]
-    found += [
-        (c, True)
-        for c in as_list(pod.get("initContainers"))
-        if isinstance(c, Mapping) and c.get("restartPolicy") == "Always"
-    ]
+    found = [(as_map(c), False) for c in as_list(pod.get("containers")) if is_map(c)]
+    found += [(c, True) for c in as_list(pod.get("initContainers")) if is_map(c) and c.get("restartPolicy") == "Always"]
     return found
 
 
@@ -132,6 +134,8 @@ class Workload:
     replicas: int
     """spec.replicas, or its default 1."""
     autoscaler: Autoscaler | None = None
+    containers: list[tuple[Mapping[str, Any], bool]] = field(default_factory=list)
+    """The pod's long-running containers as (container, is_sidecar); see `containers()`."""
 
     def finding(self, rule_id: str, message: str, *, container: str | None = None) -> Finding:
         """A finding of `rule_id` (default severity) on this workload."""
@@ -269,7 +273,7 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
     """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored."""
     ctx = Context(objects=objects, require_pdb=require_pdb)
     for index, obj in enumerate(objects):
-        if not isinstance(obj, Mapping):
+        if not is_map(obj):
             continue
         kind = obj.get("kind")
         if kind in WORKLOAD_KINDS:
@@ -289,6 +293,7 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
                 labels=_labels(template),
                 replicas=1 if replicas is None else replicas,
             )
+            workload.containers = containers(workload.pod)
             ctx.workloads.append(workload)
             ctx.pod_labels.append(PodLabels(kind, workload.name, namespace, workload.labels))
         elif kind in POD_TEMPLATE_KINDS or kind == "CronJob":

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from checks.lint.model import Finding
-from checks.lint.objects import Context, Workload, as_list, as_map, containers
+from checks.lint.objects import Context, Workload, as_list, as_map, is_map
 
 __all__ = ["check_probes", "container_ports", "is_serving", "normalized_probe"]
 
@@ -22,7 +22,7 @@ PROBE_DEFAULTS = {
 
 def container_ports(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The container's declared ports."""
-    return [as_map(p) for p in as_list(container.get("ports")) if isinstance(p, Mapping)]
+    return [as_map(p) for p in as_list(container.get("ports")) if is_map(p)]
 
 
 def is_serving(container: Mapping[str, Any]) -> bool:
@@ -112,7 +112,7 @@ def _port_mismatch(workload: Workload, container: Mapping[str, Any], name: str, 
     declared = [str(p.get("name")) for p in container_ports(container) if p.get("name")]
     elsewhere = [
         other.get("name")
-        for other, _ in containers(workload.pod)
+        for other, _ in workload.containers
         if other is not container and any(p.get("name") == port for p in container_ports(other))
     ]
     where = (
@@ -145,10 +145,10 @@ def _same_probes(workload: Workload, name: str) -> Finding:
 def check_probes(workload: Workload, ctx: Context) -> Iterator[Finding]:
     """readiness-probe-missing, readiness-probe-port-mismatch, liveness-same-as-readiness."""
     del ctx
-    for container, _sidecar in containers(workload.pod):
+    for container, _sidecar in workload.containers:
         name = str(container.get("name", "<unnamed>"))
         readiness = container.get("readinessProbe")
-        if not isinstance(readiness, Mapping):
+        if not is_map(readiness):
             if is_serving(container):
                 yield _missing_readiness(workload, container, name)
             continue
@@ -156,7 +156,5 @@ def check_probes(workload: Workload, ctx: Context) -> Iterator[Finding]:
         if isinstance(port, str) and not any(p.get("name") == port for p in container_ports(container)):
             yield _port_mismatch(workload, container, name, port)
         liveness = container.get("livenessProbe")
-        if isinstance(liveness, Mapping) and normalized_probe(liveness, container) == normalized_probe(
-            readiness, container
-        ):
+        if is_map(liveness) and normalized_probe(liveness, container) == normalized_probe(readiness, container):
             yield _same_probes(workload, name)
