@@ -290,10 +290,13 @@ class ApiServer:
         }
 
     def _read_body(self, h: _Handler) -> Any:
-        length = int(h.headers.get("Content-Length") or 0)
-        if not length:
-            return None
-        raw = h.rfile.read(length)
+        if "chunked" in (h.headers.get("Transfer-Encoding") or "").lower():
+            raw = self._read_chunked(h)
+        else:
+            length = int(h.headers.get("Content-Length") or 0)
+            if not length:
+                return None
+            raw = h.rfile.read(length)
         if not raw.strip():
             return None
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -312,6 +315,18 @@ class ApiServer:
             return json.loads(raw)
         except ValueError as exc:
             raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+    @staticmethod
+    def _read_chunked(h: _Handler) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            parts.append(h.rfile.read(size))
+            h.rfile.readline()
 
     def _send_json(self, h: _Handler, code: int, obj: Any) -> None:
         data = _dump(obj)

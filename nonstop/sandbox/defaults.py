@@ -9,6 +9,7 @@ match its template).
 from __future__ import annotations
 
 import ipaddress
+import random
 import re
 import threading
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from nonstop.sandbox.apierrors import ApiError, invalid
 from nonstop.sandbox.kinds import Kind
 
-__all__ = ["ClusterIPAllocator", "apply_defaults", "validate"]
+__all__ = ["ClusterIPAllocator", "apply_defaults", "default_status", "validate"]
 
 Obj = dict[str, Any]
 
@@ -62,8 +63,6 @@ def default_pod_spec(spec: Obj) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("securityContext", {})
-    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
-    spec.setdefault("serviceAccount", spec["serviceAccountName"])
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("priority", 0)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
@@ -85,7 +84,9 @@ class ClusterIPAllocator:
     def __init__(self, cidr: str = "127.20.0.0/16") -> None:
         self._network = ipaddress.ip_network(cidr)
         self._used: set[str] = set()
-        self._next = 1
+        # A random start: several sandboxes on one machine (parallel tests, a demo beside CI) share
+        # 127.0.0.0/8, and each data plane listens on its ClusterIPs.
+        self._next = random.randrange(1, self._network.num_addresses - 2)
         self._lock = threading.Lock()
 
     def reserve(self, ip: str) -> None:
@@ -119,7 +120,11 @@ def apply_defaults(kind: Kind, obj: Obj) -> None:
     """Fill in what the real API server defaults for this kind (in place); idempotent."""
     spec = obj.get("spec")
     if kind.resource == "pods":
-        default_pod_spec(obj.setdefault("spec", {}))
+        spec = obj.setdefault("spec", {})
+        default_pod_spec(spec)
+        # the ServiceAccount admission plugin's doing on a real server, for pods only (not templates)
+        spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+        spec.setdefault("serviceAccount", spec["serviceAccountName"])
         status = obj.setdefault("status", {})
         status.setdefault("phase", "Pending")
         status.setdefault("qosClass", "BestEffort")
@@ -162,6 +167,22 @@ def apply_defaults(kind: Kind, obj: Obj) -> None:
         obj.setdefault("spec", {})
     elif kind.resource == "events" and kind.group == "":
         obj.setdefault("involvedObject", {})
+
+
+def default_status(kind: Kind, obj: Obj) -> None:
+    """Status fields the official client's models require (K8S-SEMANTICS.md §6a), after a /status write."""
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return
+    if kind.resource in ("replicasets", "statefulsets"):
+        status.setdefault("replicas", 0)
+    elif kind.resource == "pods":
+        for field in ("containerStatuses", "initContainerStatuses"):
+            for cs in status.get(field) or []:
+                if isinstance(cs, dict):
+                    cs.setdefault("imageID", "")
+                    cs.setdefault("ready", False)
+                    cs.setdefault("restartCount", 0)
 
 
 def _is_zero(value: Any) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
-from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, validate
+from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
 from nonstop.sandbox.deletion import delete_pod_gracefully
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import KINDS, Kind, by_kind, by_resource
@@ -319,6 +319,7 @@ class Registry:
                 new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
             else:
                 new_meta.pop("labels", None)
+            default_status(kind, new)
             bump = False
         else:
             if has_status:
