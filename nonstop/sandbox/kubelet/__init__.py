@@ -7,7 +7,8 @@ It acts as the scheduler too (a pod without `spec.nodeName` is bound to `sandbox
 
 Measurement annotations written on each pod (RFC 3339, milliseconds, UTC; the DELETED event of the
 pod carries all of them): `sandbox.nonstop.dev/deletion-observed-at` (the kubelet saw the
-deletionTimestamp), `…/sigterm-at` (first SIGTERM sent), `…/sigkill-at` (only if SIGKILL was
+deletionTimestamp), `…/prestop-started-at` and `…/prestop-finished-at` (with a preStop hook),
+`…/sigterm-at` (first SIGTERM sent), `…/sigkill-at` (only if SIGKILL was
 needed), `…/exited-at.<container>` and `…/exited-at` (the last container exited).
 """
 

@@ -39,7 +39,7 @@ from nonstop.sandbox.kubelet.runconfig import (
     is_sample_app,
 )
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX, conditions, phase_of, rfc3339_ms, rfc3339_s
-from nonstop.sandbox.kubelet.termination import stop_container
+from nonstop.sandbox.kubelet.termination import StopTimeline, stop_container
 from nonstop.sandbox.store import Obj, Store
 
 __all__ = ["HOST_IP", "NODE_NAME", "KubeletContext", "PodWorker"]
@@ -200,11 +200,13 @@ class ContainerRunner:
                 self._terminate(proc)
                 return
             if self.kill_reason and not proc.exited.is_set():
+                t0 = time.monotonic()
                 self.pod.event("Killing", self.kill_reason, self.field_path)
                 grace = self.kill_grace if self.kill_grace is not None else self.pod.grace_seconds()
                 stop_container(
                     proc,
                     grace=grace,
+                    t0=t0,
                     prestop=(self.spec.get("lifecycle") or {}).get("preStop"),
                     run_hook=self.pod.hook_runner(self),
                     on_hook_failed=lambda: self.pod.event(
@@ -332,11 +334,13 @@ class ContainerRunner:
 
     def _terminate(self, proc: ContainerProcess) -> None:
         pod = self.pod
+        t0 = pod.deletion_seen_mono or time.monotonic()
         pod.event("Killing", f"Stopping container {self.name}", self.field_path)
         grace = pod.grace_seconds()
         timeline = stop_container(
             proc,
             grace=grace,
+            t0=t0,
             prestop=(self.spec.get("lifecycle") or {}).get("preStop"),
             run_hook=pod.hook_runner(self),
             on_hook_failed=lambda: pod.event("FailedPreStopHook", "PreStopHook failed", self.field_path, warning=True),
@@ -351,7 +355,7 @@ class ContainerRunner:
             sigkill_at=timeline.sigkill_at and rfc3339_ms(timeline.sigkill_at),
             exited_at=timeline.exited_at and rfc3339_ms(timeline.exited_at),
         )
-        pod.note_stop(self.name, timeline.sigkill_at, timeline.exited_at)
+        pod.note_stop(self.name, timeline)
         self._record_exit(proc)
 
     def request_kill(self, reason: str, grace: int | None) -> None:
@@ -441,6 +445,7 @@ class PodWorker:
         self.finished = threading.Event()
         self.start_time = time.time()
         self.deletion_seen_at: float | None = None
+        self.deletion_seen_mono: float | None = None
         self.annotations: dict[str, str] = {}
         self.runners: list[ContainerRunner] = []
         self.log_dir = ctx.workdir / f"{self.namespace}_{self.name}_{self.uid[:8]}"
@@ -457,6 +462,7 @@ class PodWorker:
         with self._lock:
             self._pod = pod
         if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
+            self.deletion_seen_mono = time.monotonic()
             self.deletion_seen_at = time.time()
             self.annotations[ANNOTATION_PREFIX + "deletion-observed-at"] = rfc3339_ms(self.deletion_seen_at)
             self.ctx.log.info("kubelet.pod_terminating", pod=self.key, grace=self.grace_seconds())
@@ -471,6 +477,7 @@ class PodWorker:
         if not self.terminating.is_set():
             with self._lock:
                 self._pod["metadata"]["deletionGracePeriodSeconds"] = 0
+            self.deletion_seen_mono = time.monotonic()
             self.deletion_seen_at = time.time()
             self.terminating.set()
         self._wake_all()
@@ -509,12 +516,17 @@ class PodWorker:
                 self.annotations[key] = rfc3339_ms(at)
         self.publish()
 
-    def note_stop(self, container: str, sigkill_at: float | None, exited_at: float | None) -> None:
+    def note_stop(self, container: str, timeline: StopTimeline) -> None:
         with self._lock:
-            if sigkill_at is not None:
-                self.annotations.setdefault(ANNOTATION_PREFIX + "sigkill-at", rfc3339_ms(sigkill_at))
-            if exited_at is not None:
-                self.annotations[ANNOTATION_PREFIX + "exited-at." + container] = rfc3339_ms(exited_at)
+            for key, at in (
+                ("prestop-started-at", timeline.prestop_started_at),
+                ("prestop-finished-at", timeline.prestop_finished_at),
+                ("sigkill-at", timeline.sigkill_at),
+            ):
+                if at is not None:
+                    self.annotations.setdefault(ANNOTATION_PREFIX + key, rfc3339_ms(at))
+            if timeline.exited_at is not None:
+                self.annotations[ANNOTATION_PREFIX + "exited-at." + container] = rfc3339_ms(timeline.exited_at)
 
     def publish(self, *, terminal: bool = False) -> None:
         """Write the whole status (and measurement annotations) from the runners' state."""

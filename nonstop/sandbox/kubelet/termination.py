@@ -72,28 +72,34 @@ def stop_container(
     process: ContainerProcess,
     *,
     grace: int,
+    t0: float,
     prestop: Obj | None,
     run_hook: HookRunner,
     on_hook_failed: Callable[[], None],
     on_sigterm: Callable[[float], None] | None = None,
 ) -> StopTimeline:
-    """Run the stop sequence on `process`; returns once the process has exited."""
+    """Run the stop sequence on `process`; returns once the process has exited.
+
+    `t0` (time.monotonic()) is when the kubelet decided to stop the container (it saw the deletion):
+    the grace period counts from there, so the kubelet's own latency does not stretch it.
+    """
     timeline = StopTimeline()
+    kill_from = t0
     if prestop and grace > 0 and not process.exited.is_set():
-        start = time.monotonic()
         timeline.prestop_started_at = time.time()
-        _run_hook(prestop, run_hook, float(grace), timeline)
+        _run_hook(prestop, run_hook, max(0.0, t0 + grace - time.monotonic()), timeline)
         timeline.prestop_finished_at = time.time()
+        kill_from = time.monotonic()
         if timeline.prestop_error is not None:
             on_hook_failed()
-        grace -= int(time.monotonic() - start)
+        grace -= int(kill_from - t0)
     grace = max(grace, MINIMUM_GRACE_SECONDS)
     if not process.exited.is_set():
         process.send(signal.SIGTERM)
         timeline.sigterm_at = process.sigterm_at
         if on_sigterm is not None and process.sigterm_at is not None:
             on_sigterm(process.sigterm_at)
-        if not process.exited.wait(grace):
+        if not process.exited.wait(max(0.0, kill_from + grace - time.monotonic())):
             process.send(signal.SIGKILL)
             timeline.sigkill_at = process.sigkill_at
     process.exited.wait()
