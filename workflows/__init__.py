@@ -9,18 +9,25 @@
 - `plan_values`, `write_plan`, `deadline_seconds` — what the plan step derives from a drill spec
 - `drill_workflow`, `submit_drill`, `ArgoServer` — submission through the Argo Server API
 
-Nothing here imports the `kubernetes` client or the sandbox.
+Nothing here imports the `kubernetes` client or the sandbox. Names load on first use, so the
+plan step (`nonstop workflows plan`) does not pay for importing Hera.
 """
 
-from workflows.analysis import analysis_template
-from workflows.argocd_hook import HOOK_ANNOTATIONS, postsync_hook
-from workflows.cron import DEFAULT_SCHEDULE, resilience_cron
-from workflows.drill_template import OUTCOME_KEYS, drill_template
-from workflows.names import DEFAULT_IMAGE, SERVICE_ACCOUNT, WORKFLOW_TEMPLATE
-from workflows.plan import PLAN_KEYS, deadline_seconds, plan_values, write_plan
-from workflows.rbac import DRILL_RULES, WORKFLOW_RULES, Rule, rbac_manifests
-from workflows.render import render_manifests, write_manifests
-from workflows.submit import ArgoServer, drill_workflow, submit_drill
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflows.analysis import analysis_template
+    from workflows.argocd_hook import HOOK_ANNOTATIONS, postsync_hook
+    from workflows.cron import DEFAULT_SCHEDULE, resilience_cron
+    from workflows.drill_template import OUTCOME_KEYS, drill_template
+    from workflows.names import DEFAULT_IMAGE, SERVICE_ACCOUNT, WORKFLOW_TEMPLATE
+    from workflows.plan import PLAN_KEYS, deadline_seconds, plan_values, write_plan
+    from workflows.rbac import DRILL_RULES, WORKFLOW_RULES, Rule, rbac_manifests
+    from workflows.render import render_manifests, write_manifests
+    from workflows.submit import ArgoServer, drill_workflow, submit_drill
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -47,3 +54,37 @@ __all__ = [
     "write_manifests",
     "write_plan",
 ]
+
+_HOME = {
+    "DEFAULT_IMAGE": "names",
+    "SERVICE_ACCOUNT": "names",
+    "WORKFLOW_TEMPLATE": "names",
+    "DEFAULT_SCHEDULE": "cron",
+    "resilience_cron": "cron",
+    "DRILL_RULES": "rbac",
+    "WORKFLOW_RULES": "rbac",
+    "Rule": "rbac",
+    "rbac_manifests": "rbac",
+    "HOOK_ANNOTATIONS": "argocd_hook",
+    "postsync_hook": "argocd_hook",
+    "OUTCOME_KEYS": "drill_template",
+    "drill_template": "drill_template",
+    "PLAN_KEYS": "plan",
+    "deadline_seconds": "plan",
+    "plan_values": "plan",
+    "write_plan": "plan",
+    "analysis_template": "analysis",
+    "render_manifests": "render",
+    "write_manifests": "render",
+    "ArgoServer": "submit",
+    "drill_workflow": "submit",
+    "submit_drill": "submit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines `name` on first use (PEP 562)."""
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'workflows' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"workflows.{module}"), name)
