@@ -40,6 +40,20 @@ class Finding:
     message: str
     index: int
 
+    def as_dict(self, *, file: str | None = None, line: int | None = None) -> dict[str, object]:
+        """CONTRACT.md's JSON shape of one finding (`file`/`line` None for objects read from the API)."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "container": self.container,
+            "file": file,
+            "line": line,
+            "message": self.message,
+        }
+
 
 _RULES = (
     Rule(

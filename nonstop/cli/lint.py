@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from typing import Annotated
 
@@ -50,6 +51,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--fail-on must be one of {', '.join(_FAIL_ON)}, not {fail_on!r}")
         report = lint_paths(paths, require_pdb=require_pdb)
         color = fmt == "text" and sys.stdout.isatty()
-        sys.stdout.write(render(report, fmt, fail_on=fail_on, color=color))
+        width = shutil.get_terminal_size((100, 24)).columns
+        sys.stdout.write(render(report, fmt, fail_on=fail_on, color=color, width=width))
         sys.stdout.flush()
         raise typer.Exit(1 if report.failed(fail_on) else 0)

@@ -20,20 +20,9 @@ class LocatedFinding:
     file: str | None
     line: int | None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, object]:
         """CONTRACT.md's shape of one finding in `--format json`."""
-        f = self.finding
-        return {
-            "rule": f.rule,
-            "severity": f.severity,
-            "kind": f.kind,
-            "name": f.name,
-            "namespace": f.namespace,
-            "container": f.container,
-            "file": self.file,
-            "line": self.line,
-            "message": f.message,
-        }
+        return self.finding.as_dict(file=self.file, line=self.line)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ def render_text(report: LintReport, *, color: bool = False, width: int = 100) ->
             if f.container:
                 title.append(f"  container {f.container}", style="dim")
             console.print(title)
-            console.print(Padding(Text(f.message), (0, 0, 0, 4)) if color else Text("    " + f.message))
+            console.print(Padding(Text(f.message), (0, 0, 0, 4), expand=False) if color else Text("    " + f.message))
         console.print()
     errors, warnings = report.count("error"), report.count("warning")
     checked = _plural(len(report.objects), "object")
@@ -66,4 +66,4 @@ def render_text(report: LintReport, *, color: bool = False, width: int = 100) ->
         summary.append(_plural(warnings, "warning"), style=_STYLE["warning"] if warnings else "")
         summary.append(f" in {flagged} of {checked} ({sources})")
         console.print(summary)
-    return out.getvalue().rstrip("\n") + "\n"
+    return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").splitlines()) + "\n"
