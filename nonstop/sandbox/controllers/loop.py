@@ -52,8 +52,10 @@ class Controller(ABC, Generic[K]):
     def sync(self, key: K) -> float | None:
         """Reconcile one key; return seconds after which to look again, or None."""
 
-    def _sync_all(self, keys: set[K]) -> None:
-        for key in sorted(keys, key=repr):
+    def _sync_all(self, keys: dict[K, None]) -> None:
+        # In the order the changes happened: a Deployment's scale-down of its old RS is acted on
+        # before the scale-up of the new one that followed it, as their resourceVersions order them.
+        for key in keys:
             try:
                 again = self.sync(key)
             except ApiError as exc:  # a racing writer (404, 409): the next change or retry settles it
@@ -69,16 +71,16 @@ class Controller(ABC, Generic[K]):
     def run(self, stopping: threading.Event) -> None:
         """Reconcile until `stopping` is set."""
         rv = self.store.resource_version
-        pending: set[K] = set(self.all_keys())
+        pending: dict[K, None] = dict.fromkeys(self.all_keys())  # an ordered set
         while not stopping.is_set():
             now = time.monotonic()
             for key, deadline in list(self._timers.items()):
                 if deadline <= now:
                     del self._timers[key]
-                    pending.add(key)
+                    pending[key] = None
             if pending:
                 self._sync_all(pending)
-                pending = set()
+                pending = {}
             wait = _IDLE_WAIT
             if self._timers:
                 wait = max(0.0, min(wait, min(self._timers.values()) - time.monotonic()))
@@ -86,11 +88,11 @@ class Controller(ABC, Generic[K]):
                 changes = self.store.wait_for_changes(rv, wait)
             except ApiError:  # history compacted past our position: start over from a full list
                 rv = self.store.resource_version
-                pending = set(self.all_keys())
+                pending = dict.fromkeys(self.all_keys())
                 continue
             for change in changes:
                 rv = change.rv
                 try:
-                    pending.update(self.keys_for(change))
+                    pending.update(dict.fromkeys(self.keys_for(change)))
                 except Exception:
                     self.log.exception("keys_for failed", rv=change.rv)

@@ -165,6 +165,18 @@ class ReplicaSetController(Controller[Key]):
                 )
         return keys
 
+    def _sync_all(self, keys: dict[Key, None]) -> None:
+        """Shrinking ReplicaSets first: when a Deployment moved a replica from an old RS to the new one,
+        the old pod starts terminating before the new one is created, so live pods stay within maxSurge."""
+        shrinking: dict[Key, None] = {}
+        for key in keys:
+            rs = self.store.find(REPLICASETS, *key)
+            if rs is not None and int((rs.get("spec") or {}).get("replicas", 1)) < int(
+                (rs.get("status") or {}).get("replicas") or 0
+            ):
+                shrinking[key] = None
+        super()._sync_all({**shrinking, **{k: None for k in keys if k not in shrinking}})
+
     # -- one pass --------------------------------------------------------------------------------
 
     def _claim(self, rs: Obj, pods: list[Obj]) -> list[Obj]:
