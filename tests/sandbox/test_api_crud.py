@@ -7,8 +7,10 @@ import json
 
 import pytest
 from api_helpers import configmap, deployment, pod
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+
+from nonstop.sandbox.cluster import Cluster
 
 pytestmark = pytest.mark.sandbox
 
@@ -21,6 +23,13 @@ def core(sandbox):
 @pytest.fixture
 def apps(sandbox):
     return client.AppsV1Api(sandbox.api_client())
+
+
+@pytest.fixture(scope="module")
+def bare():
+    """The API alone, in-process (no controllers writing status): for status/generation semantics."""
+    with Cluster(components=()) as cluster:
+        yield client.AppsV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig_path)))
 
 
 def test_create_stamps_server_metadata_and_get_returns_it(core, namespace) -> None:
@@ -59,9 +68,8 @@ def test_create_in_missing_namespace_is_404(core) -> None:
 
 def test_stale_update_is_409_conflict_with_kubernetes_message(apps, namespace) -> None:
     dep = apps.create_namespaced_deployment(namespace, deployment("web"))
-    dep.spec.replicas = 2
-    apps.replace_namespaced_deployment("web", namespace, dep)
-    dep.spec.replicas = 3  # still carries the old resourceVersion
+    apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 2}})
+    dep.spec.replicas = 3  # still carries the creation's resourceVersion
     with pytest.raises(ApiException) as err:
         apps.replace_namespaced_deployment("web", namespace, dep)
     body = json.loads(err.value.body)
@@ -115,21 +123,23 @@ def test_zero_surge_with_percent_unavailable_is_accepted(apps, namespace) -> Non
     assert apps.create_namespaced_deployment(namespace, body).spec.strategy.rolling_update.max_unavailable == "1%"
 
 
-def test_generation_bumps_on_spec_and_annotations_not_labels_or_status(apps, namespace) -> None:
-    apps.create_namespaced_deployment(namespace, deployment("web"))
+def test_generation_bumps_on_spec_and_annotations_not_labels_or_status(bare) -> None:
+    apps, namespace = bare, "default"
+    apps.create_namespaced_deployment(namespace, deployment("gen"))
     assert (
-        apps.patch_namespaced_deployment("web", namespace, {"metadata": {"labels": {"x": "y"}}}).metadata.generation
+        apps.patch_namespaced_deployment("gen", namespace, {"metadata": {"labels": {"x": "y"}}}).metadata.generation
         == 1
     )
-    assert apps.patch_namespaced_deployment("web", namespace, {"spec": {"replicas": 4}}).metadata.generation == 2
-    annotated = apps.patch_namespaced_deployment("web", namespace, {"metadata": {"annotations": {"a": "b"}}})
+    assert apps.patch_namespaced_deployment("gen", namespace, {"spec": {"replicas": 4}}).metadata.generation == 2
+    annotated = apps.patch_namespaced_deployment("gen", namespace, {"metadata": {"annotations": {"a": "b"}}})
     assert annotated.metadata.generation == 3
-    after_status = apps.patch_namespaced_deployment_status("web", namespace, {"status": {"observedGeneration": 3}})
+    after_status = apps.patch_namespaced_deployment_status("gen", namespace, {"status": {"observedGeneration": 3}})
     assert after_status.metadata.generation == 3
     assert after_status.status.observed_generation == 3
 
 
-def test_status_write_keeps_spec_and_labels_and_main_write_keeps_status(apps, namespace) -> None:
+def test_status_write_keeps_spec_and_labels_and_main_write_keeps_status(bare) -> None:
+    apps, namespace = bare, "default"
     apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
     changed = apps.patch_namespaced_deployment_status(
         "web",
