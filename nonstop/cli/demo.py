@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             results.append((case, report, case.came_out(report)))
         table = Table(title="nonstop demo — the same rollout under load, three configurations", header_style="bold")
         for column in ("case", "verdict", "failed / total", "old pods in order", "failing check", "action", "expected"):
-            table.add_column(column)
+            table.add_column(column, overflow="fold")
         for case, report, ok in results:
             req = report["requests"]
             old = [p for p in report["pods"] if p["role"] == "old" and p["orderingOk"] is not None]

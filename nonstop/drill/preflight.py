@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from checks.lint import lint_objects
 from nonstop.drill.target import Target, resolve_target
 from nonstop.errors import ForbiddenError, SafetyError
 from nonstop.kube.api import Kube
@@ -53,15 +54,14 @@ def _load_url(spec: DrillSpec, target: Target) -> str:
 
 def _lint(kube: Kube, target: Target) -> list[dict[str, Any]]:
     """Lint the live workload with the Services, PDBs and HPAs of its namespace (findings as dicts)."""
-    try:
-        from checks.lint import lint_objects
-    except ImportError:  # the lint rules ship with the same distribution; absent only mid-development
-        return []
     objects = [target.workload]
     for kind in ("Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
         objects.extend(kube.list_objects(target.namespace, kind))
-    findings = lint_objects(objects)
-    return [f.to_dict() if hasattr(f, "to_dict") else dict(vars(f)) for f in findings]
+    return [
+        {"rule": f.rule, "severity": f.severity, "kind": f.kind, "name": f.name, "namespace": f.namespace,
+         "container": f.container, "file": None, "line": None, "message": f.message}
+        for f in lint_objects(objects)
+    ]  # fmt: skip
 
 
 def preflight(kube: Kube, spec: DrillSpec, *, namespace: str) -> Preflight:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from nonstop.drill.run import DrillRun
-from nonstop.report.model import build_report
+from nonstop.report.model import ReportWindow, build_report
 from nonstop.report.writer import write_report
 
 __all__ = ["write_reports"]
@@ -26,5 +26,7 @@ def write_reports(run: DrillRun, report_dir: Path) -> dict[str, Any]:
         timeline=run.observer.timeline,
         notes=notes,
     )
+    if run.window is not None:
+        report.window = ReportWindow(start=run.window.start, end=run.window.end)
     write_report(report, report_dir)
     return report.to_json_dict()

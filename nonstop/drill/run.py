@@ -51,6 +51,8 @@ class DrillRun:
     pods: list[PodTimeline]
     started_at: float
     notes: list[str] = field(default_factory=list)
+    window: DrillWindow | None = None
+    """The drill window as CONTRACT.md defines it (the budget also judges the cool-down after it)."""
 
     @property
     def exit_code(self) -> int:
@@ -161,10 +163,13 @@ def run_drill(
             f"the watches re-listed {relists} time(s) after 410 Expired: some transitions may be missing"
         )
     pods = [_with_role(p, drill, window.old) for p in observer.snapshot()]
+    # The budget also charges the cool-down: a data plane still routing to an exited pod fails
+    # requests after the window closed, and those failures are the rollout's.
+    judged_end = None if window.end is None else window.end + spec.load.cooldown_seconds
     judgement = judge_drill(
         samples.items,
         pods,
-        window=DrillWindow(window.start, window.end),
+        window=DrillWindow(window.start, judged_end),
         max_failure_ratio=spec.budget.max_failure_ratio,
         max_p99_ms=spec.budget.max_p99_ms,
         min_requests=spec.budget.min_requests,
@@ -176,7 +181,10 @@ def run_drill(
     decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run)
     observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
     log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
-    return DrillRun(drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes)
+    return DrillRun(
+        drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes,
+        window=DrillWindow(window.start, window.end),
+    )  # fmt: skip
 
 
 def _expects_terminations(drill: Drill, dry_run: bool) -> bool:
@@ -254,8 +262,7 @@ def _rollout_and_watch(
     window.old = {p.name for p in observer.snapshot() if p.deleted_at is None}
     deadline = time.monotonic() + spec.timeout_seconds
     if dry_run and strategy != "external":
-        window.start = time.time()
-        window.end = window.start
+        window.end = time.time()  # the window is the baseline: run_drill sets its start
         window.notes.append(f"dry run: the {strategy} rollout was not started; only the baseline was measured")
         return
     if strategy == "external":
