@@ -97,7 +97,7 @@ while :; do
   case "$phase" in Succeeded|Failed) exit 0 ;; esac
   ip=$(kubectl get pods -l "$selector" -o jsonpath='{{.items[0].status.podIP}}' 2>/dev/null || true)
   if [ -n "$ip" ]; then
-    locust --worker --master-host "$ip" --master-port {LOCUST_MASTER_PORT} -f "$LOCUSTFILE" || true
+    locust --worker --master-host "$ip" --master-port {LOCUST_MASTER_PORT} -f "$LOCUSTFILE,$STREAM_PLUGIN" || true
   fi
   sleep 2
 done
@@ -202,8 +202,12 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
             "locust-worker",
             image=image,
             script=WORKER_SCRIPT,
-            inputs=["locustfile"],
-            env={"LOCUSTFILE": _input("locustfile"), "WORKFLOW_NAME": "{{workflow.name}}"},
+            inputs=["locustfile", "stream-plugin"],
+            env={
+                "LOCUSTFILE": _input("locustfile"),
+                "STREAM_PLUGIN": _input("stream-plugin"),
+                "WORKFLOW_NAME": "{{workflow.name}}",
+            },
             cpu="1",
             memory="512Mi",
             daemon=True,
@@ -265,7 +269,7 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
             Step(
                 name="locust-workers",
                 template=worker,
-                arguments={"locustfile": _plan("locustfile")},
+                arguments={"locustfile": _plan("locustfile"), "stream-plugin": _plan("stream-plugin")},
                 with_sequence=Sequence(count=_plan("workers")),
                 when=f"{_plan('workers')} > 0",
             )

@@ -17,7 +17,10 @@ from nonstop.bundled import locustfile
 from nonstop.errors import InputError
 from nonstop.spec import Drill, DrillSpec
 
-__all__ = ["DEADLINE_SLACK_SECONDS", "PLAN_KEYS", "deadline_seconds", "plan_values", "write_plan"]
+__all__ = ["DEADLINE_SLACK_SECONDS", "PLAN_KEYS", "STREAM_PLUGIN", "deadline_seconds", "plan_values", "write_plan"]
+
+STREAM_PLUGIN = "nonstop_stream.py"
+"""The Locust plugin (in `locustfiles/`) that streams every request of a Locust process to the drill."""
 
 DEADLINE_SLACK_SECONDS = 300
 """Added to the drill's own phases: preflight, starting Locust, applying the decision, the report."""
@@ -32,6 +35,7 @@ PLAN_KEYS = (
     "workers",
     "deadline-seconds",
     "locustfile",
+    "stream-plugin",
 )
 """The files `write_plan` creates, one value each; the WorkflowTemplate declares an output per key."""
 
@@ -79,6 +83,7 @@ def plan_values(drill: Drill, *, purpose: str = "workflow") -> dict[str, str]:
         "workers": str(spec.load.workers),
         "deadline-seconds": str(deadline_seconds(spec)),
         "locustfile": spec.load.locustfile or str(locustfile()),
+        "stream-plugin": str(locustfile(STREAM_PLUGIN)),
     }
 
 
