@@ -263,3 +263,38 @@ def test_console_script_reads_stdin_and_sets_the_exit_code() -> None:
     )
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("<stdin>:5  Deployment/web")
+
+
+def test_file_that_is_not_utf8_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("kind: ConfigMap\ndata: {city: 'Malm\xf6'}\n".encode("latin-1"))
+    code, _, err = run(capsys, str(path))
+    assert code == 2
+    assert err.strip() == f"error: {path}: not UTF-8 text (byte 34); Kubernetes manifests are UTF-8"
+
+
+def test_argo_workflow_parameters_are_not_mistaken_for_helm(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "workflow.yaml"
+    path.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: w}\nspec:\n"
+        "  templates:\n    - name: main\n      container: {image: x, args: ['{{inputs.parameters.drill}}']}\n"
+    )
+    assert run(capsys, str(path))[0] == 0
+
+
+def test_reader_closing_the_pipe_early_is_not_an_error(tmp_path: Path) -> None:
+    """`nonstop lint big/ | head -c 10` exits 1 (click turns EPIPE into exit 1) and prints no traceback."""
+    many = tmp_path / "many.yaml"
+    many.write_text("---\n".join(DEPLOYMENT.replace("name: api", f"name: api-{i}") for i in range(400)))
+    result = subprocess.run(
+        f"{sys.executable} -m nonstop lint {many} | head -c 10; exit ${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == str(many)[:10]
+    assert "Traceback" not in result.stderr
