@@ -4,7 +4,7 @@
 
 One run, same machine, same pod:
 
-1. the sample app runs as a "pod" on its own loopback address (POD_IP=127.10.99.1);
+1. the sample app runs as a "pod" on its own loopback address (POD_IP=127.11.99.1);
 2. for each mode (kube-proxy, ingress), a sandbox starts (`nonstop sandbox up --proxy-lag 0
    --data-plane MODE`); a selector-less Service and a hand-written EndpointSlice point its
    ClusterIP at the pod;
@@ -35,7 +35,7 @@ from kubernetes import client, config
 
 from nonstop.sandbox.launcher import SandboxProcess
 
-POD_IP = "127.10.99.1"
+POD_IP = "127.11.99.1"  # outside the kubelet's 127.10.0.0/16: no sandbox pod can hold it
 POD_PORT = 8080
 
 
@@ -69,7 +69,7 @@ def route_service(kubeconfig: Path) -> str:
             # A random address: other sandboxes on this machine hand out 127.20.0.1 upwards.
             "spec": {
                 "clusterIP": f"127.20.{random.randint(128, 254)}.{random.randint(1, 254)}",
-                "ports": [{"port": 80}],
+                "ports": [{"name": "http", "port": 80}],
             },
         },
     )
@@ -129,7 +129,11 @@ def main() -> int:
         for mode in ("kube-proxy", "ingress"):
             with SandboxProcess(proxy_lag=0.0, data_plane=mode) as sandbox:
                 vip = route_service(sandbox.kubeconfig)
-                wait_http(f"http://{vip}/")
+                try:
+                    wait_http(f"http://{vip}/")
+                except SystemExit:
+                    print(sandbox.log_tail(40), file=sys.stderr)
+                    raise
                 for close in (False, True):
                     for target, url in (("direct", f"http://{POD_IP}:{POD_PORT}/"), (mode, f"http://{vip}/")):
                         if target == "direct" and mode != "kube-proxy":
