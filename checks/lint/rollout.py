@@ -92,13 +92,19 @@ def _statefulset(workload: Workload) -> Iterator[Finding]:
         return
     unavailable = max(unavailable, 1)
     if unavailable >= replicas:
+        gate = (
+            ""
+            if raw == 1
+            else " (the field is honoured where the MaxUnavailableStatefulSet feature is on: by default from "
+            "Kubernetes 1.35; before that, one pod at a time)"
+        )
         yield workload.finding(
             "rolling-update-all-unavailable",
-            f"StatefulSet updateStrategy maxUnavailable ({_shown(raw, unavailable)}) covers every replica {at}: "
-            "StatefulSets have no maxSurge — the controller deletes a pod and creates its replacement only "
-            "after it is gone — so the rollout takes every pod down at once and the Service has no endpoints "
-            "until the new pods are Ready. Fix: run at least 2 replicas (and keep maxUnavailable below the "
-            "replica count), or use a Deployment if the app keeps no state.",
+            f"StatefulSet updateStrategy maxUnavailable ({_shown(raw, unavailable)}) covers every replica "
+            f"{at}{gate}: StatefulSets have no maxSurge — the controller deletes a pod and creates its "
+            "replacement only after it is gone — so the rollout takes every pod down at once and the Service "
+            "has no endpoints until the new pods are Ready. Fix: run at least 2 replicas (and keep "
+            "maxUnavailable below the replica count), or use a Deployment if the app keeps no state.",
         )
 
 

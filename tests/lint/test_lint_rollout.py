@@ -185,7 +185,9 @@ def test_statefulset_max_unavailable_percentage_rounds_up() -> None:
     [sts] = load(STATEFULSET)
     sts["spec"]["replicas"] = 3
     sts["spec"]["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "67%"}}
-    assert rule_ids([sts]) == ["rolling-update-all-unavailable"]  # ceil(2.01) = 3
+    [finding] = findings([sts])
+    assert finding.rule == "rolling-update-all-unavailable"  # ceil(2.01) = 3
+    assert "MaxUnavailableStatefulSet" in finding.message
 
 
 def test_statefulset_on_delete_is_not_rolled_automatically() -> None:
