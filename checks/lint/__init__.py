@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from checks.lint.disruption import check_disruption_budget
 from checks.lint.lifecycle import check_lifecycle, prestop_sleep_seconds
 from checks.lint.model import RULES, SEVERITY_RANK, Finding, Rule, Severity
-from checks.lint.objects import WORKLOAD_KINDS, Context, Obj, Workload, build_context
+from checks.lint.objects import WORKLOAD_KINDS, Context, Obj, Workload, build_context, object_name, object_namespace
 from checks.lint.probes import check_probes, is_serving, normalized_probe
 from checks.lint.rollout import check_replicas, check_strategy, resolve_int_or_percent
 from checks.lint.service import check_service
@@ -30,6 +30,8 @@ __all__ = [
     "is_serving",
     "lint_objects",
     "normalized_probe",
+    "object_name",
+    "object_namespace",
     "prestop_sleep_seconds",
     "resolve_int_or_percent",
 ]

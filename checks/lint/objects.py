@@ -27,6 +27,8 @@ __all__ = [
     "build_context",
     "containers",
     "is_map",
+    "object_name",
+    "object_namespace",
     "same_namespace",
 ]
 
@@ -68,12 +70,14 @@ def same_namespace(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
 
 
-def _namespace(obj: Obj) -> str | None:
+def object_namespace(obj: Obj) -> str | None:
+    """metadata.namespace, or None when unset (then `kubectl apply -n` decides)."""
     namespace = as_map(obj.get("metadata")).get("namespace")
     return namespace if isinstance(namespace, str) and namespace else None
 
 
-def _name(obj: Obj) -> str:
+def object_name(obj: Obj) -> str:
+    """metadata.name (or `generateName*`, or `<unnamed>`)."""
     name = as_map(obj.get("metadata")).get("name")
     if isinstance(name, str) and name:
         return name
@@ -183,7 +187,7 @@ class Context:
             for pair in pod.labels.items():
                 self._pods_by_label.setdefault(pair, []).append(pod)
         for _index, pdb in self.pdbs:
-            self._pdbs_by_namespace.setdefault(_namespace(pdb), []).append(pdb)
+            self._pdbs_by_namespace.setdefault(object_namespace(pdb), []).append(pdb)
         for scaler in self.autoscalers:
             self._autoscalers_by_target.setdefault((scaler.target_kind, scaler.target_name), []).append(scaler)
         for workload in self.workloads:
@@ -247,8 +251,8 @@ def _autoscaler(obj: Obj, kind: str) -> Autoscaler | None:
         default_min = 0
     return Autoscaler(
         kind=kind,
-        name=_name(obj),
-        namespace=_namespace(obj),
+        name=object_name(obj),
+        namespace=object_namespace(obj),
         target_kind=str(target_kind),
         target_name=target_name,
         min_replicas=default_min if minimum is None else minimum,
@@ -262,8 +266,8 @@ def _resolve_workload_ref(obj: Obj, namespace: str | None, objects: Sequence[Obj
         if (
             isinstance(other, Mapping)
             and other.get("kind") == ref.get("kind", "Deployment")
-            and _name(other) == ref.get("name")
-            and same_namespace(_namespace(other), namespace)
+            and object_name(other) == ref.get("name")
+            and same_namespace(object_namespace(other), namespace)
         ):
             return _template_of(other, "Deployment")
     return None
@@ -277,7 +281,7 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
             continue
         kind = obj.get("kind")
         if kind in WORKLOAD_KINDS:
-            namespace = _namespace(obj)
+            namespace = object_namespace(obj)
             template = _template_of(obj, kind)
             if template is None and kind == "Rollout":
                 template = _resolve_workload_ref(obj, namespace, objects)
@@ -286,7 +290,7 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
             workload = Workload(
                 index=index,
                 kind=kind,
-                name=_name(obj),
+                name=object_name(obj),
                 namespace=namespace,
                 spec=as_map(obj.get("spec")),
                 pod=as_map(template.get("spec")),
@@ -299,9 +303,9 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
         elif kind in POD_TEMPLATE_KINDS or kind == "CronJob":
             template = _template_of(obj, kind)
             if template is not None:
-                ctx.pod_labels.append(PodLabels(kind, _name(obj), _namespace(obj), _labels(template)))
+                ctx.pod_labels.append(PodLabels(kind, object_name(obj), object_namespace(obj), _labels(template)))
         elif kind == "Pod":
-            ctx.pod_labels.append(PodLabels(kind, _name(obj), _namespace(obj), _labels(obj)))
+            ctx.pod_labels.append(PodLabels(kind, object_name(obj), object_namespace(obj), _labels(obj)))
         elif kind == "Service":
             ctx.services.append((index, obj))
         elif kind == "PodDisruptionBudget":

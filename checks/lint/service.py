@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from checks.lint.model import RULES, Finding
-from checks.lint.objects import Context, Obj, as_map
+from checks.lint.objects import Context, Obj, as_map, object_name, object_namespace
 
 __all__ = ["check_service"]
 
@@ -16,7 +16,7 @@ def _finding(index: int, obj: Obj, namespace: str | None, rule_id: str, message:
         rule=rule_id,
         severity=RULES[rule_id].severity,
         kind="Service",
-        name=str(as_map(obj.get("metadata")).get("name") or "<unnamed>"),
+        name=object_name(obj),
         namespace=namespace,
         container=None,
         message=message,
@@ -31,7 +31,7 @@ def _labels_text(labels: Mapping[str, Any]) -> str:
 def check_service(index: int, obj: Obj, ctx: Context) -> Iterator[Finding]:
     """service-selector-mismatch, service-publishes-not-ready."""
     spec = as_map(obj.get("spec"))
-    namespace = as_map(obj.get("metadata")).get("namespace") or None
+    namespace = object_namespace(obj)
     selector = as_map(spec.get("selector"))
     judged = selector and spec.get("type") != "ExternalName" and ctx.has_pods_in(namespace)
     if judged and not ctx.any_pods_match(selector, namespace):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects
+from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects, object_name, object_namespace
 from nonstop.lint.inputs import LoadedObject, expand_paths, load_text, read_source
 
 __all__ = ["CheckedObject", "LintReport", "LocatedFinding", "lint_loaded", "lint_paths"]
@@ -63,12 +62,6 @@ class LintReport:
         return any(SEVERITY_RANK[f.finding.severity] >= threshold for f in self.findings)
 
 
-def _name(obj: dict[str, Any]) -> tuple[str, str | None]:
-    metadata = obj.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    return str(metadata.get("name") or "<unnamed>"), (metadata.get("namespace") or None)
-
-
 def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False) -> LintReport:
     """Lint objects already read, all together (cross-object rules see every file)."""
     findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb)
@@ -81,12 +74,11 @@ def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require
         by_index.setdefault(finding.index, []).append(located)
     for index, item in enumerate(loaded):
         if item.obj.get("kind") in LINTED_KINDS:
-            name, namespace = _name(item.obj)
             report.objects.append(
                 CheckedObject(
                     kind=str(item.obj["kind"]),
-                    name=name,
-                    namespace=namespace if isinstance(namespace, str) else None,
+                    name=object_name(item.obj),
+                    namespace=object_namespace(item.obj),
                     file=item.file,
                     line=item.line,
                     findings=tuple(by_index.get(index, ())),
