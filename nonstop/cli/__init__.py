@@ -74,10 +74,19 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
+    except Exception as exc:  # usage errors arrive here in non-standalone mode
+        # typer ≥ 0.2x vendors click (`typer._click`), whose exceptions derive from typer.TyperException.
+        usage_errors = tuple(t for t in (getattr(typer, "TyperException", None), _click_exception()) if t)
+        show = getattr(exc, "show", None)
+        if isinstance(exc, usage_errors) and callable(show):
+            show()
             sys.exit(2)
         raise
+
+
+def _click_exception() -> type[Exception] | None:
+    try:
+        from click import ClickException
+    except ImportError:
+        return None
+    return ClickException

@@ -298,3 +298,13 @@ def test_reader_closing_the_pipe_early_is_not_an_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stdout == str(many)[:10]
     assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys)
+    assert code == 2
+    assert "Missing argument" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "--no-such-flag", str(AFTER))
+    assert code == 2
+    assert "No such option" in err
