@@ -139,7 +139,11 @@ def load_text(name: str, text: str) -> list[LoadedObject]:
                 continue
             node = loader.last_node
             if data["kind"].endswith("List") and isinstance(data.get("items"), list):
-                loaded.extend(LoadedObject(item, name, line) for item, line in _list_items(data, node) if item)
+                loaded.extend(
+                    LoadedObject(item, name, line)
+                    for item, line in _list_items(data, node)
+                    if isinstance(item, dict) and isinstance(item.get("kind"), str)
+                )
             else:
                 loaded.append(LoadedObject(data, name, node.start_mark.line + 1 if node is not None else None))
     except yaml.YAMLError as exc:

@@ -308,3 +308,9 @@ def test_usage_errors_exit_2_without_traceback(capsys: pytest.CaptureFixture[str
     code, _, err = run(capsys, "--no-such-flag", str(AFTER))
     assert code == 2
     assert "No such option" in err
+
+
+def test_list_items_that_are_not_objects_are_skipped(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("apiVersion: v1\nkind: List\nitems:\n  - just a string\n  - 3\n  - {metadata: {name: no-kind}}\n")
+    assert run(capsys, str(path))[0] == 0
