@@ -138,3 +138,13 @@ def test_importing_the_sandbox_does_not_import_hera_or_locust() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+def test_dropping_watch_streams_ends_open_watches() -> None:
+    with Cluster(components=()) as cluster:
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(cluster.kubeconfig_path)))
+        rv = api.list_namespaced_config_map("default").metadata.resource_version
+        url = f"{cluster.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}"
+        with urllib.request.urlopen(url, timeout=10) as stream:
+            cluster.api.faults.drop_watches()
+            assert stream.read() == b""  # the stream ended (cleanly, with its last chunk)
