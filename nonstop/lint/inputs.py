@@ -30,7 +30,10 @@ _SUFFIXES = (".yaml", ".yml")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Helm directives that survive YAML parsing because they were quoted (`image: "{{ .Values.image }}"`).
 # Other `{{ }}` (Argo Workflows parameters, Prometheus or Alertmanager templates in ConfigMaps) is data.
-_HELM = re.compile(r"\{\{-?\s*(?:\.(?:Values|Release|Chart|Capabilities|Files|Template)\b|(?:include|toYaml|tpl)\s)")
+_HELM = re.compile(
+    r"\{\{[^}]*?\.(?:Values|Release|Chart|Capabilities|Files|Template)\b"  # {{ .Values.x }}, {{- if .Values.x }}
+    r"|\{\{-?\s*(?:include|toYaml|tpl)\s"  # {{ include "chart.labels" . }}
+)
 _HELM_HINT = (
     "; it contains Helm template directives ({{ }}): render the chart first and lint the result, "
     "e.g. `helm template RELEASE CHART | nonstop lint -`"

@@ -171,6 +171,13 @@ def test_helm_template_that_happens_to_parse_gets_the_hint_too(
     assert code == 2
     assert f"{path}, line 3" in err
     assert "helm template" in err
+    quoted = tmp_path / "quoted.yaml"
+    quoted.write_text(
+        'kind: Service\nmetadata:\n  name: web\n  annotations:\n    x: "{{- if .Values.ingress.enabled }}y{{ end }}"\n'
+    )
+    code, _, err = run(capsys, str(quoted))
+    assert code == 2
+    assert f"{quoted}, line 5" in err
 
 
 def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
