@@ -181,8 +181,14 @@ class EndpointSliceController(Controller[Key]):
         super().__init__(*args, **kwargs)
         self._selectors: dict[Key, dict[str, str]] = {}
         self._own_rvs: set[str] = set()
+        # namespace → name → pod, kept from the change stream like an informer's cache (the objects
+        # are the store's change records: read, never modified), so a sync copies nothing
+        self._pods: dict[str, dict[str, Obj]] = {}
 
     def all_keys(self) -> Iterable[Key]:
+        self._pods = {}
+        for pod in self.store.list(PODS)[0]:
+            self._pods.setdefault(pod["metadata"]["namespace"], {})[pod["metadata"]["name"]] = pod
         items, _ = self.store.list(SERVICES)
         self._selectors = {}
         for svc in items:
@@ -205,6 +211,11 @@ class EndpointSliceController(Controller[Key]):
                 self._selectors[key] = selector
             return [key]
         if change.kind is PODS:
+            cached = self._pods.setdefault(namespace, {})
+            if change.type == "DELETED":
+                cached.pop(meta["name"], None)
+            else:
+                cached[meta["name"]] = obj
             if change.type != "DELETED" and not _relevant(change.prev, obj):
                 return []
             return [
@@ -239,7 +250,7 @@ class EndpointSliceController(Controller[Key]):
             if service is None:
                 self._delete_legacy(namespace, name)
             return None  # slices of a deleted Service go with it (ownerReferences); selector-less ones are the user's
-        pods = [p for p in self.store.list(PODS, namespace)[0] if _matches(selector, p)]
+        pods = [p for p in self._pods.get(namespace, {}).values() if _matches(selector, p)]
         members: list[tuple[Obj, str]] = []
         for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
             ip = _ipv4(pod)
