@@ -154,3 +154,64 @@ def test_ingress_has_no_terminating_fallback_and_answers_503(ingress_sandbox: Sa
     finally:
         core.delete_namespace(ns)
         api.close()
+
+
+def test_watcher_resumes_after_each_stream_and_lists_again_after_410(sandbox: Any, namespace: str) -> None:
+    """Streams end every second and resume; a resume refused with 410 is followed by a fresh list."""
+    import structlog
+
+    from nonstop.sandbox.dataplane.endpoints import Watcher
+    from nonstop.sandbox.dataplane.table import Change
+
+    api = sandbox.api_client()
+    api.user_agent = caller = f"dataplane-watch-test-{uuid.uuid4().hex[:6]}"  # the sandbox's own data plane watches too
+    core = client.CoreV1Api(api)
+    changes: list[Change] = []
+    watcher = Watcher(
+        kind="Service",
+        list_fn=core.list_service_for_all_namespaces,
+        deliver=changes.append,
+        log=structlog.get_logger("test"),
+        watch_seconds=1,
+    )
+    watcher.start()
+    try:
+        until(lambda: True if changes else None, what="the first list")
+        selectorless_service(core, namespace, "before")
+        until(lambda: True if any(_names(c) == {"before"} for c in changes) else None, what="ADDED before")
+        lists_before = sum(c.type == "RESYNC" for c in changes)
+
+        # Keep the watcher from resuming while "after" is created and the history expires.
+        mark = sandbox.mark()
+        sandbox.faults(errorRate=1.0, errorCode=500, verbs=["watch"], resources=["services"])
+        try:
+            until(
+                lambda: (
+                    True
+                    if any(
+                        (e.get("caller"), e.get("verb"), e.get("code")) == (caller, "watch", 500)
+                        for e in sandbox.requests(since=mark)
+                    )
+                    else None
+                ),
+                what="a refused resume",
+            )
+            selectorless_service(core, namespace, "after")
+            sandbox.expire_history()
+        finally:
+            sandbox.faults()
+
+        def relisted_with_both() -> bool | None:
+            resyncs = [c for c in changes if c.type == "RESYNC"]
+            return True if len(resyncs) > lists_before and {"before", "after"} <= _names(resyncs[-1]) else None
+
+        until(relisted_with_both, what="a list after 410 holding both Services")
+    finally:
+        watcher.stop()
+        watcher.thread.join(timeout=10)
+        api.close()
+    assert not watcher.thread.is_alive()
+
+
+def _names(change: Any) -> set[str]:
+    return {o["metadata"]["name"] for o in change.objects}

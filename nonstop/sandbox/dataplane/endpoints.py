@@ -84,8 +84,10 @@ class Watcher:
         list_fn: Callable[..., Any],
         deliver: Callable[[Change], None],
         log: structlog.typing.FilteringBoundLogger,
+        watch_seconds: int = _WATCH_SECONDS,
     ) -> None:
         self.kind = kind
+        self.watch_seconds = watch_seconds
         self._list = list_fn
         self._deliver = deliver
         self._log = log.bind(kind=kind)
@@ -124,7 +126,7 @@ class Watcher:
                     self._list,
                     resource_version=rv,
                     allow_watch_bookmarks=True,
-                    timeout_seconds=_WATCH_SECONDS,
+                    timeout_seconds=self.watch_seconds,
                     _request_timeout=_REQUEST_TIMEOUT,
                 ):
                     obj = event["raw_object"]
