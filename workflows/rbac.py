@@ -1,8 +1,9 @@
 """Least-privilege RBAC for the drill's ServiceAccount, with the verbs kept as data.
 
-`DRILL_RULES` is every request `nonstop drill` makes against the cluster, derived from
-CONTRACT.md and ARCHITECTURE.md (and `nonstop.kube`); a test compares it with the sandbox's
-request log of a real drill, so a verb the drill stops using, or starts using, shows up there.
+`DRILL_RULES` is every request `nonstop drill` makes against the cluster: the union of
+`nonstop.permissions.required_permissions` (the one list the drill's preflight checks) over every
+drill shape the spec allows. A sandbox test compares it with the request log of a real drill
+workflow, so a request the list forgot shows up there.
 `WORKFLOW_RULES` is what the workflow around the drill needs: the Argo executor reports output
 parameters through `workflowtaskresults`. SelfSubjectAccessReview needs no grant: every
 authenticated user may create one.
@@ -12,15 +13,19 @@ The Role is namespaced: the drill, its workflow and its target share one namespa
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from nonstop.permissions import Permission, required_permissions
 from workflows.names import ROLE, SERVICE_ACCOUNT
 
 __all__ = [
     "DRILL_RULES",
+    "OBSERVED_NOT_DECLARED",
     "WORKFLOW_RULES",
     "Rule",
+    "drill_permissions",
     "rbac_manifests",
     "role",
     "role_binding",
@@ -45,29 +50,65 @@ class Rule:
         return {(self.api_group, r, v) for r in self.resources for v in self.verbs}
 
 
-READ = ("get", "list", "watch")
+_VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete")
 
-DRILL_RULES: tuple[Rule, ...] = (
-    Rule("", ("pods",), READ, "watch the target's pods; workers find the Locust master's pod IP"),
-    Rule("", ("pods/eviction",), ("create",), "chaos for canary/external: evict stable pods (PDBs hold)"),
-    Rule("", ("services",), READ, "preflight: the Service exists and selects the pods; its ClusterIP is the load URL"),
-    Rule("", ("events",), READ, "the namespace's events go into the timeline"),
-    Rule("discovery.k8s.io", ("endpointslices",), READ, "endpoint ordering: the Service's EndpointSlices"),
-    Rule(
-        "apps",
-        ("deployments",),
-        ("get", "list", "watch", "create", "patch", "delete"),
-        "restart/image/undo/pause/verified-revision patches; create and delete `<name>-canary`",
-    ),
-    Rule("apps", ("replicasets",), READ, "rollout progress and `kubectl rollout undo`'s revision lookup"),
-    Rule("argoproj.io", ("rollouts",), ("get", "list", "watch", "patch"), "observe a Rollout; promote/abort patches"),
-    Rule("argoproj.io", ("rollouts/status",), ("patch",), "the Argo Rollouts CLI's status patches (promote, abort)"),
-    Rule("policy", ("poddisruptionbudgets",), ("list",), "lint of the live objects: PDBs selecting the pods"),
-    Rule("autoscaling", ("horizontalpodautoscalers",), ("list",), "lint of the live objects: single-replica with HPA"),
-    Rule("coordination.k8s.io", ("leases",), ("get", "create", "update"), "one drill per target: the drill's Lease"),
-    Rule("argoproj.io", ("applications",), ("get",), "is the target tracked by an Argo CD Application"),
-)
-"""Every request `nonstop drill` makes, and nothing more."""
+_WHY = {
+    ("", "pods"): "watch the target's pods; Locust workers find the master's pod IP",
+    ("", "pods/eviction"): "chaos for canary/external: evict stable pods (PDBs hold)",
+    ("", "services"): "preflight: the Service exists and selects the pods; its ClusterIP is the load URL",
+    ("", "events"): "the namespace's events go into the timeline",
+    ("discovery.k8s.io", "endpointslices"): "endpoint ordering: the Service's EndpointSlices",
+    ("apps", "deployments"): "restart/image/undo/pause/verified-revision patches; the `<name>-canary` Deployment",
+    ("apps", "replicasets"): "rollout progress and `kubectl rollout undo`'s revision lookup",
+    ("argoproj.io", "rollouts"): "observe a Rollout; the Argo Rollouts CLI's promote patch",
+    ("argoproj.io", "rollouts/status"): "the Argo Rollouts CLI's status patches (promote, abort)",
+    ("policy", "poddisruptionbudgets"): "lint of the live objects: PDBs selecting the pods",
+    ("autoscaling", "horizontalpodautoscalers"): "lint of the live objects: single-replica with an HPA",
+    ("coordination.k8s.io", "leases"): "one drill per target: the drill's Lease",
+}
+
+OBSERVED_NOT_DECLARED: frozenset[Permission] = frozenset({Permission("", "services", "watch")})
+"""Requests a real drill makes (the sandbox's request log shows them) that `nonstop.permissions`
+does not list yet; granted so the drill is not refused in a real cluster. Once the drill's own list
+has them, this set is redundant (the union does not change)."""
+
+
+def drill_permissions() -> set[Permission]:
+    """Every permission any drill shape uses: `required_permissions` over every kind, strategy,
+    decision and chaos setting the spec allows, plus `OBSERVED_NOT_DECLARED`."""
+    shapes = [("Deployment", s) for s in ("restart", "image", "canary", "external")] + [("Rollout", "external")]
+    needed: set[Permission] = set(OBSERVED_NOT_DECLARED)
+    for (kind, strategy), on_pass, on_fail, terminate in itertools.product(
+        shapes, ("promote", "none"), ("rollback", "abort", "none"), (True, False)
+    ):
+        needed.update(
+            required_permissions(
+                kind=kind, strategy=strategy, on_pass=on_pass, on_fail=on_fail, terminate_old_pods=terminate
+            )
+        )
+    return needed
+
+
+def _rules(permissions: set[Permission]) -> tuple[Rule, ...]:
+    """One Rule per (group, resource[/subresource]), verbs in kubectl's usual order."""
+    verbs: dict[tuple[str, str], set[str]] = {}
+    for p in permissions:
+        resource = f"{p.resource}/{p.subresource}" if p.subresource else p.resource
+        verbs.setdefault((p.group, resource), set()).add(p.verb)
+    return tuple(
+        Rule(
+            group,
+            (resource,),
+            tuple(sorted(found, key=_VERB_ORDER.index)),
+            _WHY.get((group, resource), "nonstop drill"),
+        )
+        for (group, resource), found in sorted(verbs.items())
+    )
+
+
+DRILL_RULES: tuple[Rule, ...] = _rules(drill_permissions())
+"""Every request `nonstop drill` makes, and nothing more: derived from `nonstop.permissions`, the
+list the drill's preflight checks with SelfSubjectAccessReviews."""
 
 WORKFLOW_RULES: tuple[Rule, ...] = (
     Rule(
