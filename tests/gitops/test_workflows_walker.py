@@ -29,6 +29,7 @@ from argo_walker import NotEmulated, evaluate_when, run_analysis_job, walk
 from workflows.analysis import analysis_template
 from workflows.drill_template import drill_template
 from workflows.rbac import DRILL_RULES, WORKFLOW_RULES
+from workflows.render import render_manifests
 
 ROOT = Path(__file__).resolve().parents[2]
 NONSTOP = Path(sys.executable).with_name("nonstop")
@@ -339,3 +340,19 @@ def _request_log(server: str, *, since: int = 0) -> dict[str, Any]:
     with urllib.request.urlopen(f"{server}/sandbox.nonstop.dev/requests?since={since}", timeout=30) as answer:
         data: dict[str, Any] = json.load(answer)
     return data
+
+
+@pytest.mark.parametrize("path", ["argocd-postsync-hook.yaml", "cron-workflow.yaml"])
+def test_hook_and_cron_run_the_template_with_their_drill(template: dict[str, Any], shims: Path, path: str) -> None:
+    """The rendered hook and CronWorkflow, resolved through workflowTemplateRef, run their restart drill to promote."""
+    manifest = yaml.safe_load(render_manifests()[path])
+    spec = manifest["spec"].get("workflowSpec", manifest["spec"])
+    assert spec["workflowTemplateRef"]["name"] == template["metadata"]["name"]
+    parameters = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
+    result = walk(template, parameters, env=_env(shims, FAKE_VERDICT="pass", FAKE_ACTION="promoted"))
+    assert result.ran() == ["plan", "lint", "drill", "promote"]
+    drill = yaml.safe_load((shims / "log" / "drill.yaml").read_text(encoding="utf-8"))
+    assert drill["spec"]["rollout"]["strategy"] == "restart"
+    assert drill["spec"]["decision"]["onFail"] == "none"
+    kubectl = (shims / "log" / "kubectl.log").read_text(encoding="utf-8").splitlines()
+    assert kubectl == ["get deployments.apps/web -o yaml", "get service/web -o yaml"]
