@@ -172,3 +172,51 @@ def test_liveness_failure_kills_and_restarts_with_backoff(sandbox, namespace) ->
     killing = [e for e in events(api, namespace, "dying") if e["reason"] == "Killing"]
     assert killing[0]["count"] >= 2
     assert "Liveness probe failed:" in [m.strip() for m in event_messages(api, namespace, "dying", "Unhealthy")]
+
+
+@pytest.mark.slow
+def test_http_probe_timeout_is_a_failure_with_gos_message(sandbox, namespace) -> None:
+    """timeoutSeconds 1 against a 1.5 s answer fails; timeoutSeconds 3 against the same answer succeeds."""
+    api = core(sandbox)
+    slow_root = [{"name": "RESPONSE_DELAY_MS", "value": "1500"}]
+    for name, timeout in (("impatient", 1), ("patient", 3)):
+        probe = {"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1, "timeoutSeconds": timeout}
+        api.create_namespaced_pod(namespace, pod(name, container(env=slow_root, readinessProbe=probe)))
+    p = wait_ready(api, namespace, "patient")
+    ip = p["status"]["podIP"]
+    unhealthy = wait_for(
+        lambda: [m for m in event_messages(api, namespace, "impatient", "Unhealthy") if "deadline" in m],
+        message="a timed-out probe",
+    )
+    impatient = raw_pod(api, namespace, "impatient")
+    assert condition(impatient, "Ready")["status"] == "False"
+    assert unhealthy[0].endswith("context deadline exceeded (Client.Timeout exceeded while awaiting headers)")
+    assert ip != impatient["status"]["podIP"]
+
+
+@pytest.mark.slow
+def test_liveness_stops_once_the_pod_is_terminating(sandbox, namespace, tmp_path: Path) -> None:
+    """A liveness probe that would fail during termination kills nothing: no restart, no liveness Killing."""
+    flag = tmp_path / "alive"
+    flag.touch()
+    api = core(sandbox)
+    spec = container(
+        image="busybox",
+        command=sleeper(),
+        livenessProbe={"exec": {"command": ["test", "-f", str(flag)]}, "periodSeconds": 1, "failureThreshold": 1},
+        lifecycle={"preStop": {"sleep": {"seconds": 3}}},
+    )
+    api.create_namespaced_pod(namespace, pod("winding", spec, terminationGracePeriodSeconds=10))
+    wait_running(api, namespace, "winding")
+    api.delete_namespaced_pod("winding", namespace)
+    wait_for(
+        lambda: (
+            "sandbox.nonstop.dev/deletion-observed-at"
+            in ((raw_pod(api, namespace, "winding") or {}).get("metadata", {}).get("annotations") or {})
+        ),
+        message="the kubelet saw the deletion",
+    )
+    flag.unlink()
+    wait_for(lambda: raw_pod(api, namespace, "winding") is None, timeout=15, message="pod removed")
+    assert event_messages(api, namespace, "winding", "Killing") == ["Stopping container app"]
+    assert not [m for m in event_messages(api, namespace, "winding", "Unhealthy") if m.startswith("Liveness")]

@@ -468,6 +468,8 @@ class PodWorker:
             self.ctx.log.info("kubelet.pod_terminating", pod=self.key, grace=self.grace_seconds())
             self.terminating.set()
             self._wake_all()
+            if self.runners:
+                self.publish()  # the deletion-observed-at annotation, at once
 
     def removed(self) -> None:
         """The pod left the store (DELETED): force deletion if we did not remove it ourselves."""

@@ -159,7 +159,8 @@ def run_handler(
             return ProbeResult("error", "exec probe has no command")
         result = spawner.run(command, env=env, timeout=timeout)
         if result.timed_out:
-            return ProbeResult("failure", f"command {' '.join(command)!r} timed out")
+            joined = " ".join(command)
+            return ProbeResult("failure", f'command "{joined}" timed out')
         if result.exit_code == 0:
             return ProbeResult("success", result.output)
         return ProbeResult("failure", result.output)
