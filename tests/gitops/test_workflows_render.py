@@ -301,3 +301,16 @@ def test_docs_list_every_rbac_rule() -> None:
     for rule in (*DRILL_RULES, *WORKFLOW_RULES):
         group = rule.api_group or '""'
         assert (group, ", ".join(rule.resources), ", ".join(rule.verbs)) in rows, rule
+
+
+def test_step_image_dockerfile_ships_what_the_steps_run() -> None:
+    """The Dockerfile copies every package and build file, installs a checksummed kubectl, runs as non-root."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    copied = {word for line in text.splitlines() if line.startswith("COPY ") for word in line.split()[1:-1]}
+    needed = {"pyproject.toml", "setup.py", "README.md", "nonstop", "checks", "workflows", "locustfiles", "config"}
+    assert needed <= copied
+    assert "pip install --no-cache-dir ." in text
+    assert "sha256sum -c" in text
+    assert "/usr/local/bin/kubectl" in text
+    user = [line for line in text.splitlines() if line.startswith("USER ")]
+    assert user == ["USER 65532:65532"]
