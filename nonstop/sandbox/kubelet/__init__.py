@@ -122,6 +122,7 @@ class Kubelet:
         for pod in items:
             self._observe("ADDED", pod)
         while not self._stopping.is_set():
+            current = self._store.resource_version
             try:
                 changes = self._store.wait_for_changes(rv, 0.5, [PODS])
             except ApiError:  # 410: our place in the history is gone; start over from a list
@@ -133,6 +134,8 @@ class Kubelet:
                 for pod in items:
                     self._observe("MODIFIED", pod)
                 continue
+            if not changes:
+                rv = max(rv, current)  # no pod changed up to `current`: later waits scan less history
             for change in changes:
                 rv = change.rv
                 if not self._stopping.is_set():
