@@ -314,3 +314,25 @@ def test_step_image_dockerfile_ships_what_the_steps_run() -> None:
     assert "/usr/local/bin/kubectl" in text
     user = [line for line in text.splitlines() if line.startswith("USER ")]
     assert user == ["USER 65532:65532"]
+
+
+def test_drill_rules_are_the_drills_own_permission_list() -> None:
+    """DRILL_RULES grant exactly nonstop.permissions over every drill shape (plus the observed stopgap), no more."""
+    from nonstop.permissions import required_permissions
+    from workflows.rbac import OBSERVED_NOT_DECLARED, drill_permissions
+
+    def triple(p: Any) -> tuple[str, str, str]:
+        return (p.group, f"{p.resource}/{p.subresource}" if p.subresource else p.resource, p.verb)
+
+    granted = set().union(*(rule.grants() for rule in DRILL_RULES))
+    assert granted == {triple(p) for p in drill_permissions()}
+    restart = required_permissions(
+        kind="Deployment", strategy="restart", on_pass="promote", on_fail="none", terminate_old_pods=True
+    )
+    observe_rollout = required_permissions(
+        kind="Rollout", strategy="external", on_pass="none", on_fail="none", terminate_old_pods=True
+    )
+    assert {triple(p) for p in (*restart, *observe_rollout)} <= granted
+    assert ("", "pods/eviction", "create") in granted
+    assert ("argoproj.io", "rollouts/status", "patch") in granted
+    assert {triple(p) for p in OBSERVED_NOT_DECLARED} <= granted
