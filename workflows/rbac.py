@@ -50,7 +50,7 @@ class Rule:
         return {(self.api_group, r, v) for r in self.resources for v in self.verbs}
 
 
-_VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete")
+_VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 _WHY = {
     ("", "pods"): "watch the target's pods; Locust workers find the master's pod IP",
@@ -89,6 +89,10 @@ def drill_permissions() -> set[Permission]:
     return needed
 
 
+def _verb_rank(verb: str) -> tuple[int, str]:
+    return (_VERB_ORDER.index(verb) if verb in _VERB_ORDER else len(_VERB_ORDER), verb)
+
+
 def _rules(permissions: set[Permission]) -> tuple[Rule, ...]:
     """One Rule per (group, resource[/subresource]), verbs in kubectl's usual order."""
     verbs: dict[tuple[str, str], set[str]] = {}
@@ -99,7 +103,7 @@ def _rules(permissions: set[Permission]) -> tuple[Rule, ...]:
         Rule(
             group,
             (resource,),
-            tuple(sorted(found, key=_VERB_ORDER.index)),
+            tuple(sorted(found, key=_verb_rank)),
             _WHY.get((group, resource), "nonstop drill"),
         )
         for (group, resource), found in sorted(verbs.items())
