@@ -5,6 +5,10 @@ input order; `Finding.index` points back into the list, so a caller that knows w
 came from can add file and line. The rule ids, severities and definitions are CONTRACT.md's "Lint
 rule ids". Kinds other than workloads (Deployment, StatefulSet, Argo Rollout), Services,
 PodDisruptionBudgets and autoscalers are ignored.
+
+Objects read from the API must be in their wire form (camelCase keys, as the raw JSON or the
+client's `ApiClient().sanitize_for_serialization(model)` gives them, not the models' snake_case
+`to_dict()`), and items of a list response need their `kind` set: the API leaves it out.
 """
 
 from __future__ import annotations
