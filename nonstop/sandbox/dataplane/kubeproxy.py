@@ -125,10 +125,8 @@ class _Client(_Half):
         loop = asyncio.get_running_loop()
         upstream = _Half()
         try:
-            await asyncio.wait_for(
-                loop.create_connection(lambda: upstream, backend.ip, backend.port),
-                timeout=self._proxy.connect_timeout,
-            )
+            async with asyncio.timeout(self._proxy.connect_timeout):
+                await loop.create_connection(lambda: upstream, backend.ip, backend.port)
         except (OSError, TimeoutError) as exc:
             self._proxy.log.debug(
                 "backend refused", route=self._key, backend=f"{backend.ip}:{backend.port}", error=str(exc)
