@@ -117,8 +117,9 @@ def check_lifecycle(workload: Workload, ctx: Context) -> Iterator[Finding]:
             yield workload.finding(
                 "prestop-exceeds-grace-period",
                 f"container {name}'s preStop hook sleeps {_seconds(sleep)} but {grace_text} counts from the "
-                "start of the preStop hook: the kubelet kills the container (SIGKILL, after a 2 s extension) "
-                "before the app ever gets SIGTERM, so in-flight requests are cut instead of drained. Fix: raise "
+                "start of the preStop hook: the kubelet cuts the hook off when the grace period runs out, "
+                "then sends SIGTERM with only a 2 s floor before SIGKILL, so the app cannot drain and its "
+                "in-flight requests are cut. Fix: raise "
                 f"terminationGracePeriodSeconds to at least the sleep plus {DRAIN_SECONDS} s, or shorten the sleep.",
                 container=name,
             )
