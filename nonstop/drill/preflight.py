@@ -57,11 +57,7 @@ def _lint(kube: Kube, target: Target) -> list[dict[str, Any]]:
     objects = [target.workload]
     for kind in ("Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
         objects.extend(kube.list_objects(target.namespace, kind))
-    return [
-        {"rule": f.rule, "severity": f.severity, "kind": f.kind, "name": f.name, "namespace": f.namespace,
-         "container": f.container, "file": None, "line": None, "message": f.message}
-        for f in lint_objects(objects)
-    ]  # fmt: skip
+    return [finding.as_dict() for finding in lint_objects(objects)]
 
 
 def preflight(kube: Kube, spec: DrillSpec, *, namespace: str) -> Preflight:
