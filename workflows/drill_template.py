@@ -23,11 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 from hera.workflows import Container, Env, Parameter, Resources, RetryStrategy, Step, Steps, WorkflowTemplate
-from hera.workflows.models import Backoff, ContainerPort, Sequence, ValueFrom
+from hera.workflows.models import Backoff, ContainerPort, PodSecurityContext, SeccompProfile, Sequence, ValueFrom
 
 from workflows.names import (
     LOCUST_MASTER_PORT,
     LOCUST_ROLE_LABEL,
+    NON_ROOT_UID,
     PLAN_DIR,
     REPORT_DIR,
     SERVICE_ACCOUNT,
@@ -160,6 +161,12 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
         labels={"app.kubernetes.io/name": "nonstop"},
         entrypoint="main",
         service_account_name=SERVICE_ACCOUNT,
+        security_context=PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=NON_ROOT_UID,
+            run_as_group=NON_ROOT_UID,
+            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
+        ),
         arguments=[
             Parameter(
                 name="drill",

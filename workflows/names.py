@@ -15,6 +15,7 @@ __all__ = [
     "HOOK_GENERATE_NAME",
     "LOCUST_MASTER_PORT",
     "LOCUST_ROLE_LABEL",
+    "NON_ROOT_UID",
     "PLAN_DIR",
     "REPORT_DIR",
     "ROLE",
@@ -25,6 +26,9 @@ __all__ = [
 
 DEFAULT_IMAGE = f"ghcr.io/nonstop-dev/nonstop:{__version__}"
 """The step image built from `config/deploy/Dockerfile` (nonstop, Locust, kubectl); override with `--image`."""
+
+NON_ROOT_UID = 65532
+"""The step image's user (`USER 65532:65532` in config/deploy/Dockerfile); pods run as it, never root."""
 
 WORKFLOW_TEMPLATE = "nonstop-drill"
 CRON_WORKFLOW = "nonstop-resilience-drill"

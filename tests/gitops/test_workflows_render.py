@@ -163,6 +163,7 @@ def test_workflow_template_is_wired_as_argo_reads_it(rendered: dict[str, list[di
         "labels": {"app.kubernetes.io/name": "nonstop"},
     }
     assert spec["serviceAccountName"] == SERVICE_ACCOUNT
+    assert spec["securityContext"]["runAsNonRoot"] is True
     assert "retryStrategy" not in spec
     main = templates[spec["entrypoint"]]
     groups = [[s["name"] for s in group] for group in main["steps"]]
@@ -258,6 +259,7 @@ def test_analysis_template_has_what_argo_rollouts_reads(rendered: dict[str, list
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["serviceAccountName"] == SERVICE_ACCOUNT
+    assert pod["securityContext"]["runAsNonRoot"] is True
     declared = {a["name"] for a in analysis["spec"]["args"]}
     used = {ref.removeprefix("args.") for ref in _refs(analysis["spec"]["metrics"])}
     assert used == declared
