@@ -279,3 +279,19 @@ def test_structlog_logs_route_changes(kube_proxy: PlaneThread) -> None:
     events = [e for e in logs if e["event"] == "route"]
     assert events
     assert events[0]["ready"] == ["a"]
+
+
+def test_an_address_in_use_is_retried_until_it_is_free(kube_proxy: PlaneThread) -> None:
+    """Another sandbox on the machine may hold the ClusterIP:port for a while."""
+    vip = cluster_ip()
+    blocker = socket.create_server((vip, PORT))
+    with http_backend("a") as a:
+        with structlog.testing.capture_logs() as logs:
+            kube_proxy.set_routes(route(vip, ready(a, "a")))
+        assert (vip, PORT) not in kube_proxy.plane.listening
+        assert [e["event"] for e in logs if e["log_level"] == "error"] == ["cannot listen, retrying"]
+        blocker.close()
+        deadline = time.monotonic() + 10
+        while (vip, PORT) not in kube_proxy.plane.listening and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert request_new_connection(vip, PORT) == (200, "a")

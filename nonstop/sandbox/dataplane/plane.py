@@ -19,6 +19,7 @@ __all__ = ["MODES", "DataPlane", "Forwarder", "Mode"]
 
 Mode = Literal["kube-proxy", "ingress"]
 MODES: tuple[Mode, ...] = ("kube-proxy", "ingress")
+_RETRY_SECONDS = 1.0
 
 
 class Forwarder(Protocol):
@@ -46,6 +47,9 @@ class DataPlane:
         self.log = log
         self.routes: dict[RouteKey, Route] = {}
         self._servers: dict[RouteKey, asyncio.Server] = {}
+        self._failing: set[RouteKey] = set()
+        self._retry: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.forwarder: Forwarder
         if mode == "ingress":
             self.forwarder = Ingress(lambda: self.routes, log=log)
@@ -76,21 +80,44 @@ class DataPlane:
             self.log.info(
                 "route removed", service=f"{old[key].namespace}/{old[key].service}", address=f"{key[0]}:{key[1]}"
             )
-        wanted = {key for key, route in self.routes.items() if self.forwarder.wants_listener(route)}
-        for key in [k for k in self._servers if k not in wanted]:
-            self._servers.pop(key).close()
-            self.log.info("listener closed", address=f"{key[0]}:{key[1]}")
+        async with self._lock:
+            wanted = self._wanted()
+            for key in [k for k in self._servers if k not in wanted]:
+                self._servers.pop(key).close()
+                self.log.info("listener closed", address=f"{key[0]}:{key[1]}")
+            await self._open_missing(wanted)
+        self.forwarder.routes_changed(self.routes)
+
+    def _wanted(self) -> set[RouteKey]:
+        return {key for key, route in self.routes.items() if self.forwarder.wants_listener(route)}
+
+    async def _open_missing(self, wanted: set[RouteKey]) -> None:
+        """Open what is wanted and not open; an address in use (another sandbox) is retried every second."""
         for key in sorted(wanted - self._servers.keys()):
             try:
                 self._servers[key] = await self.forwarder.listen(key)
             except OSError as exc:
-                self.log.error("cannot listen", address=f"{key[0]}:{key[1]}", error=str(exc))
+                if key not in self._failing:
+                    self.log.error("cannot listen, retrying", address=f"{key[0]}:{key[1]}", error=str(exc))
+                self._failing.add(key)
                 continue
+            self._failing.discard(key)
             self.log.info("listener opened", address=f"{key[0]}:{key[1]}", mode=self.forwarder.mode)
-        self.forwarder.routes_changed(self.routes)
+        self._failing &= wanted
+        if self._failing and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.get_running_loop().create_task(self._retry_later())
+
+    async def _retry_later(self) -> None:
+        while self._failing:
+            await asyncio.sleep(_RETRY_SECONDS)
+            async with self._lock:
+                await self._open_missing(self._wanted())
 
     async def close(self) -> None:
         """Close every listener and cut every connection."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         for server in self._servers.values():
             server.close()
         self._servers.clear()
