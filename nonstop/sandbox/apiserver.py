@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,16 +29,17 @@ from nonstop.sandbox.apierrors import ApiError, bad_request
 from nonstop.sandbox.auth import Auth
 from nonstop.sandbox.faults import FaultPlan, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
-from nonstop.sandbox.registry import CORE_EVENTS, NEW_EVENTS, Registry
+from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.requestlog import RequestLog
 from nonstop.sandbox.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
-from nonstop.sandbox.store import Change, Obj
+from nonstop.sandbox.store import Obj
 from nonstop.sandbox.tables import table
+from nonstop.sandbox.watch import TRUE_VALUES, parse_watch, stream_watch
 
 __all__ = ["ApiServer"]
 
 ADMIN_PREFIX = "/sandbox.nonstop.dev/"
-_TRUE = ("true", "True", "1")
+_TRUE = TRUE_VALUES
 
 
 class _Request:
@@ -513,139 +512,23 @@ class ApiServer:
         query: dict[str, str],
         info: dict[str, Any],
     ) -> int:
-        source = CORE_EVENTS if kind is NEW_EVENTS else kind
-        rv_text = query.get("resourceVersion") or ""
-        bookmarks = query.get("allowWatchBookmarks") in _TRUE
-        send_initial = query.get("sendInitialEvents") in _TRUE
-        as_table = self._wants_table(h)
-        include = self._include(query)
-        try:
-            timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds") else random.uniform(1800, 3600)
-        except ValueError as exc:
-            raise bad_request(f"timeoutSeconds {query['timeoutSeconds']!r} is not a number") from exc
-        limit = self.faults.watch_limit(kind.resource)
-        if limit is not None:
-            timeout = min(timeout, limit)
-        start_rv: int | None = None
-        if rv_text not in ("", "0") and not send_initial:
-            try:
-                start_rv = int(rv_text)
-            except ValueError as exc:
-                raise bad_request(f"resourceVersion {rv_text!r} is not valid") from exc
+        req = parse_watch(
+            kind, ns, labels, fields, query, as_table=self._wants_table(h), limit=self.faults.watch_limit(kind.resource)
+        )
         epoch = self.faults.watch_epoch()
-
-        def matches(obj: Obj | None) -> bool:
-            if obj is None:
-                return False
-            if ns and obj["metadata"].get("namespace") != ns:
-                return False
-            return labels.matches(obj["metadata"].get("labels")) and fields.matches(obj)
-
-        def shape(obj: Obj) -> Obj:
-            if kind is NEW_EVENTS:
-                from nonstop.sandbox.registry import _to_new_event
-
-                obj = _to_new_event(obj)
-            elif kind.resource in ("endpointslices", "poddisruptionbudgets"):
-                obj = self.registry.present(kind, dict(obj))
-            if as_table:
-                return table(kind, [obj], resource_version=None, include=include)
-            return obj
-
         h.send_response(200)
         h.send_header("Content-Type", "application/json")
         h.send_header("Cache-Control", "no-cache, private")
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
         h.close_connection = True
-        out = h.wfile
         self._log(info, 200)  # a watch is logged when its stream opens: it may stay open for an hour
         info["logged"] = True
-
-        def write(lines: list[bytes]) -> None:
-            if not lines:
-                return
-            data = b"".join(lines)
-            out.write(b"%x\r\n%s\r\n" % (len(data), data))
-
-        def event(type_: str, obj: Obj) -> bytes:
-            return _dump({"type": type_, "object": obj}) + b"\n"
-
-        def bookmark(rv: int, *, initial_end: bool = False) -> bytes:
-            meta: Obj = {"resourceVersion": str(rv)}
-            if initial_end:
-                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-            return event("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta})
-
-        def error(exc: ApiError) -> bytes:
-            return event("ERROR", exc.status())
-
-        try:
-            if start_rv is None:
-                items, rv = self.registry.list(kind, ns, labels, fields)
-                lines = []
-                for item in items:
-                    item.setdefault("kind", kind.kind)
-                    item.setdefault("apiVersion", kind.api_version)
-                    lines.append(event("ADDED", shape(item) if as_table else item))
-                if send_initial and bookmarks:
-                    lines.append(bookmark(rv, initial_end=True))
-                write(lines)
-            else:
-                rv = start_rv
-                if rv < self.store.compacted_rv:
-                    write([error(self._expired(rv))])
-                    out.write(b"0\r\n\r\n")
-                    return 200
-            deadline = time.monotonic() + timeout
-            next_bookmark = time.monotonic() + self.bookmark_interval
-            while not self._stopping.is_set() and self.faults.watch_epoch() == epoch:
-                now = time.monotonic()
-                if now >= deadline:
-                    break
-                wait = max(0.0, min(deadline, next_bookmark, now + 0.5) - now)
-                try:
-                    changes = self.store.wait_for_changes(rv, wait, [source])
-                except ApiError as exc:
-                    write([error(self._expired(rv) if exc.code == 410 else exc)])
-                    break
-                lines = []
-                for change in changes:
-                    rv = change.rv
-                    line = self._translate(change, matches, shape)
-                    if line is not None:
-                        lines.append(line)
-                pending, current = self.store.changes_and_rv(rv, [source])
-                if not pending:
-                    rv = max(rv, current)  # nothing of ours happened up to `current`
-                if bookmarks and time.monotonic() >= next_bookmark:
-                    lines.append(bookmark(rv))
-                    next_bookmark = time.monotonic() + self.bookmark_interval
-                write(lines)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
-            return 200
-        with contextlib.suppress(OSError):
-            out.write(b"0\r\n\r\n")
+        stream_watch(
+            req,
+            h.wfile,
+            registry=self.registry,
+            bookmark_interval=self.bookmark_interval,
+            should_stop=lambda: self._stopping.is_set() or self.faults.watch_epoch() != epoch,
+        )
         return 200
-
-    def _expired(self, rv: int) -> ApiError:
-        return ApiError(410, "Expired", f"too old resource version: {rv} ({self.store.resource_version})")
-
-    @staticmethod
-    def _translate(change: Change, matches: Any, shape: Any) -> bytes | None:
-        now_in = change.type != "DELETED" and matches(change.obj)
-        was_in = change.prev is not None and matches(change.prev)
-        if change.type == "DELETED":
-            if not was_in:
-                return None
-            return _dump({"type": "DELETED", "object": shape(change.obj)}) + b"\n"
-        if now_in and (was_in or change.type == "ADDED"):
-            return _dump({"type": change.type, "object": shape(change.obj)}) + b"\n"
-        if now_in:
-            return _dump({"type": "ADDED", "object": shape(change.obj)}) + b"\n"
-        if was_in:
-            assert change.prev is not None
-            gone = dict(change.prev)
-            gone["metadata"] = {**change.prev["metadata"], "resourceVersion": str(change.rv)}
-            return _dump({"type": "DELETED", "object": shape(gone)}) + b"\n"
-        return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["KINDS", "Kind", "by_kind", "by_resource"]
+__all__ = ["KINDS", "Kind", "by_kind", "by_resource", "require"]
 
 
 @dataclass(frozen=True)
@@ -110,3 +110,11 @@ def by_kind(api_version: str, kind_name: str) -> Kind | None:
         if kind.api_version == api_version and kind.kind == kind_name:
             return kind
     return None
+
+
+def require(group: str, version: str, resource: str) -> Kind:
+    """The Kind served at `group/version/resource`; LookupError if the sandbox does not serve it."""
+    kind = by_resource(group, version, resource)
+    if kind is None:
+        raise LookupError(f"the sandbox does not serve {group}/{version}/{resource}")
+    return kind

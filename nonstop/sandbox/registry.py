@@ -11,28 +11,28 @@ a verb/resource pair was denied), and the events.k8s.io/v1 view of core events.
 from __future__ import annotations
 
 import copy
-import math
 import random
 import threading
-from collections.abc import Iterable
 from typing import Any
 
 import structlog
 
+from nonstop.sandbox.access import AccessRules, review_access
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
+from nonstop.sandbox.cascade import Cascade
 from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
 from nonstop.sandbox.deletion import delete_pod_gracefully
+from nonstop.sandbox.disruption import check_eviction, pdb_status
 from nonstop.sandbox.events import EventRecorder
-from nonstop.sandbox.kinds import KINDS, Kind, by_kind, by_resource
+from nonstop.sandbox.kinds import Kind, by_kind, require
 from nonstop.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from nonstop.sandbox.selectors import (
     FieldSelector,
     LabelSelector,
-    match_label_selector_object,
 )
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
-__all__ = ["AccessRules", "Registry"]
+__all__ = ["CORE_EVENTS", "NEW_EVENTS", "AccessRules", "Registry", "to_new_event"]
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _PATCH_TYPES = {
@@ -43,47 +43,12 @@ _PATCH_TYPES = {
 }
 
 
-def _kind(group: str, resource: str) -> Kind:
-    for kind in KINDS:
-        if kind.group == group and kind.resource == resource:
-            return kind
-    raise LookupError(resource)
-
-
-NAMESPACES = _kind("", "namespaces")
-PODS = _kind("", "pods")
-CORE_EVENTS = _kind("", "events")
-NEW_EVENTS = _kind("events.k8s.io", "events")
-PDBS = _kind("policy", "poddisruptionbudgets")
-SERVICES = _kind("", "services")
-
-
-class AccessRules:
-    """What SelfSubjectAccessReview answers: allowed, unless a (verb, resource) pair was denied."""
-
-    def __init__(self) -> None:
-        self._denied: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
-
-    def deny(self, verb: str, resource: str) -> None:
-        """Deny `verb` on `resource` (`pods`, `pods/eviction`, `deployments.apps`, `*` for any)."""
-        with self._lock:
-            self._denied.add((verb, resource))
-
-    def allow_all(self) -> None:
-        with self._lock:
-            self._denied.clear()
-
-    def allowed(self, verb: str, resource: str, group: str = "", subresource: str = "") -> bool:
-        names = {resource, f"{resource}.{group}" if group else resource, "*"}
-        if subresource:
-            names |= {f"{resource}/{subresource}", f"{resource}.{group}/{subresource}" if group else ""}
-        with self._lock:
-            return not any((v in (verb, "*")) and r in names for v, r in self._denied)
-
-    def snapshot(self) -> list[list[str]]:
-        with self._lock:
-            return sorted([v, r] for v, r in self._denied)
+NAMESPACES = require("", "v1", "namespaces")
+PODS = require("", "v1", "pods")
+CORE_EVENTS = require("", "v1", "events")
+NEW_EVENTS = require("events.k8s.io", "v1", "events")
+PDBS = require("policy", "v1", "poddisruptionbudgets")
+SERVICES = require("", "v1", "services")
 
 
 def _spec_like(obj: Obj) -> dict[str, Any]:
@@ -110,8 +75,7 @@ class Registry:
         self.access = AccessRules()
         self.ips = ClusterIPAllocator(cluster_ip_range)
         self._evict_lock = threading.Lock()
-        self._finalizer_stop = threading.Event()
-        self._finalizer_thread: threading.Thread | None = None
+        self.cascade = Cascade(store, self.delete, log=self.log)
         if self.store.find(NAMESPACES, None, "default") is None:
             for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
                 self.create(NAMESPACES, None, {"metadata": {"name": ns}})
@@ -120,21 +84,16 @@ class Registry:
 
     def start(self) -> None:
         """Start the finalizer loop (foreground deletion, namespace termination)."""
-        if self._finalizer_thread is None:
-            self._finalizer_thread = threading.Thread(target=self._finalize_loop, name="sandbox-finalizer", daemon=True)
-            self._finalizer_thread.start()
+        self.cascade.start()
 
     def stop(self) -> None:
-        self._finalizer_stop.set()
-        if self._finalizer_thread is not None:
-            self._finalizer_thread.join(timeout=5)
-            self._finalizer_thread = None
+        self.cascade.stop()
 
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
         if kind is NEW_EVENTS:
-            return _to_new_event(self.store.get(CORE_EVENTS, namespace, name))
+            return to_new_event(self.store.get(CORE_EVENTS, namespace, name))
         return self.present(kind, self.store.get(kind, namespace, name))
 
     def list(
@@ -147,7 +106,7 @@ class Registry:
         source = CORE_EVENTS if kind is NEW_EVENTS else kind
         items, rv = self.store.list(source, namespace)
         if kind is NEW_EVENTS:
-            items = [_to_new_event(item) for item in items]
+            items = [to_new_event(item) for item in items]
         out = [
             self.present(kind, item)
             for item in items
@@ -161,7 +120,7 @@ class Registry:
         if kind.resource == "endpointslices" and not obj.get("endpoints"):
             obj["endpoints"] = None
         elif kind is PDBS:
-            obj["status"] = {**(obj.get("status") or {}), **self._pdb_status(obj)}
+            obj["status"] = {**(obj.get("status") or {}), **pdb_status(self.store, obj)}
         return obj
 
     # -- create ----------------------------------------------------------------------------------
@@ -485,10 +444,10 @@ class Registry:
         if kind is PODS:
             pod = delete_pod_gracefully(self.store, str(namespace), name, grace_seconds=grace)
             if self.store.find(PODS, namespace, name) is None:
-                self._cascade(current, policy)
+                self.cascade.cascade(current, policy)
             return 200, self.present(kind, pod)
         if kind is NAMESPACES:
-            return 200, self._terminate_namespace(current)
+            return 200, self.cascade.terminate_namespace(current)
         if current["metadata"].get("finalizers") or policy == "Foreground":
 
             def mark(obj: Obj) -> None:
@@ -501,16 +460,17 @@ class Registry:
 
             marked = self.store.mutate(kind, namespace, name, mark)
             if policy == "Foreground":
-                self._cascade(current, "Background")
+                self.cascade.hold_for_dependents(kind, namespace, name)
+                self.cascade.cascade(current, "Background")
             elif policy == "Orphan":
-                self._orphan_dependents(uid, namespace)
-                remaining = self._drop_finalizer(kind, marked, "orphan")
+                self.cascade.orphan_dependents(uid, namespace)
+                remaining = self.cascade.drop_finalizer(kind, marked, "orphan")
                 return 200, self.present(kind, remaining) if remaining else _success(kind, current)
             return 200, self.present(kind, marked)
         removed = self.store.remove(kind, namespace, name)
         if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
             self.ips.release(ip)
-        self._cascade(removed, policy)
+        self.cascade.cascade(removed, policy)
         return 200, _success(kind, removed)
 
     def delete_collection(
@@ -535,195 +495,13 @@ class Registry:
             "items": items,
         }
 
-    def _dependents(self, owner_uid: str, namespace: str | None) -> Iterable[tuple[Kind, Obj]]:
-        for kind in KINDS:
-            if not kind.namespaced or kind is NEW_EVENTS:
-                continue
-            items, _ = self.store.list(kind, namespace)
-            for item in items:
-                refs = item["metadata"].get("ownerReferences") or []
-                if any(ref.get("uid") == owner_uid for ref in refs):
-                    yield kind, item
-
-    def _cascade(self, owner: Obj, policy: str) -> None:
-        namespace = owner["metadata"].get("namespace")
-        uid = owner["metadata"]["uid"]
-        if policy == "Orphan":
-            self._orphan_dependents(uid, namespace)
-            return
-        for kind, dep in list(self._dependents(uid, namespace)):
-            refs = dep["metadata"].get("ownerReferences") or []
-            others = [r for r in refs if r.get("uid") != uid]
-            try:
-                if others:
-                    self._drop_owner_ref(kind, namespace, dep["metadata"]["name"], uid)
-                else:
-                    self.delete(kind, namespace, dep["metadata"]["name"], {"propagationPolicy": "Background"})
-            except ApiError as exc:
-                if exc.code != 404:
-                    raise
-
-    def _drop_owner_ref(self, kind: Kind, namespace: str | None, name: str, uid: str) -> None:
-        def drop(obj: Obj) -> None:
-            refs = [r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != uid]
-            if refs:
-                obj["metadata"]["ownerReferences"] = refs
-            else:
-                obj["metadata"].pop("ownerReferences", None)
-
-        self.store.mutate(kind, namespace, name, drop)
-
-    def _orphan_dependents(self, uid: str, namespace: str | None) -> None:
-        for kind, dep in list(self._dependents(uid, namespace)):
-            try:
-                self._drop_owner_ref(kind, namespace, dep["metadata"]["name"], uid)
-            except ApiError as exc:
-                if exc.code != 404:
-                    raise
-
-    def _drop_finalizer(self, kind: Kind, obj: Obj, finalizer: str) -> Obj | None:
-        meta = obj["metadata"]
-        remaining = [f for f in meta.get("finalizers", []) if f != finalizer]
-        if remaining:
-
-            def set_remaining(o: Obj) -> None:
-                o["metadata"]["finalizers"] = remaining
-
-            return self.store.mutate(kind, meta.get("namespace"), meta["name"], set_remaining)
-        self.store.remove(kind, meta.get("namespace"), meta["name"])
-        return None
-
-    def _terminate_namespace(self, ns: Obj) -> Obj:
-        name = ns["metadata"]["name"]
-
-        def mark(obj: Obj) -> None:
-            obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-            obj["status"] = {"phase": "Terminating"}
-
-        marked = self.store.mutate(NAMESPACES, None, name, mark)
-        for kind in KINDS:
-            if not kind.namespaced or kind is NEW_EVENTS:
-                continue
-            items, _ = self.store.list(kind, name)
-            for item in items:
-                try:
-                    self.delete(kind, name, item["metadata"]["name"], {"propagationPolicy": "Background"})
-                except ApiError as exc:
-                    if exc.code != 404:
-                        raise
-        self._finish_namespace(name)
-        return marked
-
-    def _finish_namespace(self, name: str) -> bool:
-        for kind in KINDS:
-            if kind.namespaced and kind is not NEW_EVENTS and self.store.list(kind, name)[0]:
-                return False
-        try:
-            self.store.remove(NAMESPACES, None, name)
-        except ApiError:
-            return False
-        return True
-
-    def _finalize_loop(self) -> None:
-        """Finish foreground deletions and terminating namespaces once their dependents are gone."""
-        rv = self.store.resource_version
-        while not self._finalizer_stop.is_set():
-            try:
-                changes = self.store.wait_for_changes(rv, 0.5)
-            except ApiError:
-                rv = self.store.resource_version
-                continue
-            if changes:
-                rv = changes[-1].rv
-            try:
-                self._finalize_pending()
-            except ApiError as exc:  # a racing writer: try again on the next change
-                self.log.debug("finalizer retry", error=exc.message)
-
-    def _finalize_pending(self) -> None:
-        namespaces, _ = self.store.list(NAMESPACES)
-        for ns in namespaces:
-            if ns["metadata"].get("deletionTimestamp"):
-                self._finish_namespace(ns["metadata"]["name"])
-        for kind in KINDS:
-            if not kind.namespaced or kind is NEW_EVENTS or kind is PODS:
-                continue
-            items, _ = self.store.list(kind)
-            for item in items:
-                meta = item["metadata"]
-                if "foregroundDeletion" in (meta.get("finalizers") or []) and not any(
-                    True for _ in self._dependents(meta["uid"], meta.get("namespace"))
-                ):
-                    self._drop_finalizer(kind, item, "foregroundDeletion")
-
     # -- eviction and disruption budgets ---------------------------------------------------------
 
-    def _pdb_status(self, pdb: Obj) -> Obj:
-        namespace = pdb["metadata"].get("namespace")
-        spec = pdb.get("spec") or {}
-        pods, _ = self.store.list(PODS, namespace)
-        selected = [
-            p
-            for p in pods
-            if match_label_selector_object(spec.get("selector"), p["metadata"].get("labels"))
-            and not p["metadata"].get("deletionTimestamp")
-            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-        ]
-        expected = len(selected)
-        healthy = sum(1 for p in selected if _pod_ready(p))
-        if spec.get("minAvailable") is not None:
-            desired = _resolve(spec["minAvailable"], expected, round_up=True)
-        elif spec.get("maxUnavailable") is not None:
-            desired = max(0, expected - _resolve(spec["maxUnavailable"], expected, round_up=True))
-        else:
-            desired = expected
-        allowed = max(0, healthy - desired)
-        return {
-            "currentHealthy": healthy,
-            "desiredHealthy": desired,
-            "disruptionsAllowed": allowed,
-            "expectedPods": expected,
-            "observedGeneration": pdb["metadata"].get("generation", 1),
-        }
-
     def evict(self, namespace: str, name: str, body: Obj) -> tuple[int, Obj]:
-        """pods/eviction: 429 when a PodDisruptionBudget would be broken, else a graceful delete."""
-        with self._evict_lock:
-            pod = self.store.get(PODS, namespace, name)
-            options = (body or {}).get("deleteOptions") or {}
-            if not pod["metadata"].get("deletionTimestamp"):
-                pdbs, _ = self.store.list(PDBS, namespace)
-                matching = [
-                    p
-                    for p in pdbs
-                    if match_label_selector_object((p.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))
-                ]
-                if len(matching) > 1:
-                    raise ApiError(
-                        500,
-                        "InternalError",
-                        "This pod has more than one PodDisruptionBudget, "
-                        "which the eviction subresource does not support.",
-                    )
-                if matching and _pod_ready(pod):
-                    status = self._pdb_status(matching[0])
-                    if status["disruptionsAllowed"] <= 0:
-                        pdb_name = matching[0]["metadata"]["name"]
-                        raise ApiError(
-                            429,
-                            "TooManyRequests",
-                            "Cannot evict pod as it would violate the pod's disruption budget.",
-                            details={
-                                "causes": [
-                                    {
-                                        "reason": "DisruptionBudget",
-                                        "message": f"The disruption budget {pdb_name} needs "
-                                        f"{status['desiredHealthy']} healthy pods and has "
-                                        f"{status['currentHealthy']} currently",
-                                    }
-                                ]
-                            },
-                        )
+        """pods/eviction: 429 when a PodDisruptionBudget would be broken, else a graceful delete (201)."""
+        options = (body or {}).get("deleteOptions") or {}
+        with self._evict_lock:  # check and delete as one step: two evictions cannot both pass
+            check_eviction(self.store, self.store.get(PODS, namespace, name))
             if not options.get("dryRun"):
                 delete_pod_gracefully(self.store, namespace, name, grace_seconds=options.get("gracePeriodSeconds"))
         return 201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
@@ -731,39 +509,7 @@ class Registry:
     # -- access reviews --------------------------------------------------------------------------
 
     def review_access(self, body: Obj) -> Obj:
-        spec = (body or {}).get("spec") or {}
-        attrs = spec.get("resourceAttributes") or {}
-        verb = attrs.get("verb", "")
-        allowed = self.access.allowed(
-            verb, attrs.get("resource", ""), attrs.get("group", ""), attrs.get("subresource", "")
-        )
-        status: Obj = {"allowed": allowed}
-        if allowed:
-            status["reason"] = "the sandbox allows every request"
-        else:
-            status["denied"] = True
-            status["reason"] = f"the sandbox was told to deny {verb} on {attrs.get('resource', '')}"
-        return {
-            "kind": "SelfSubjectAccessReview",
-            "apiVersion": "authorization.k8s.io/v1",
-            "metadata": {"creationTimestamp": None},
-            "spec": spec,
-            "status": status,
-        }
-
-
-def _resolve(value: Any, total: int, *, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        scaled = int(value[:-1]) * total / 100
-        return math.ceil(scaled) if round_up else math.floor(scaled)
-    return int(value)
-
-
-def _pod_ready(pod: Obj) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
+        return review_access(self.access, body)
 
 
 def _success(kind: Kind, obj: Obj) -> Obj:
@@ -781,7 +527,7 @@ def _success(kind: Kind, obj: Obj) -> Obj:
     }
 
 
-def _to_new_event(event: Obj) -> Obj:
+def to_new_event(event: Obj) -> Obj:
     """A core/v1 Event as events.k8s.io/v1 shows it."""
     meta = event["metadata"]
     involved = event.get("involvedObject") or {}
@@ -802,7 +548,3 @@ def _to_new_event(event: Obj) -> Obj:
         "deprecatedLastTimestamp": event.get("lastTimestamp"),
         "deprecatedCount": event.get("count", 1),
     }
-
-
-def kind_for(group: str, version: str, resource: str) -> Kind | None:
-    return by_resource(group, version, resource)
