@@ -38,7 +38,7 @@ def test_container_without_readiness_probe_is_ready_once_running(sandbox, namesp
 def test_http_readiness_gates_ready_until_the_app_is_ready(sandbox, namespace) -> None:
     api = core(sandbox)
     spec = container(
-        env=[{"name": "READY_DELAY_SECONDS", "value": "2"}],
+        env=[{"name": "READY_DELAY_SECONDS", "value": "4"}],
         readinessProbe={"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
     )
     api.create_namespaced_pod(namespace, pod("slow", spec))
@@ -48,7 +48,7 @@ def test_http_readiness_gates_ready_until_the_app_is_ready(sandbox, namespace) -
     assert condition(running, "ContainersReady")["message"] == "containers with unready status: [app]"
     started = time.monotonic()
     wait_ready(api, namespace, "slow")
-    assert time.monotonic() - started >= 1.5
+    assert time.monotonic() - started >= 3.5
     unhealthy = event_messages(api, namespace, "slow", "Unhealthy")
     assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in unhealthy
 
