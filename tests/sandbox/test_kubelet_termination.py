@@ -27,6 +27,7 @@ from kubelet_helpers import (
     events,
     pids_with_env,
     pod,
+    raw_pod,
     sleeper,
     stamp,
     wait_for,
@@ -301,3 +302,38 @@ def test_timing_holds_when_many_pods_terminate_at_once(sandbox, namespace, tmp_p
         observed = stamp(last, "deletion-observed-at")
         assert abs(stamp(last, "sigterm-at") - observed - 1.0) < MARGIN, name
         assert abs(stamp(last, "sigkill-at") - observed - 3.0) < MARGIN, name
+
+
+def test_pod_whose_container_never_ran_is_removed_at_once(sandbox, namespace) -> None:
+    """An ErrImagePull pod has nothing to stop: DELETED follows at once, the container ContainerStatusUnknown."""
+    api = core(sandbox)
+    api.create_namespaced_pod(
+        namespace, pod("unpulled", container(image="nginx:1.25"), terminationGracePeriodSeconds=30)
+    )
+    wait_for(
+        lambda: container_status(raw_pod(api, namespace, "unpulled")).get("state", {}).get("waiting"),
+        message="waiting",
+    )
+    deleted_at, seen = delete_and_watch(api, namespace, "unpulled")
+    assert seen[-1][0] - deleted_at < 2.0
+    terminated = container_status(_final(seen))["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (137, "ContainerStatusUnknown")
+    assert _final(seen)["status"]["phase"] == "Failed"
+
+
+def test_crash_looping_pod_keeps_its_last_exit_when_deleted(sandbox, namespace) -> None:
+    api = core(sandbox)
+    spec = container(image="busybox", command=[PY, "-c", "exit(3)"])
+    api.create_namespaced_pod(namespace, pod("looping", spec, terminationGracePeriodSeconds=30))
+    wait_for(
+        lambda: (
+            container_status(raw_pod(api, namespace, "looping")).get("state", {}).get("waiting", {}).get("reason")
+            == "CrashLoopBackOff"
+        ),
+        message="CrashLoopBackOff",
+    )
+    deleted_at, seen = delete_and_watch(api, namespace, "looping")
+    assert seen[-1][0] - deleted_at < 2.0
+    final = container_status(_final(seen))
+    assert final["state"]["terminated"]["exitCode"] == 3
+    assert final["restartCount"] == 1

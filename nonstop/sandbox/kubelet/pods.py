@@ -629,16 +629,19 @@ class PodWorker:
         if self.ctx.stopping.is_set():
             return
         for runner in self.runners:
-            if "terminated" not in runner.state:
-                runner.state = {
-                    "terminated": {
-                        "exitCode": 137,
-                        "reason": "ContainerStatusUnknown",
-                        "message": "The container could not be located when the pod was terminated",
-                        "startedAt": None,
-                        "finishedAt": rfc3339_s(time.time()),
-                    }
+            if "terminated" in runner.state:
+                continue
+            if "terminated" in runner.last_state:  # stopped while backing off: its last exit is final
+                runner.state, runner.last_state = runner.last_state, {}
+                continue
+            runner.state = {
+                "terminated": {
+                    "exitCode": 137,
+                    "reason": "ContainerStatusUnknown",
+                    "message": "The container could not be located when the pod was terminated",
+                    "finishedAt": rfc3339_s(time.time()),
                 }
+            }
         exits = [v for k, v in self.annotations.items() if k.startswith(ANNOTATION_PREFIX + "exited-at.")]
         if exits:
             self.annotations[ANNOTATION_PREFIX + "exited-at"] = max(exits)
