@@ -295,3 +295,15 @@ def test_an_address_in_use_is_retried_until_it_is_free(kube_proxy: PlaneThread) 
         while (vip, PORT) not in kube_proxy.plane.listening and time.monotonic() < deadline:
             time.sleep(0.02)
         assert request_new_connection(vip, PORT) == (200, "a")
+
+
+def test_ingress_answers_504_when_the_pod_does_not_answer_in_time(ingress: PlaneThread) -> None:
+    ip = pod_ip()
+    listener = socket.create_server((ip, 0))  # accepts (the kernel's backlog) and never answers
+    ingress.plane.forwarder.read_timeout = 0.5  # type: ignore[attr-defined]
+    vip = cluster_ip()
+    ingress.set_routes(route(vip, ready(listener.getsockname(), "mute")))
+    started = time.monotonic()
+    assert request_new_connection(vip, PORT) == (504, None)
+    assert time.monotonic() - started >= 0.5
+    listener.close()

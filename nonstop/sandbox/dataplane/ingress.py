@@ -223,7 +223,10 @@ class Ingress:
                     return
                 if not keep:
                     return
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            return
+        except Exception:  # one broken exchange must not take the proxy's other connections with it
+            self.log.exception("ingress connection failed", route=key)
             return
         finally:
             self._clients.discard(writer)
@@ -316,14 +319,17 @@ class Ingress:
                 up_w.write(request)
                 await up_w.drain()
                 raw = await self._read_response_head(up_r)
+            except TimeoutError as exc:  # before OSError, its base class
+                up_w.close()
+                raise _UpstreamFailed(504, "response timed out", fresh=fresh) from exc
+            except asyncio.LimitOverrunError as exc:
+                up_w.close()
+                raise _UpstreamFailed(502, "response head too large", fresh=fresh) from exc
             except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
                 up_w.close()
                 if fresh:
                     raise _UpstreamFailed(502, f"no response: {exc!r}", fresh=True) from exc
                 continue  # a pooled connection the pod had closed: once more on a fresh one
-            except TimeoutError as exc:
-                up_w.close()
-                raise _UpstreamFailed(504, "response timed out", fresh=fresh) from exc
             return await self._relay(backend, raw=raw, up_r=up_r, up_w=up_w, is_head=is_head, keep=keep, client=client)
         raise _UpstreamFailed(502, "pooled connections all closed", fresh=False)
 
