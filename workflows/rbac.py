@@ -22,7 +22,6 @@ from workflows.names import ROLE, SERVICE_ACCOUNT
 
 __all__ = [
     "DRILL_RULES",
-    "OBSERVED_NOT_DECLARED",
     "WORKFLOW_RULES",
     "Rule",
     "drill_permissions",
@@ -67,17 +66,11 @@ _WHY = {
     ("coordination.k8s.io", "leases"): "one drill per target: the drill's Lease",
 }
 
-OBSERVED_NOT_DECLARED: frozenset[Permission] = frozenset({Permission("", "services", "watch")})
-"""Requests a real drill makes (the sandbox's request log shows them) that `nonstop.permissions`
-does not list yet; granted so the drill is not refused in a real cluster. Once the drill's own list
-has them, this set is redundant (the union does not change)."""
-
-
 def drill_permissions() -> set[Permission]:
     """Every permission any drill shape uses: `required_permissions` over every kind, strategy,
-    decision and chaos setting the spec allows, plus `OBSERVED_NOT_DECLARED`."""
+    decision and chaos setting the spec allows"""
     shapes = [("Deployment", s) for s in ("restart", "image", "canary", "external")] + [("Rollout", "external")]
-    needed: set[Permission] = set(OBSERVED_NOT_DECLARED)
+    needed: set[Permission] = set()
     for (kind, strategy), on_pass, on_fail, terminate in itertools.product(
         shapes, ("promote", "none"), ("rollback", "abort", "none"), (True, False)
     ):

@@ -9,6 +9,7 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
+from nonstop import __version__
 from nonstop.errors import InputError
 
 __all__ = ["Connection", "connect"]
@@ -59,4 +60,6 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None) -> Con
             namespace = IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
     cfg.connection_pool_maxsize = 32  # one connection per watch, plus calls and probes
     cfg.retries = False  # nonstop.kube.calls retries, with backoff and errors that name the object
-    return Connection(api=client.ApiClient(cfg), namespace=namespace, host=str(cfg.host))
+    api = client.ApiClient(cfg)
+    api.user_agent = f"nonstop/{__version__}"  # audit logs (and the sandbox's request log) name the drill
+    return Connection(api=api, namespace=namespace, host=str(cfg.host))

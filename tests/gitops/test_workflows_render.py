@@ -319,9 +319,9 @@ def test_step_image_dockerfile_ships_what_the_steps_run() -> None:
 
 
 def test_drill_rules_are_the_drills_own_permission_list() -> None:
-    """DRILL_RULES grant exactly nonstop.permissions over every drill shape (plus the observed stopgap), no more."""
+    """DRILL_RULES grant exactly nonstop.permissions over every drill shape, no more."""
     from nonstop.permissions import required_permissions
-    from workflows.rbac import OBSERVED_NOT_DECLARED, drill_permissions
+    from workflows.rbac import drill_permissions
 
     def triple(p: Any) -> tuple[str, str, str]:
         return (p.group, f"{p.resource}/{p.subresource}" if p.subresource else p.resource, p.verb)
@@ -337,4 +337,3 @@ def test_drill_rules_are_the_drills_own_permission_list() -> None:
     assert {triple(p) for p in (*restart, *observe_rollout)} <= granted
     assert ("", "pods/eviction", "create") in granted
     assert ("argoproj.io", "rollouts/status", "patch") in granted
-    assert {triple(p) for p in OBSERVED_NOT_DECLARED} <= granted

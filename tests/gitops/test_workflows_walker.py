@@ -327,6 +327,7 @@ def test_real_drill_on_the_sandbox_ends_in_promote_or_abort(
     all_grants = drill_grants | set().union(*(rule.grants() for rule in WORKFLOW_RULES))
     made = [r for r in _request_log(server, since=mark)["items"] if not r["resource"].startswith("/")]
     made = [r for r in made if r["resource"] != "selfsubjectaccessreviews"]
+    made = [r for r in made if not r["caller"].startswith("nonstop-sandbox")]  # the sandbox's own data plane
     assert made, "the sandbox logged no request of the workflow"
     for record in made:
         resource = record["resource"] + (f"/{record['subresource']}" if record["subresource"] else "")

@@ -56,6 +56,7 @@ async def serve(
     from nonstop.sandbox.dataplane.endpoints import LaggedFeed, start_watchers
 
     api = config.new_client_from_config(config_file=str(kubeconfig))
+    api.user_agent = "nonstop-sandbox-dataplane"  # the request log tells its watches from the drill's
     plane = DataPlane(mode=mode, log=log)
     feed = LaggedFeed(lag=proxy_lag, table=EndpointTable(), plane=plane)
     applier = asyncio.get_running_loop().create_task(feed.run())
