@@ -66,6 +66,7 @@ _WHY = {
     ("coordination.k8s.io", "leases"): "one drill per target: the drill's Lease",
 }
 
+
 def drill_permissions() -> set[Permission]:
     """Every permission any drill shape uses: `required_permissions` over every kind, strategy,
     decision and chaos setting the spec allows"""
