@@ -77,11 +77,15 @@ def test_rolling_update_stays_within_surge_and_unavailable(
         until(lambda: len([p for p in live(observed.pods) if is_ready(p)]) == replicas, timeout=30)
     with PodWatch(sandbox, namespace, check) as observed:
         before = {name for name, pod in observed.pods.items() if pod.metadata.deletion_timestamp is None}
+        old_hashes = {pod.metadata.labels["pod-template-hash"] for pod in observed.pods.values()}
         restart(apps, namespace, "web", "2026-01-01T00:00:00Z")
         until(lambda: rollout_complete(apps, namespace, "web"), timeout=90)
         until(lambda: not (set(observed.pods) & before), timeout=30)  # every old pod has exited
+        until(
+            lambda: len([p for p in live(observed.pods) if is_ready(p)]) == replicas, timeout=10
+        )  # the watch caught up
     assert observed.failures == []
-    assert len([p for p in live(observed.pods) if is_ready(p)]) == replicas
+    assert not [e for e in observed.events if e[0] == "ADDED" and e[2] in old_hashes]  # old RSs only shrink
     assert seen["max_live"] > replicas or seen["min_ready"] < replicas  # the rollout really overlapped or dipped
 
 

@@ -530,7 +530,14 @@ class DeploymentController(Controller[Key]):
         self._new_and_old(p, create=True)
         if p.new is None:
             return 1.0  # creation failed or collided: try again shortly
-        if self._reconcile_new(p) or self._reconcile_old(p):
+        if self._reconcile_new(p):
+            return self._sync_rollout_status(p)
+        try:
+            scaled_down = self._reconcile_old(p)
+        except _StaleStatus as exc:
+            self.log.debug("sync retry", reason=str(exc))
+            return 0.5  # the RS controller's status write wakes this sooner
+        if scaled_down:
             return self._sync_rollout_status(p)
         if deployment_complete(p.d, p.d.get("status") or {}):
             self._cleanup(p)
@@ -578,6 +585,8 @@ class DeploymentController(Controller[Key]):
             if spec in (0, available):
                 continue
             count = min(budget - cleaned, spec - available)
+            if count < 0:  # status still counts pods the spec no longer has: Kubernetes refuses, and retries
+                raise _StaleStatus(f"cleaning up unhealthy replicas would scale {rs['metadata']['name']} up")
             self._scale(p, rs, spec - count)
             cleaned += count
         scaled = 0
@@ -630,6 +639,10 @@ class DeploymentController(Controller[Key]):
             if ref is not None and ref.get("uid") in old_uids and not is_terminal(pod):
                 return True
         return False
+
+
+class _StaleStatus(Exception):
+    """A ReplicaSet's status is behind its spec; the pass stops without writing, as Kubernetes' does."""
 
 
 def _terminal(pod: Obj | None) -> bool:

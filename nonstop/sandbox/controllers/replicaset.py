@@ -136,7 +136,27 @@ class ReplicaSetController(Controller[Key]):
 
     name = "replicaset-controller"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # namespace → name → pod, kept from the change stream like an informer's cache (read, never
+        # modified), and from this controller's own writes, so a sync copies no pods
+        self._pods: dict[str, dict[str, Obj]] = {}
+
+    def _cache(self, pod: Obj, *, gone: bool = False) -> None:
+        pods = self._pods.setdefault(pod["metadata"].get("namespace", ""), {})
+        name = pod["metadata"]["name"]
+        known = pods.get(name)
+        if known is not None and int(known["metadata"]["resourceVersion"]) > int(pod["metadata"]["resourceVersion"]):
+            return  # an older change than what this controller already wrote
+        if gone:
+            pods.pop(name, None)
+        else:
+            pods[name] = pod
+
     def all_keys(self) -> Iterable[Key]:
+        self._pods = {}
+        for pod in self.store.list(PODS)[0]:
+            self._cache(pod)
         items, _ = self.store.list(REPLICASETS)
         return [(rs["metadata"]["namespace"], rs["metadata"]["name"]) for rs in items]
 
@@ -147,6 +167,7 @@ class ReplicaSetController(Controller[Key]):
             return [(namespace, obj["metadata"]["name"])]
         if change.kind is not PODS:
             return []
+        self._cache(obj, gone=change.type == "DELETED")
         keys: set[Key] = set()
         for version in (obj, change.prev):
             if version is None:
@@ -192,11 +213,14 @@ class ReplicaSetController(Controller[Key]):
                 if matches:
                     claimed.append(pod)
                 else:
-                    self.store.mutate(PODS, namespace, pod["metadata"]["name"], functools.partial(_drop_owner, uid))
+                    self._cache(
+                        self.store.mutate(PODS, namespace, pod["metadata"]["name"], functools.partial(_drop_owner, uid))
+                    )
             elif ref is None and matches and not rs["metadata"].get("deletionTimestamp") and is_pod_active(pod):
                 adopted = self.store.mutate(
                     PODS, namespace, pod["metadata"]["name"], functools.partial(_adopt, controller_ref_to(rs))
                 )
+                self._cache(adopted)
                 claimed.append(adopted)
         return claimed
 
@@ -205,7 +229,7 @@ class ReplicaSetController(Controller[Key]):
         rs = self.store.find(REPLICASETS, namespace, name)
         if rs is None:
             return None
-        pods_all, _ = self.store.list(PODS, namespace)
+        pods_all = list(self._pods.get(namespace, {}).values())
         owned = self._claim(rs, pods_all)
         active = [p for p in owned if is_pod_active(p)]
         terminating = [p for p in owned if p["metadata"].get("deletionTimestamp") and not is_terminal(p)]
@@ -213,7 +237,7 @@ class ReplicaSetController(Controller[Key]):
         if not rs["metadata"].get("deletionTimestamp"):
             error = self._manage_replicas(rs, active, pods_all)
             if error is None:
-                owned = [p for p in self.store.list(PODS, namespace)[0] if _owned_by(p, rs)]
+                owned = [p for p in self._pods.get(namespace, {}).values() if _owned_by(p, rs)]
                 active = [p for p in owned if is_pod_active(p)]
                 terminating = [p for p in owned if p["metadata"].get("deletionTimestamp") and not is_terminal(p)]
         return self._write_status(rs, active, terminating, error)
@@ -228,7 +252,8 @@ class ReplicaSetController(Controller[Key]):
             related = _related_pods(rs, pods_all, self.store.list(REPLICASETS, rs["metadata"]["namespace"])[0])
             for pod in pods_to_delete(active, related, min(diff, BURST_REPLICAS)):
                 try:
-                    delete_pod_gracefully(self.store, rs["metadata"]["namespace"], pod["metadata"]["name"])
+                    deleted = delete_pod_gracefully(self.store, rs["metadata"]["namespace"], pod["metadata"]["name"])
+                    self._cache(deleted, gone=self.store.find(PODS, *_key_of(deleted)) is None)
                 except ApiError as exc:
                     if exc.code != 404:
                         self.recorder.record(
@@ -260,6 +285,7 @@ class ReplicaSetController(Controller[Key]):
             for _ in range(size):
                 try:
                     pod = self._create_pod(rs)
+                    self._cache(pod)
                 except ApiError as exc:
                     self.recorder.record(
                         rs,
@@ -368,6 +394,10 @@ class ReplicaSetController(Controller[Key]):
                 raise
             return None
         return recheck
+
+
+def _key_of(obj: Obj) -> tuple[str, str]:
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 def _owned_by(pod: Obj, rs: Obj) -> bool:
