@@ -21,13 +21,19 @@ with the app's.
 
 from __future__ import annotations
 
+import os
+import sys
+
+if __name__ == "__main__" and sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    # Run as a file from the repository: its folder holds a `selectors.py` that would shadow the
+    # standard library's (which `socket` imports). The app needs nothing from its own folder.
+    del sys.path[0]
+
 import contextlib
 import json
-import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass

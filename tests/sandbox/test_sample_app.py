@@ -15,8 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+
+from nonstop.sandbox import sample_app
 
 PORT = 8080
 
@@ -60,11 +63,11 @@ def _free_ip() -> str:
 def start_app() -> Iterator[object]:
     started: list[App] = []
 
-    def start(wait_listening: bool = True, **env: str) -> App:
+    def start(wait_listening: bool = True, argv: list[str] | None = None, **env: str) -> App:
         ip = _free_ip()
         full_env = {"PATH": os.environ.get("PATH", ""), "POD_IP": ip, "PORT": str(PORT), **env}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nonstop.sandbox.sample_app"],
+            argv or [sys.executable, "-m", "nonstop.sandbox.sample_app"],
             env=full_env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -107,6 +110,13 @@ def test_root_answers_with_pod_name_version_and_header(start_app) -> None:
     assert "v7" in body
     assert r.getheader("Connection") == "keep-alive"
     response.close()
+
+
+def test_runs_as_a_lone_file_with_the_standard_library_only(start_app) -> None:
+    """What the Dockerfile does: `python3 sample_app.py`, no site-packages (-S), no nonstop package."""
+    path = Path(sample_app.__file__)
+    app = start_app(argv=[sys.executable, "-S", str(path)], VERSION="lone")
+    assert app.get("/").getheader("X-Version") == "lone"
 
 
 def test_pod_name_defaults_to_the_hostname(start_app) -> None:
