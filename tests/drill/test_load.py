@@ -125,7 +125,10 @@ def test_a_run_time_bound_ends_the_load_by_itself(url: str) -> None:
     sink = Collector()
     runner = LoadRunner(host=url, load=spec(), on_samples=sink, max_seconds=1)
     runner.start()
-    assert runner.wait(timeout=30) == 0
+    try:
+        assert runner.wait(timeout=30) == 0
+    finally:
+        runner.stop()
     assert not runner.running
     assert 10 <= sink.count() <= 60
     assert not any(alive(pid) for pid in runner.pids)
@@ -158,10 +161,12 @@ def test_a_custom_locustfile_is_streamed_and_a_locust_deaf_to_sigterm_is_killed(
         host=url, load=spec(locustfile=str(locustfile)), on_samples=sink, stop_timeout=1.0, log_dir=tmp_path
     )
     runner.start()
-    runner.wait_ready()
-    wait_until(lambda: sink.count() >= 5, what="5 records")
-    started = time.monotonic()
-    runner.stop()
+    try:
+        runner.wait_ready()
+        wait_until(lambda: sink.count() >= 5, what="5 records")
+    finally:
+        started = time.monotonic()
+        runner.stop()
     assert time.monotonic() - started < 8
     assert runner.exit_code == -signal.SIGKILL
     assert not any(alive(pid) for pid in runner.pids)
@@ -209,8 +214,6 @@ def test_a_broken_locustfile_fails_with_its_error(url: str, tmp_path: Path) -> N
     locustfile = tmp_path / "broken.py"
     locustfile.write_text("raise RuntimeError('no such backend: kaboom')\n")
     runner = LoadRunner(host=url, load=spec(locustfile=str(locustfile)), log_dir=tmp_path)
-    runner.start()
-    with pytest.raises(LoadFailed, match="kaboom"):
+    with runner, pytest.raises(LoadFailed, match="kaboom"):
         runner.wait_ready(timeout=30)
-    runner.stop()
     assert not any(alive(pid) for pid in runner.pids)
