@@ -182,3 +182,25 @@ def test_kubectl_rollout_restart_status_history_undo(sandbox: Any, apps: client.
     d = apps.read_namespaced_deployment("web", namespace)
     assert d.metadata.annotations[REVISION] == "3"
     assert "kubectl.kubernetes.io/restartedAt" not in (d.spec.template.metadata.annotations or {})
+
+
+def test_scaling_mid_rollout_is_spread_proportionally(apps: client.AppsV1Api, namespace: str) -> None:
+    """A replicas change during a stuck rollout is shared by the RSs' max-replicas proportions (§1.3)."""
+    apps.create_namespaced_deployment(namespace, deployment("web", replicas=10))
+    until(lambda: rollout_complete(apps, namespace, "web"), timeout=60)
+    never_ready = {"exec": {"command": ["false"]}, "periodSeconds": 1}
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "app", "readinessProbe": never_ready}]}}}}
+    apps.patch_namespaced_deployment("web", namespace, body)
+
+    def sizes() -> list[int]:
+        """spec.replicas of revision 1 (old) and 2 (new)."""
+        return [rs.spec.replicas for _, rs in sorted(_rs_by_revision(apps, namespace).items())]
+
+    # 10 replicas, 25 %/25 %: surge 3, unavailable 2 → the new RS stalls at 5, the old one at 8
+    until(lambda: sizes() == [8, 5], timeout=30)
+    apps.patch_namespaced_deployment_scale("web", namespace, {"spec": {"replicas": 20}})
+    # allowed 20+5 = 25, 12 to add: old 8·25/13 → 15 (+7), new 5·25/13 → 10 (+5)
+    until(lambda: sizes() == [15, 10], timeout=30)
+    for rs in apps.list_namespaced_replica_set(namespace).items:
+        assert rs.metadata.annotations["deployment.kubernetes.io/desired-replicas"] == "20"
+        assert rs.metadata.annotations["deployment.kubernetes.io/max-replicas"] == "25"
