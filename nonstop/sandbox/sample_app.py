@@ -107,8 +107,8 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _log(event: str, **fields: Any) -> None:
-    line = json.dumps({"at": _now(), "event": event, **fields})
+def _log(event: str, *, at: str | None = None, **fields: Any) -> None:
+    line = json.dumps({"at": at or _now(), "event": event, **fields})
     try:
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
@@ -188,12 +188,13 @@ class App:
                 self._accept_all(listener)
         self._accept_all(listener)  # serve what the kernel already queued: those clients were accepted
         listener.close()
+        closed_at = _now()  # the measurement: no connection is accepted from here on
         with self._lock:
             self._draining = True
             self._drain_deadline = time.monotonic() + s.drain_timeout
             open_now = self._connections
         os.write(self._drain_w, b"x")
-        _log("listener-closed", open_connections=open_now)
+        _log("listener-closed", at=closed_at, open_connections=open_now)
         with self._all_closed:
             self._all_closed.wait_for(lambda: self._connections == 0)
         _log("drained", connections=0)

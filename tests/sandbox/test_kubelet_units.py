@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nonstop.sandbox.kubelet.containers import Backoff
 from nonstop.sandbox.kubelet.ipam import IpAllocator, PodIpRangeExhausted
-from nonstop.sandbox.kubelet.pods import _Backoff
 from nonstop.sandbox.kubelet.runconfig import ImageNotRunnable, container_argv, expand, is_sample_app
 
 
@@ -71,7 +71,7 @@ def test_allocation_is_stable_per_owner_and_round_robin(tmp_path: Path) -> None:
 
 
 def test_restart_backoff_doubles_up_to_the_maximum() -> None:
-    backoff = _Backoff(10.0, 40.0)
+    backoff = Backoff(10.0, 40.0)
     waits = []
     now = 1000.0
     for _ in range(5):
