@@ -8,7 +8,8 @@ Protocol, one TCP connection per Locust process, newline-delimited JSON:
 
 - first line: ``{"token": NONSTOP_LOAD_TOKEN, "pid": <pid>}``;
 - then one line per batch (every ``FLUSH_SECONDS``, and at test stop and quit): a list of records
-  ``[start epoch seconds, latency ms, failure class or null, HTTP status or null, X-Pod-Name or null]``.
+  ``[start epoch seconds, latency ms, failure class or null, HTTP status or null, X-Pod-Name or null]``;
+- and ``{"users": n}`` whenever the number of running users of this process changed.
 
 The failure classes are CONTRACT.md's: ``refused``, ``reset`` (reset, broken pipe, or closed by the
 server before an answer), ``timeout``, ``http-5xx``, ``http-4xx``, ``other``.
@@ -80,8 +81,10 @@ def classify(exception: BaseException | None, status: int) -> str | None:
 class _Stream:
     """The buffer and the connection of this process; sends from one greenlet at a time."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, runner: Any) -> None:
         self.sock: socket.socket | None = sock
+        self.runner = runner
+        self.users = 0
         self.buffer: list[tuple[float, float, str | None, int | None, str | None]] = []
         self.lock = gevent.lock.Semaphore()
 
@@ -105,11 +108,18 @@ class _Stream:
 
     def flush(self) -> None:
         with self.lock:
-            if not self.buffer or self.sock is None:
+            users = getattr(self.runner, "user_count", 0)
+            if self.sock is None or (not self.buffer and users == self.users):
                 return
-            batch, self.buffer = self.buffer, []
+            data = b""
+            if users != self.users:
+                self.users = users
+                data = json.dumps({"users": users}).encode() + b"\n"
+            if self.buffer:
+                batch, self.buffer = self.buffer, []
+                data += json.dumps(batch, separators=(",", ":")).encode() + b"\n"
             try:
-                self.sock.sendall(json.dumps(batch, separators=(",", ":")).encode() + b"\n")
+                self.sock.sendall(data)
             except OSError as exc:
                 _logger.error("nonstop_stream: lost the connection to the load runner (%s); records dropped", exc)
                 self.sock = None
@@ -141,7 +151,7 @@ def _on_init(environment: Any, runner: Any = None, **_kwargs: Any) -> None:
     sink = os.environ.get("NONSTOP_LOAD_SINK")
     if not sink or isinstance(runner, MasterRunner):
         return
-    stream = _Stream(_connect(sink))
+    stream = _Stream(_connect(sink), runner)
     environment.events.request.add_listener(stream.on_request)
     environment.events.test_stop.add_listener(lambda **_kw: stream.flush())
     environment.events.quit.add_listener(lambda **_kw: stream.close())

@@ -87,6 +87,8 @@ class LoadStats:
     """Locust processes connected and streaming (1, or the number of workers)."""
     by_process: Mapping[int, int]
     """Records received from each Locust process, by its pid."""
+    users: int
+    """Users running, as the Locust processes last reported (every 50 ms while it changes)."""
 
 
 @dataclass
@@ -147,6 +149,7 @@ class LoadRunner:
         self._buckets: dict[int, int] = {}
         self._streaming = 0
         self._by_process: collections.Counter[int] = collections.Counter()
+        self._users: dict[int, int] = {}
         self._children: list[_Child] = []
         self._thread: threading.Thread | None = None
         self._launched = threading.Event()
@@ -189,16 +192,22 @@ class LoadRunner:
             self._thread.join()
             raise LoadFailed(f"Locust could not be started: {self._error}") from self._error
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Block until every request-sending Locust process streams; LoadFailed if Locust ended first."""
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until every Locust process streams and all users run; LoadFailed if Locust ended first.
+
+        The default timeout is 30 s plus the ramp-up (users / spawnRate).
+        """
+        if timeout is None:
+            timeout = 30.0 + self.load.users / self.load.spawn_rate
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._done.is_set() or self._exit_code is not None:
                 raise LoadFailed(self._failure_message("stopped before the load started"))
-            if self.stats().streaming >= self.expected_streams:
+            stats = self.stats()
+            if stats.streaming >= self.expected_streams and stats.users >= self.load.users:
                 return
             time.sleep(0.02)
-        raise LoadFailed(self._failure_message(f"did not start streaming within {timeout:.0f} s"))
+        raise LoadFailed(self._failure_message(f"did not start all {self.load.users} users within {timeout:.0f} s"))
 
     def stats(self) -> LoadStats:
         """The live counters (thread-safe)."""
@@ -213,6 +222,7 @@ class LoadRunner:
                 rps=rate * 1.0 / ((last - first) * _BUCKET) if last > first else 0.0,
                 streaming=self._streaming,
                 by_process=dict(self._by_process),
+                users=sum(self._users.values()),
             )
 
     @property
@@ -409,6 +419,7 @@ class LoadRunner:
         if peer.greeted:
             with self._lock:
                 self._streaming -= 1
+                self._users.pop(peer.pid, None)
 
     def _take(self, peer: _Peer, lines: list[bytes]) -> bool:
         """Handle complete lines; False drops the connection."""
@@ -427,8 +438,13 @@ class LoadRunner:
         samples: list[RequestSample] = []
         for line in lines:
             try:
-                samples.extend(_sample(record) for record in json.loads(line))
-            except (ValueError, TypeError, IndexError) as exc:
+                batch = json.loads(line)
+                if isinstance(batch, dict):
+                    with self._lock:
+                        self._users[peer.pid] = int(batch["users"])
+                else:
+                    samples.extend(_sample(record) for record in batch)
+            except (ValueError, TypeError, IndexError, KeyError) as exc:
                 self._log.warning("dropped a malformed load record batch", error=str(exc))
         if samples:
             self._count(peer.pid, samples)

@@ -82,6 +82,7 @@ def test_records_arrive_live_and_feed_the_counters(url: str, tmp_path: Path) -> 
     runner = LoadRunner(host=url, load=spec(), on_samples=sink, log_dir=tmp_path)
     with runner:
         runner.wait_ready()
+        assert runner.stats().users == 2  # ready means every user runs
         wait_until(lambda: sink.count() >= 10, what="10 records")
         assert runner.running
         # 2 users x 20 requests/s.
@@ -113,6 +114,7 @@ def test_master_and_two_workers_both_stream_their_records(url: str, tmp_path: Pa
     with runner:
         runner.wait_ready()
         assert runner.stats().streaming == 2
+        assert runner.stats().users == 4
         master, *workers = runner.pids
         wait_until(lambda: all(runner.stats().by_process.get(pid, 0) >= 10 for pid in workers), what="both workers")
         assert master not in runner.stats().by_process
