@@ -7,6 +7,9 @@ these tests judge.
 from __future__ import annotations
 
 import json
+import os
+import random
+import signal
 import socket
 import subprocess
 import sys
@@ -164,3 +167,37 @@ def test_nothing_listening_is_refused() -> None:
     samples, _ = run_load(f"http://127.0.0.1:{free_port()}", 4, users=2, spawn_rate=10, user_rate=5)
     assert {s.failure for s in samples} == {"refused"}
     assert {s.pod for s in samples} == {None}
+
+
+@pytest.mark.slow
+def test_the_sample_app_exiting_at_sigterm_turns_into_refused_requests() -> None:
+    """Against the sandbox's sample app (no graceful shutdown): answers carry its pod name, then refusals."""
+    ip = f"127.{random.randint(64, 250)}.{random.randint(1, 250)}.{random.randint(2, 250)}"
+    env = {**os.environ, "POD_IP": ip, "PORT": "8080", "POD_NAME": "web-7d9c-abcde", "GRACEFUL_SHUTDOWN": "false"}
+    app = subprocess.Popen([sys.executable, "-m", "nonstop.sandbox.sample_app"], env=env, stderr=subprocess.PIPE)
+    try:
+        assert app.stderr is not None
+        assert b'"listening"' in app.stderr.readline()
+        sink = Collector()
+        load = LoadSpec(users=4, spawn_rate=100, user_rate=20)
+        with LoadRunner(host=f"http://{ip}:8080", load=load, on_samples=sink) as runner:
+            runner.wait_ready()
+            sink.wait_for(20)
+            killed_at = time.time()
+            app.send_signal(signal.SIGTERM)
+            app.wait(timeout=10)
+            wait_until_refused = time.monotonic() + 20
+            while not any(s.failure == "refused" for s in sink.samples[-20:]):
+                assert time.monotonic() < wait_until_refused, "no refused request after the app exited"
+                time.sleep(0.02)
+    finally:
+        app.kill()
+        app.wait()
+        if app.stderr is not None:
+            app.stderr.close()
+    before = [s for s in sink.samples if s.at + s.latency_ms / 1000 < killed_at]
+    assert before
+    assert all(s.failure is None and s.pod == "web-7d9c-abcde" for s in before)
+    failures = {s.failure for s in sink.samples if s.failure is not None}
+    assert "refused" in failures
+    assert failures <= {"refused", "reset"}
