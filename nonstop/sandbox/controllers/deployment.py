@@ -32,6 +32,7 @@ from nonstop.sandbox.controllers.objects import (
     controller_ref,
     controller_ref_to,
     is_terminal,
+    namespace_open,
     selects,
 )
 from nonstop.sandbox.controllers.progress import (
@@ -305,8 +306,8 @@ class DeploymentController(Controller[Key]):
             if needs_update:
                 self._write_status(d)
             return
-        if not create:
-            return
+        if not create or not namespace_open(self.store, d["metadata"]["namespace"]):
+            return  # a terminating namespace takes no new content
         self._create_new_replica_set(p, olds, new_revision, now)
 
     def _create_new_replica_set(self, p: _Pass, olds: list[Obj], new_revision: int, now: datetime) -> None:

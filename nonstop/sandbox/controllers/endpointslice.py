@@ -27,6 +27,7 @@ from nonstop.sandbox.controllers.objects import (
     controller_ref_to,
     is_pod_ready,
     is_terminal,
+    namespace_open,
     random_suffix,
 )
 from nonstop.sandbox.store import Change, Obj
@@ -365,6 +366,8 @@ class EndpointSliceController(Controller[Key]):
             self._remember(written)
 
     def _create_slice(self, slice_: Obj) -> None:
+        if not namespace_open(self.store, slice_["metadata"]["namespace"]):
+            return
         prefix = slice_["metadata"]["generateName"]
         for _ in range(10):
             slice_["metadata"]["name"] = prefix + random_suffix()
@@ -412,6 +415,8 @@ class EndpointSliceController(Controller[Key]):
         if (service.get("spec") or {}).get("clusterIP") == "None":
             labels[HEADLESS] = ""
         current = self.store.find(ENDPOINTS, namespace, name)
+        if current is None and not namespace_open(self.store, namespace):
+            return
         if current is None:
             body: Obj = {"metadata": {"name": name, "namespace": namespace}}
             if labels:

@@ -8,7 +8,7 @@ from typing import Any
 
 from nonstop.sandbox.kinds import Kind, by_resource
 from nonstop.sandbox.selectors import match_label_selector_object
-from nonstop.sandbox.store import Obj
+from nonstop.sandbox.store import Obj, Store
 
 __all__ = [
     "DEPLOYMENTS",
@@ -25,6 +25,7 @@ __all__ = [
     "is_pod_available",
     "is_pod_ready",
     "is_terminal",
+    "namespace_open",
     "parse_time",
     "random_suffix",
     "ready_since",
@@ -142,3 +143,9 @@ def selects(selector: Any, labels: dict[str, str] | None) -> bool:
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
     return match_label_selector_object(selector, labels)
+
+
+def namespace_open(store: Store, namespace: str) -> bool:
+    """Whether new objects may be created in the namespace (it exists and is not terminating)."""
+    ns = store.find(NAMESPACES, None, namespace)
+    return ns is not None and not ns["metadata"].get("deletionTimestamp")

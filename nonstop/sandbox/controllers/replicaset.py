@@ -18,7 +18,6 @@ from typing import Any
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.controllers.loop import Controller, Key
 from nonstop.sandbox.controllers.objects import (
-    NAMESPACES,
     PODS,
     REPLICASETS,
     controller_ref,
@@ -27,6 +26,7 @@ from nonstop.sandbox.controllers.objects import (
     is_pod_available,
     is_pod_ready,
     is_terminal,
+    namespace_open,
     parse_time,
     random_suffix,
     ready_since,
@@ -276,8 +276,7 @@ class ReplicaSetController(Controller[Key]):
     def _create_pods(self, rs: Obj, count: int) -> str | None:
         """`slowStartBatch`: batches of 1, 2, 4, …; the first failure stops the rest."""
         namespace = rs["metadata"]["namespace"]
-        ns = self.store.find(NAMESPACES, None, namespace)
-        if ns is None or ns["metadata"].get("deletionTimestamp"):
+        if not namespace_open(self.store, namespace):
             return None  # a terminating namespace takes no new content; nothing to report
         remaining, batch = count, 1
         while remaining > 0:
