@@ -59,6 +59,7 @@ class Store:
         self._history: deque[Change] = deque(maxlen=history_limit)
         self._compacted_rv = 0  # changes at or below this rv are no longer kept
         self._resume_floor = 0  # expire_history_before(): new watches may not resume below this rv
+        self._last_rv: dict[Kind, int] = {}  # the newest change of each kind: lets waiters skip scans
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class Store:
 
     def _record(self, change_type: ChangeType, kind: Kind, obj: Obj, prev: Obj | None = None) -> Change:
         change = Change(self._rv, change_type, kind, copy.deepcopy(obj), prev)
+        self._last_rv[kind] = self._rv
         if len(self._history) == self._history.maxlen and self._history:
             self._compacted_rv = self._history[0].rv
         self._history.append(change)
@@ -200,6 +202,8 @@ class Store:
     def _changes_after(self, rv: int, kinds: set[Kind] | None) -> builtins.list[Change]:
         if rv < self._compacted_rv:
             raise expired(f"too old resource version: {rv} ({self._rv})")
+        if kinds is not None and all(self._last_rv.get(kind, 0) <= rv for kind in kinds):
+            return []  # nothing of these kinds since rv: no need to scan other kinds' changes
         out: builtins.list[Change] = []
         for change in reversed(self._history):
             if change.rv <= rv:
