@@ -87,6 +87,7 @@ def run_drill_command(
     from nonstop.drill.run import run_drill
     from nonstop.kube.api import Kube
     from nonstop.kube.connection import connect
+    from nonstop.report.progress import progress_display
     from nonstop.report.terminal import print_summary
     from nonstop.spec import load_drill
 
@@ -107,7 +108,9 @@ def run_drill_command(
             kube = Kube(connect(kubeconfig=config_path, context=None if sandbox else context))
             try:
                 namespace = spec.target.namespace or kube.namespace
-                run = run_drill(drill, kube=kube, namespace=namespace, interrupted=interrupted, dry_run=dry_run)
+                with progress_display() as progress:
+                    run = run_drill(drill, kube=kube, namespace=namespace, interrupted=interrupted, dry_run=dry_run,
+                                    progress=progress)  # fmt: skip
             finally:
                 kube.close()
     report = write_reports(run, out_dir)

@@ -25,6 +25,7 @@ def write_reports(run: DrillRun, report_dir: Path) -> dict[str, Any]:
         lint=run.preflight.lint,
         timeline=run.observer.timeline,
         notes=notes,
+        min_serve_after_unready_seconds=run.drill.spec.ordering.min_serve_after_unready_seconds,
     )
     if run.window is not None:
         report.window = ReportWindow(start=run.window.start, end=run.window.end)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from checks.evidence import DrillWindow, PodTimeline, RequestSample
@@ -29,12 +29,14 @@ from nonstop.errors import ClusterError, DrillAborted
 from nonstop.kube import actions
 from nonstop.kube.api import Kube
 from nonstop.logs import get_logger
+from nonstop.report.progress import LogProgress, ProgressSink, ProgressUpdate
 from nonstop.spec import Drill
 
 __all__ = ["DrillRun", "run_drill"]
 
 log = get_logger("drill")
-PROGRESS_EVERY = 5.0
+PROGRESS_EVERY = 1.0
+"""Seconds between progress updates while the drill waits (phase changes are reported at once)."""
 
 
 @dataclass
@@ -85,6 +87,65 @@ class _Samples:
             return len(self.items), self.failures
 
 
+class _Progress:
+    """Feeds the progress sink: each phase change at once, the counters at most every PROGRESS_EVERY seconds."""
+
+    def __init__(
+        self, sink: ProgressSink, drill: Drill, samples: _Samples, observer: Observer, started_at: float
+    ) -> None:
+        spec = drill.spec
+        self._sink, self._drill, self._samples, self._observer = sink, drill, samples, observer
+        self._started_at = started_at
+        self._expected = spec.load.warmup_seconds + spec.timeout_seconds + spec.load.cooldown_seconds
+        self._phase, self._phase_at = "preflight", started_at
+        self._phase_seconds: float | None = None
+        self._last = 0.0
+        self._broken = False
+        self.old: set[str] = set()
+        """The pods present when the rollout started (before that every pod counts as old)."""
+
+    def enter(self, phase: str, seconds: float | None = None) -> None:
+        self._phase, self._phase_at, self._phase_seconds = phase, time.time(), seconds
+        self._emit()
+
+    def tick(self) -> None:
+        if time.monotonic() - self._last >= PROGRESS_EVERY:
+            self._emit()
+
+    def _emit(self) -> None:
+        self._last = time.monotonic()
+        total, failed = self._samples.counts()
+        counts = {"old_ready": 0, "old_terminating": 0, "new_ready": 0, "new_terminating": 0}
+        for pod in self._observer.snapshot():
+            role = "old" if not self.old or pod.name in self.old else "new"
+            if pod.deleted_at is not None and pod.exited_at is None:
+                counts[f"{role}_terminating"] += 1
+            elif pod.endpoint_ready and pod.deleted_at is None:
+                counts[f"{role}_ready"] += 1
+        update = ProgressUpdate(
+            drill=self._drill.metadata.name, phase=self._phase, at=time.time(), started_at=self._started_at,
+            phase_started_at=self._phase_at, phase_seconds=self._phase_seconds, expected_seconds=self._expected,
+            requests=total, failures=failed, **counts,
+        )  # fmt: skip
+        try:
+            self._sink(update)
+        except Exception as exc:  # a display must never break a drill
+            if not self._broken:
+                self._broken = True
+                log.warning("progress display failed; the drill goes on", error=str(exc))
+
+
+def _wait(interrupted: threading.Event, seconds: float, tick: Callable[[], None]) -> None:
+    """Wait `seconds` or until interrupted, calling `tick` about once a second."""
+    deadline = time.monotonic() + seconds
+    while not interrupted.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        interrupted.wait(min(left, PROGRESS_EVERY))
+        tick()
+
+
 @dataclass
 class _Window:
     start: float | None = None
@@ -101,10 +162,16 @@ def run_drill(
     namespace: str,
     interrupted: threading.Event,
     dry_run: bool = False,
+    progress: ProgressSink | None = None,
 ) -> DrillRun:
-    """Run one drill against the cluster behind `kube`; see the module docstring for the exit semantics."""
+    """Run one drill against the cluster behind `kube`; see the module docstring for the exit semantics.
+
+    `progress` receives a `ProgressUpdate` at each phase change and about once a second while the
+    drill waits (default: `LogProgress`, plain log lines).
+    """
     spec = drill.spec
     started_at = time.time()
+    sink = progress if progress is not None else LogProgress()
     pre = preflight(kube, spec, namespace=namespace)
     target = pre.target
 
@@ -123,9 +190,12 @@ def run_drill(
     )
     prober = Prober(on_stop=observer.record_stop)
     samples = _Samples(observer)
+    reporter = _Progress(sink, drill, samples, observer, started_at)
+    reporter.enter("preflight")
     load: LoadRunner | None = None
     try:
         observer.start()
+        reporter.enter("settle", spec.load.settle_seconds)
         settle(observer, target=target, url=pre.url, path=spec.load.path, timeout=spec.load.settle_seconds,
                interrupted=interrupted)  # fmt: skip
         log.info("target settled; starting the load", url=pre.url, users=spec.load.users)
@@ -134,14 +204,15 @@ def run_drill(
         load.start()
         load.wait_ready()
         baseline_start = time.time()
-        interrupted.wait(spec.load.warmup_seconds)
+        reporter.enter("warm-up", spec.load.warmup_seconds)
+        _wait(interrupted, spec.load.warmup_seconds, reporter.tick)
         if interrupted.is_set():
             raise DrillAborted("interrupted before the rollout started; nothing was changed")
         _check_baseline(samples.between(baseline_start, time.time()), drill)
         window = _Window()
         try:
             _rollout_and_watch(drill, kube=kube, observer=observer, pre=pre, namespace=namespace,
-                               dry_run=dry_run, interrupted=interrupted, samples=samples, window=window)  # fmt: skip
+                               dry_run=dry_run, interrupted=interrupted, window=window, progress=reporter)  # fmt: skip
         except ClusterError as exc:
             if window.start is None:
                 raise
@@ -149,7 +220,8 @@ def run_drill(
         if window.start is None:
             window.start = baseline_start
         if not interrupted.is_set():
-            interrupted.wait(spec.load.cooldown_seconds)
+            reporter.enter("cool-down", spec.load.cooldown_seconds)
+            _wait(interrupted, spec.load.cooldown_seconds, reporter.tick)
     finally:
         if load is not None:
             load.stop()
@@ -162,6 +234,7 @@ def run_drill(
         window.notes.append(
             f"the watches re-listed {relists} time(s) after 410 Expired: some transitions may be missing"
         )
+    reporter.enter("judging")
     pods = [_with_role(p, drill, window.old) for p in observer.snapshot()]
     # The budget also charges the cool-down: a data plane still routing to an exited pod fails
     # requests after the window closed, and those failures are the rollout's.
@@ -181,6 +254,7 @@ def run_drill(
     decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run)
     observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
     log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
+    reporter.enter("done")
     return DrillRun(
         drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes,
         window=DrillWindow(window.start, window.end),
@@ -253,18 +327,20 @@ def _rollout_and_watch(
     namespace: str,
     dry_run: bool,
     interrupted: threading.Event,
-    samples: _Samples,
     window: _Window,
+    progress: _Progress,
 ) -> None:
     spec = drill.spec
     strategy = spec.rollout.strategy
     target = pre.target
     window.old = {p.name for p in observer.snapshot() if p.deleted_at is None}
+    progress.old = window.old
     deadline = time.monotonic() + spec.timeout_seconds
     if dry_run and strategy != "external":
         window.end = time.time()  # the window is the baseline: run_drill sets its start
         window.notes.append(f"dry run: the {strategy} rollout was not started; only the baseline was measured")
         return
+    progress.enter("rollout", spec.timeout_seconds)
     if strategy == "external":
         if not _wait_external(observer, window, deadline, interrupted):
             window.problems.append(
@@ -277,7 +353,6 @@ def _rollout_and_watch(
     wants_chaos = strategy in ("canary", "external") and spec.chaos.terminate_old_pods
     if strategy in ("restart", "image") and spec.chaos.terminate_old_pods:
         window.notes.append(f"chaos skipped: a {strategy} rollout already sends SIGTERM to every old pod")
-    last_progress = time.monotonic()
     while True:
         if interrupted.is_set():
             window.problems.append(DrillProblem("interrupted", "SIGINT/SIGTERM after the rollout started"))
@@ -317,12 +392,7 @@ def _rollout_and_watch(
                 window.notes.append(chaos.note)
             observer.note("action", "drill window closed: rollout complete and every old pod exited", at=window.end)
             return
-        if time.monotonic() - last_progress > PROGRESS_EVERY:
-            last_progress = time.monotonic()
-            total, failed = samples.counts()
-            log.info("drill progress", elapsed=round(time.time() - (window.start or time.time()), 1),
-                     requests=total, failed=failed, terminating=len(terminating),
-                     ready=len(observer.ready_endpoints()))  # fmt: skip
+        progress.tick()
         observer.wait_for_change(0.25)
 
 

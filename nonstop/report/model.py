@@ -4,12 +4,15 @@ Keys are camelCase; timestamps are RFC 3339 with milliseconds in UTC (`2026-11-2
 on the drill's clock. Inputs may give times as epoch seconds (the evidence's unit), datetimes or
 RFC 3339 strings. A few keys beyond CONTRACT.md's, all allowed by `report.schema.json`, carry what
 a reader needs to trust the verdict: `verdictReasons`, `notes` (what was skipped or degraded),
-`requests.ambiguousFailures`, and per pod `failuresAmbiguous`, `measurable` and `orderingReason`.
+`requests.ambiguousFailures`, per pod `failuresAmbiguous`, `measurable` and `orderingReason`, and for
+the HTML timeline `failureBuckets` (failures per second and pod) and `ordering.minServeAfterUnreadySeconds`.
 Reading a report back (`Report.model_validate_json`) ignores keys this version does not know.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
@@ -26,6 +29,8 @@ __all__ = [
     "CheckEntry",
     "Decision",
     "EventEntry",
+    "FailureBucket",
+    "OrderingSettings",
     "PodEntry",
     "Report",
     "ReportWindow",
@@ -144,6 +149,23 @@ class EventEntry(_Model):
     count: int | None = None
 
 
+class FailureBucket(_Model):
+    """The failed requests of one second charged to one pod (or to none), for the HTML timeline."""
+
+    at: Timestamp
+    """The start of the second."""
+    pod: str | None
+    """null: unattributed."""
+    failures: int = Field(ge=0)
+    ambiguous: int = Field(default=0, ge=0)
+    """The part of `failures` shared with other pods terminating at the same time."""
+
+
+class OrderingSettings(_Model):
+    min_serve_after_unready_seconds: float | None = None
+    """spec.ordering.minServeAfterUnreadySeconds: how long a pod must serve after leaving the endpoints."""
+
+
 class TimelineEntry(_Model):
     at: Timestamp
     source: TimelineSource
@@ -170,6 +192,9 @@ class Report(_Model):
     """Why the verdict is what it is: failed checks' summaries, or what made the drill inconclusive."""
     notes: list[str] = Field(default_factory=list)
     """What was skipped or degraded (chaos skipped, nothing to undo, a watch resumed, …)."""
+    failure_buckets: list[FailureBucket] = Field(default_factory=list)
+    """Failures per second and per pod they are charged to (an ambiguous failure counts for each candidate)."""
+    ordering: OrderingSettings = Field(default_factory=OrderingSettings)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The report as JSON-ready data with CONTRACT.md's keys."""
@@ -187,6 +212,7 @@ class Report(_Model):
         lint: Iterable[Mapping[str, Any]] = (),
         timeline: Iterable[TimelineEntry | Mapping[str, Any] | object] = (),
         notes: Iterable[str] = (),
+        min_serve_after_unready_seconds: float | None = None,
     ) -> Report:
         """See `build_report`."""
         return build_report(
@@ -198,6 +224,7 @@ class Report(_Model):
             lint=lint,
             timeline=timeline,
             notes=notes,
+            min_serve_after_unready_seconds=min_serve_after_unready_seconds,
         )
 
 
@@ -211,6 +238,7 @@ def build_report(
     lint: Iterable[Mapping[str, Any]] = (),
     timeline: Iterable[TimelineEntry | Mapping[str, Any] | object] = (),
     notes: Iterable[str] = (),
+    min_serve_after_unready_seconds: float | None = None,
 ) -> Report:
     """The report of one judged drill.
 
@@ -247,7 +275,24 @@ def build_report(
         timeline=sorted((_coerce(TimelineEntry, item) for item in timeline), key=lambda e: e.at),
         verdict_reasons=list(judgement.verdict.reasons),
         notes=list(notes),
+        failure_buckets=_failure_buckets(judgement),
+        ordering=OrderingSettings(min_serve_after_unready_seconds=min_serve_after_unready_seconds),
     )
+
+
+def _failure_buckets(judgement: Judgement) -> list[FailureBucket]:
+    failures: Counter[tuple[int, str | None]] = Counter()
+    shared: Counter[tuple[int, str | None]] = Counter()
+    for item in judgement.attribution.failures:
+        second = math.floor(item.sample.at)
+        for pod in item.pods or (None,):
+            failures[second, pod] += 1
+            if item.ambiguous:
+                shared[second, pod] += 1
+    return [
+        FailureBucket(at=second, pod=pod, failures=count, ambiguous=shared[second, pod])
+        for (second, pod), count in sorted(failures.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
 
 
 _M = TypeVar("_M", bound=_Model)

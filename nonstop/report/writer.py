@@ -1,7 +1,7 @@
 """Writes a drill's report into its report directory, and reads a saved report.json back.
 
 `report.json` is always written first, so the machine-readable verdict survives any rendering.
-The other renderings (`report.html`, `junit.xml`: the reports issue) are listed in `RENDERINGS`:
+The other renderings (`report.html`, `junit.xml`) are listed in `RENDERINGS`:
 each is a file name and a pure function from the `Report` to the file's text; `write_report`
 writes them after the JSON, and `nonstop report` can render one again from a saved JSON.
 Every file is written atomically (a temporary file renamed over it), so a reader never sees half
@@ -20,9 +20,20 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from nonstop.errors import InputError
+from nonstop.report.html import render_html
+from nonstop.report.junit import render_junit
 from nonstop.report.model import Report
 
-__all__ = ["RENDERINGS", "REPORT_JSON", "Rendering", "load_report", "report_json", "write_report"]
+__all__ = [
+    "JUNIT_XML",
+    "RENDERINGS",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "Rendering",
+    "load_report",
+    "report_json",
+    "write_report",
+]
 
 REPORT_JSON = "report.json"
 
@@ -35,8 +46,11 @@ class Rendering:
     render: Callable[[Report], str]
 
 
-RENDERINGS: tuple[Rendering, ...] = ()
-"""The renderings written beside report.json. The reports issue adds `report.html` and `junit.xml` here."""
+REPORT_HTML = "report.html"
+JUNIT_XML = "junit.xml"
+
+RENDERINGS: tuple[Rendering, ...] = (Rendering(REPORT_HTML, render_html), Rendering(JUNIT_XML, render_junit))
+"""The renderings written beside report.json: the HTML timeline and the JUnit suite."""
 
 
 def report_json(report: Report) -> str:

@@ -42,11 +42,11 @@ def _report() -> Report:
 def test_write_report_creates_the_directory_and_writes_valid_json(tmp_path: Path) -> None:
     target = tmp_path / "nested" / "reports"
     written = write_report(_report(), target)
-    assert written == [target / REPORT_JSON]
+    assert written == [target / REPORT_JSON, target / "report.html", target / "junit.xml"]
     document = json.loads((target / REPORT_JSON).read_text(encoding="utf-8"))
     assert document["verdict"] == "pass"
     assert "≥" in (target / REPORT_JSON).read_text(encoding="utf-8")  # UTF-8 kept, not \u-escaped
-    assert [p.name for p in target.iterdir()] == [REPORT_JSON]  # no temporary file left behind
+    assert sorted(p.name for p in target.iterdir()) == ["junit.xml", "report.html", REPORT_JSON]  # no temporary file
 
 
 def test_renderings_are_written_after_the_json(tmp_path: Path) -> None:
