@@ -731,8 +731,8 @@ svg .series-title.p99{fill:var(--p99)}svg .rate-line{fill:none;stroke:var(--rate
 svg .p99-line{fill:none;stroke:var(--p99);stroke-width:1.5;stroke-dasharray:5 3}svg .p99-dot{fill:var(--p99)}
 svg .fail-bar{fill:var(--bad);opacity:.75}svg .action line{stroke:#6639ba;stroke-width:1.5;stroke-dasharray:6 4}
 svg .action text{fill:#6639ba;font-weight:600}svg .event path{fill:#57606a}svg .event.warning path{fill:var(--p99)}
-svg .event text{fill:var(--mute);font-size:10px}svg .lane-bg{fill:transparent}svg .lane.odd .lane-bg{fill:#f6f8fa}
-svg .lane.hl .lane-bg{fill:#fff8c5}svg .lane-name{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;fill:var(--ink)}
+svg .event text{fill:var(--mute);font-size:10px}svg .lane-bg{fill:transparent}svg .lane.odd .lane-bg{fill:rgba(31,35,40,.04)}
+svg .lane.hl .lane-bg{fill:rgba(212,167,44,.2)}svg .lane-name{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;fill:var(--ink)}
 svg .role{font-size:11px;font-weight:700}svg .role.old{fill:#8250df}svg .role.new{fill:#0969da}
 svg .seg.starting{fill:var(--starting)}svg .seg.serving{fill:var(--serving)}svg .seg.terminating{fill:var(--term)}
 svg .gap rect{stroke-width:1.5}svg .gap.ok rect{fill:rgba(26,127,55,.25);stroke:var(--ok)}
