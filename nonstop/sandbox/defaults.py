@@ -231,7 +231,12 @@ def validate(kind: Kind, obj: Obj) -> None:
             causes.append(("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0"))
     if kind.resource == "deployments":
         spec = obj.get("spec") or {}
-        rolling = (spec.get("strategy") or {}).get("rollingUpdate") or {}
+        strategy = spec.get("strategy") or {}
+        if strategy.get("type") == "Recreate" and strategy.get("rollingUpdate") is not None:
+            causes.append(
+                ("spec.strategy.rollingUpdate", "Forbidden: may not be specified when strategy `type` is 'Recreate'")
+            )
+        rolling = strategy.get("rollingUpdate") or {}
         surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
         for field, value in (("maxSurge", surge), ("maxUnavailable", unavailable)):
             if value is not None and (problem := _int_or_percent_error(value)):

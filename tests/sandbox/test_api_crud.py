@@ -268,3 +268,13 @@ def test_self_subject_access_review_allows_until_denied(sandbox, namespace) -> N
     assert allowed("get", "deployments", "apps")
     sandbox.allow_all()
     assert allowed("patch", "deployments", "apps")
+
+
+def test_recreate_with_rolling_update_parameters_is_422(apps, namespace) -> None:
+    body = deployment("web", strategy={"type": "Recreate", "rollingUpdate": {"maxSurge": 1}})
+    with pytest.raises(ApiException) as err:
+        apps.create_namespaced_deployment(namespace, body)
+    assert err.value.status == 422
+    assert "may not be specified when strategy `type` is 'Recreate'" in json.loads(err.value.body)["message"]
+    body["spec"]["strategy"] = {"type": "Recreate"}
+    assert apps.create_namespaced_deployment(namespace, body).spec.strategy.rolling_update is None

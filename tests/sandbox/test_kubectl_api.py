@@ -268,3 +268,14 @@ def test_get_events_shows_reason_and_message(sandbox, namespace) -> None:
     assert header(out) == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
     row = out.splitlines()[1]
     assert "Warning   Unhealthy   pod/web-1   Readiness probe failed: HTTP probe failed with statuscode: 503" in row
+
+
+def test_apply_switching_to_recreate_drops_rolling_update(sandbox, namespace, tmp_path) -> None:
+    """kubectl's three-way patch carries `$retainKeys` for the strategy; the server must honour it."""
+    rolling, recreate = tmp_path / "rolling.yaml", tmp_path / "recreate.yaml"
+    rolling.write_text(MANIFEST.replace("REPLICAS", "1"))
+    recreate.write_text(MANIFEST.replace("REPLICAS", "1\n  strategy:\n    type: Recreate"))
+    kubectl(sandbox, "apply", "--validate=false", "-n", namespace, "-f", str(rolling))
+    kubectl(sandbox, "apply", "--validate=false", "-n", namespace, "-f", str(recreate))
+    strategy = client.AppsV1Api(sandbox.api_client()).read_namespaced_deployment("web", namespace).spec.strategy
+    assert (strategy.type, strategy.rolling_update) == ("Recreate", None)
