@@ -111,9 +111,12 @@ class LoadRunner:
     """Runs the drill's Locust load and hands every request to `on_samples`, live.
 
     ``start()`` returns once the processes are launched, ``wait_ready()`` once every request-sending
-    process has connected, ``stop()`` ends the load gracefully and returns after the last record was
-    delivered; ``wait()`` waits for a run bounded by ``max_seconds`` to end by itself. The callback
-    runs on the runner's thread: keep it short (append to a list, put on a queue).
+    process streams and every user runs, ``stop()`` ends the load gracefully and returns after the
+    last record was delivered; ``wait()`` waits for a run bounded by ``max_seconds`` to end by itself.
+    The callback runs on the runner's thread: keep it short (append to a list, put on a queue).
+
+    Locust's output goes to ``log_dir`` (one log per process, and its end-of-run statistics); without
+    a ``log_dir`` a temporary one is used and removed after a clean exit, kept when Locust failed.
     """
 
     def __init__(
@@ -140,7 +143,9 @@ class LoadRunner:
         self._log = get_logger("load")
         self._locustfile = self._resolve_locustfile(load.locustfile)
         self._own_log_dir = log_dir is None
-        self.log_dir = Path(tempfile.mkdtemp(prefix="nonstop-load-")) if log_dir is None else log_dir
+        self.log_dir = (
+            Path(tempfile.gettempdir(), f"nonstop-load-{secrets.token_hex(6)}") if log_dir is None else log_dir
+        )
         self._token = secrets.token_hex(16)
         self._lock = threading.Lock()
         self._requests = 0
@@ -333,7 +338,7 @@ class LoadRunner:
         selector = selectors.DefaultSelector()
         try:
             try:
-                self.log_dir.mkdir(parents=True, exist_ok=True)
+                self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=not self._own_log_dir)
                 host, port = listener.getsockname()[:2]
                 env = self._environment(f"{host}:{port}")
                 for role, args in self._commands():

@@ -183,9 +183,11 @@ def test_locust_dies_with_the_process_that_started_it(url: str, tmp_path: Path) 
         textwrap.dedent(
             f"""
             import time
+            from pathlib import Path
             from nonstop.drill.load import LoadRunner
             from nonstop.spec import LoadSpec
-            runner = LoadRunner(host={url!r}, load=LoadSpec(users=2, workers=1))
+            logs = Path({str(tmp_path / "logs")!r})
+            runner = LoadRunner(host={url!r}, load=LoadSpec(users=2, workers=1), log_dir=logs)
             runner.start()
             print("PIDS", *runner.pids, flush=True)
             time.sleep(3600)
