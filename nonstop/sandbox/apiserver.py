@@ -237,6 +237,9 @@ class ApiServer:
         except Exception as exc:
             self.log.exception("request failed", path=h.path, method=method)
             code = 500
+            if info.get("logged"):  # a watch stream already started: no status line to send, just close
+                h.close_connection = True
+                return
             with contextlib.suppress(OSError):
                 self._send_json(h, 500, ApiError(500, "InternalError", f"sandbox internal error: {exc}").status())
         finally:
