@@ -205,3 +205,36 @@ def test_a_write_reaches_a_watcher_within_milliseconds(core, namespace) -> None:
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert sorted(delays)[len(delays) // 2] < 0.25  # the median, write included: generous on a shared machine
+
+
+def test_send_initial_events_ends_with_an_initial_events_end_bookmark(sandbox, core, namespace) -> None:
+    core.create_namespaced_config_map(namespace, configmap("a"))
+    resp = _raw(
+        sandbox,
+        f"/api/v1/namespaces/{namespace}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1",
+    )
+    events = [json.loads(line) for line in resp.read().splitlines() if line.strip()]
+    assert [e["type"] for e in events[:2]] == ["ADDED", "BOOKMARK"]
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(sandbox, namespace) -> None:
+    parts = urlsplit(sandbox.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        statuses = []
+        for method, path, body in (
+            ("GET", f"/api/v1/namespaces/{namespace}/configmaps", None),
+            ("GET", f"/api/v1/namespaces/{namespace}/configmaps/missing", None),
+            ("POST", f"/api/v1/namespaces/{namespace}/configmaps", json.dumps({"metadata": {"name": "k"}})),
+            ("DELETE", f"/api/v1/namespaces/{namespace}/configmaps/k", None),
+        ):
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+            resp = conn.getresponse()
+            resp.read()
+            statuses.append(resp.status)
+            assert not resp.will_close
+        assert statuses == [200, 404, 201, 200]
+    finally:
+        conn.close()
