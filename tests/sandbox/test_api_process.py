@@ -148,3 +148,16 @@ def test_dropping_watch_streams_ends_open_watches() -> None:
         with urllib.request.urlopen(url, timeout=10) as stream:
             cluster.api.faults.drop_watches()
             assert stream.read() == b""  # the stream ended (cleanly, with its last chunk)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_sandbox_up_cleanly(tmp_path: Path) -> None:
+    import signal
+
+    process = SandboxProcess(workdir=tmp_path)
+    process.start()
+    assert process.process is not None
+    process.process.send_signal(signal.SIGINT)
+    assert process.process.wait(timeout=30) == 0
+    assert not process.kubeconfig.exists()
+    process.stop()
