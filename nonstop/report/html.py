@@ -719,7 +719,8 @@ tr.unsure td:first-child{border-left:4px solid var(--unsure)}tr.hl td{background
 .why,.notes{margin-top:8px;padding:4px 12px;border-left:4px solid var(--line);background:#f6f8fa}
 .why{border-color:var(--bad)}ul{margin:4px 0;padding-left:20px}
 .scroll{overflow-x:auto}#pods td,#events td{white-space:nowrap}
-#pods td:last-child,#events td:last-child{white-space:normal;min-width:200px}#pods th{white-space:normal}#pods table{font-size:13px}
+#pods td:last-child,#events td:last-child{white-space:normal;min-width:200px}
+#pods th{white-space:normal}#pods table{font-size:13px}
 #events tr.warning td{color:var(--p99)}.hint{color:var(--mute);margin:0 0 6px}.none{color:var(--mute)}
 footer{margin-top:24px;color:var(--mute);font-size:12px}code{font-size:12px}
 .sev{font-weight:700}.sev.error{color:var(--bad)}.sev.warning{color:var(--unsure)}
@@ -731,8 +732,10 @@ svg .series-title.p99{fill:var(--p99)}svg .rate-line{fill:none;stroke:var(--rate
 svg .p99-line{fill:none;stroke:var(--p99);stroke-width:1.5;stroke-dasharray:5 3}svg .p99-dot{fill:var(--p99)}
 svg .fail-bar{fill:var(--bad);opacity:.75}svg .action line{stroke:#6639ba;stroke-width:1.5;stroke-dasharray:6 4}
 svg .action text{fill:#6639ba;font-weight:600}svg .event path{fill:#57606a}svg .event.warning path{fill:var(--p99)}
-svg .event text{fill:var(--mute);font-size:10px}svg .lane-bg{fill:transparent}svg .lane.odd .lane-bg{fill:rgba(31,35,40,.04)}
-svg .lane.hl .lane-bg{fill:rgba(212,167,44,.2)}svg .lane-name{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;fill:var(--ink)}
+svg .event text{fill:var(--mute);font-size:10px}svg .lane-bg{fill:transparent}
+svg .lane.odd .lane-bg{fill:rgba(31,35,40,.04)}
+svg .lane.hl .lane-bg{fill:rgba(212,167,44,.2)}
+svg .lane-name{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;fill:var(--ink)}
 svg .role{font-size:11px;font-weight:700}svg .role.old{fill:#8250df}svg .role.new{fill:#0969da}
 svg .seg.starting{fill:var(--starting)}svg .seg.serving{fill:var(--serving)}svg .seg.terminating{fill:var(--term)}
 svg .gap rect{stroke-width:1.5}svg .gap.ok rect{fill:rgba(26,127,55,.25);stroke:var(--ok)}

@@ -11,6 +11,7 @@ seconds, so a CI log gets whole lines and no cursor movement.
 from __future__ import annotations
 
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -152,10 +153,11 @@ class LiveProgress:
         for index, phase in enumerate(PHASES):
             style = "bold reverse" if index == current else ("green" if index < current else "dim")
             steps.append(f" {phase} ", style=style)
-        phase_time = f"{update.phase_elapsed:.0f} s"
+        now = max(update.at, time.time())  # the panel keeps counting while a phase blocks (e.g. settle)
+        phase_time = f"{now - update.phase_started_at:.0f} s"
         if update.phase_seconds is not None:
             phase_time += f" of {'≤ ' if update.phase in ('settle', 'rollout') else ''}{update.phase_seconds:g} s"
-        total = f"{update.elapsed:.0f} s"
+        total = f"{now - update.started_at:.0f} s"
         if update.expected_seconds is not None:
             total += f" (expected ≤ {update.expected_seconds:.0f} s)"
         rate = "–" if self._rate is None else f"{self._rate:.0f}"

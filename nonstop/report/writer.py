@@ -71,9 +71,11 @@ def write_report(
         raise InputError(
             f"cannot create the report directory {report_dir}: {exc.strerror or exc}; pass a writable --report-dir"
         ) from exc
-    written = [_write_atomically(report_dir / REPORT_JSON, report_json(report))]
+    text = report_json(report)
+    written = [_write_atomically(report_dir / REPORT_JSON, text)]
+    saved = Report.model_validate_json(text)  # render what report.json says (ms times): re-renders match
     for rendering in renderings:
-        written.append(_write_atomically(report_dir / rendering.filename, rendering.render(report)))
+        written.append(_write_atomically(report_dir / rendering.filename, rendering.render(saved)))
     return written
 
 
