@@ -67,7 +67,10 @@ def register(app: typer.Typer) -> None:
             log=log,
         )
         try:
-            cluster.start()
+            try:
+                cluster.start()
+            except OSError as exc:
+                raise InputError(f"cannot serve the sandbox API on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
             cluster.apply(objects)
             write_kubeconfig(kubeconfig_out, cluster.url)
             log.info("sandbox ready", url=cluster.url, kubeconfig=str(kubeconfig_out))

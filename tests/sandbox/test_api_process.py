@@ -161,3 +161,17 @@ def test_ctrl_c_stops_sandbox_up_cleanly(tmp_path: Path) -> None:
     assert process.process.wait(timeout=30) == 0
     assert not process.kubeconfig.exists()
     process.stop()
+
+
+def test_busy_port_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = _up("--port", str(port), "--kubeconfig-out", str(tmp_path / "kc"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: cannot serve the sandbox API on 127.0.0.1:{port}: Address already in use"
+    )
