@@ -175,3 +175,28 @@ def test_busy_port_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: cannot serve the sandbox API on 127.0.0.1:{port}: Address already in use"
     )
+
+
+def test_apply_refused_by_the_api_names_the_file_and_object(tmp_path: Path) -> None:
+    bad = tmp_path / "zero.yaml"
+    bad.write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: web}
+            spec:
+              selector: {matchLabels: {app: web}}
+              strategy: {rollingUpdate: {maxSurge: 0, maxUnavailable: 0}}
+              template:
+                metadata: {labels: {app: web}}
+                spec: {containers: [{name: web, image: nonstop/sample-app:v1}]}
+            """
+        )
+    )
+    done = _up("--apply", str(bad), "--kubeconfig-out", str(tmp_path / "kc"))
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: manifest {bad}: Deployment 'web' was refused: ")
+    assert "may not be 0 when `maxSurge` is 0" in last
+    assert not (tmp_path / "kc").exists()
