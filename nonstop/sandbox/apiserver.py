@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,15 @@ def _route(path: str) -> _Request | None:
     if len(rest) > 3:
         return None
     return req
+
+
+def _gone(sock: socket.socket) -> bool:
+    """Whether the client closed its end (an idle watch would otherwise notice only when it writes)."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 def _dump(obj: Any) -> bytes:
@@ -160,6 +170,8 @@ class ApiServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._watches = 0
+        self._watches_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -185,6 +197,12 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
+
+    @property
+    def open_watches(self) -> int:
+        """Watch streams being served right now."""
+        with self._watches_lock:
+            return self._watches
 
     @property
     def port(self) -> int:
@@ -519,19 +537,27 @@ class ApiServer:
             kind, ns, labels, fields, query, as_table=self._wants_table(h), limit=self.faults.watch_limit(kind.resource)
         )
         epoch = self.faults.watch_epoch()
-        h.send_response(200)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Cache-Control", "no-cache, private")
-        h.send_header("Transfer-Encoding", "chunked")
-        h.end_headers()
-        h.close_connection = True
-        self._log(info, 200)  # a watch is logged when its stream opens: it may stay open for an hour
-        info["logged"] = True
-        stream_watch(
-            req,
-            h.wfile,
-            registry=self.registry,
-            bookmark_interval=self.bookmark_interval,
-            should_stop=lambda: self._stopping.is_set() or self.faults.watch_epoch() != epoch,
-        )
+        with self._watches_lock:
+            self._watches += 1
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Cache-Control", "no-cache, private")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            h.close_connection = True
+            self._log(info, 200)  # a watch is logged when its stream opens: it may stay open for an hour
+            info["logged"] = True
+            stream_watch(
+                req,
+                h.wfile,
+                registry=self.registry,
+                bookmark_interval=self.bookmark_interval,
+                should_stop=lambda: (
+                    self._stopping.is_set() or self.faults.watch_epoch() != epoch or _gone(h.connection)
+                ),
+            )
+        finally:
+            with self._watches_lock:
+                self._watches -= 1
         return 200

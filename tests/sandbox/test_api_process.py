@@ -200,3 +200,19 @@ def test_apply_refused_by_the_api_names_the_file_and_object(tmp_path: Path) -> N
     assert last.startswith(f"error: manifest {bad}: Deployment 'web' was refused: ")
     assert "may not be 0 when `maxSurge` is 0" in last
     assert not (tmp_path / "kc").exists()
+
+
+def test_a_watch_whose_client_left_ends_without_waiting_for_a_change() -> None:
+    import socket
+    import time
+
+    with Cluster(components=()) as cluster:
+        host, port = "127.0.0.1", cluster.api.port
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(b"GET /api/v1/namespaces/default/secrets?watch=true HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(12) == b"HTTP/1.1 200"
+            assert cluster.api.open_watches == 1
+        deadline = time.monotonic() + 5
+        while cluster.api.open_watches and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert cluster.api.open_watches == 0
