@@ -81,6 +81,11 @@ class Web:
         # kubectl returned: the Deployment must really be complete now (read after the fact; completion
         # cannot be undone here because nothing else changes the Deployment meanwhile)
         assert rollout_complete(self.apps, self.namespace, "web"), self.deployment().status
+        # and not only by the counters: the pods themselves are there and Ready (the kubelet's own word)
+        d = self.deployment()
+        current = self.replica_sets()[d.metadata.annotations[REVISION]].metadata.labels[HASH]
+        ready = [p for p in self.live_pods() if p.metadata.labels[HASH] == current and is_ready(p)]
+        assert len(ready) >= d.spec.replicas, [(p.metadata.name, is_ready(p)) for p in self.live_pods()]
         assert out.splitlines()[-1] == 'deployment "web" successfully rolled out', out
         return out
 
