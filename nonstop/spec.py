@@ -236,12 +236,14 @@ def load_drill(path: str | Path) -> Drill:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the drill file ({exc})") from exc
     try:
-        data = yaml.safe_load(text)
+        documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SpecError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    return parse_drill(data, source=str(path))
+    if len(documents) > 1:
+        raise SpecError(f"{path}: holds {len(documents)} YAML documents; a drill file holds exactly one YAML document")
+    return parse_drill(documents[0] if documents else None, source=str(path))
 
 
 def drill_schema() -> dict[str, Any]:

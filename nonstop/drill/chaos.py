@@ -5,7 +5,10 @@ waiting for each to exit; only while the Service keeps at least the workload's r
 ready endpoints that have been ready longer than the data-plane lag; never more than
 maxUnavailable pods away at once (one at a time already bounds it; with maxUnavailable 0 an
 eviction waits for the replacement to settle). Only pods the drill selected from the target, in
-the target's namespace, are ever evicted.
+the target's namespace, are ever evicted: a victim must be controlled by the ReplicaSet
+`<owner>-<pod-template-hash>` (another workload's pods can carry the target's labels).
+A refused eviction (429 from a PodDisruptionBudget, or any transient error) is not retried
+blindly: every attempt re-checks the gates first.
 """
 
 from __future__ import annotations
@@ -15,13 +18,18 @@ import time
 from collections.abc import Callable
 
 from nonstop.drill.observe import Observer
-from nonstop.errors import ClusterError
+from nonstop.errors import ClusterError, NotFoundError, TransientError
 from nonstop.kube.api import Kube
+from nonstop.kube.calls import RetryPolicy
 from nonstop.logs import get_logger
 
 __all__ = ["Chaos"]
 
 log = get_logger("chaos")
+NO_RETRY = RetryPolicy(deadline=0)
+"""One attempt per eviction: the chaos loop re-checks its gates before the next."""
+REFUSED_PAUSE = 1.0
+"""Seconds between eviction attempts after a refusal (kubectl drain waits 5 s)."""
 
 
 class Chaos:
@@ -34,6 +42,7 @@ class Chaos:
         *,
         namespace: str,
         victims: list[str],
+        owner: str,
         min_ready: int,
         settle_seconds: float,
         grace_seconds: int | None,
@@ -44,6 +53,7 @@ class Chaos:
         self._observer = observer
         self._namespace = namespace
         self._victims = list(victims)
+        self._owner = owner
         self._min_ready = min_ready
         self._settle = settle_seconds
         self._grace = grace_seconds
@@ -51,11 +61,18 @@ class Chaos:
         self._interrupted = interrupted
         self._thread = threading.Thread(target=self._run, name="chaos", daemon=True)
         self.evicted: list[str] = []
-        self.note: str | None = None
+        self.notes: list[str] = []
+        self.skipped: list[str] = []
+        """Victims named at window start that another workload controls: never evicted."""
         self.done = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def note(self) -> str | None:
+        """What the report should say about the chaos (skipped pods, why it stopped), or None."""
+        return "; ".join(self.notes) or None
 
     def _settled_ready(self, exclude: str) -> int:
         now = time.time()
@@ -70,38 +87,70 @@ class Chaos:
 
     def _run(self) -> None:
         try:
-            for victim in self._victims:
+            owned = self._owned_by_target()
+            strangers = [v for v in self._victims if v not in owned]
+            if strangers:
+                self.skipped = strangers
+                self.notes.append(
+                    f"chaos left {len(strangers)} pod(s) alone that match the target's selector but belong to "
+                    f"another workload: {', '.join(strangers)}"
+                )
+                log.warning("chaos leaves pods of other workloads alone", pods=strangers, owner=self._owner)
+            for victim in (v for v in self._victims if v in owned):
                 if not self._evict_when_safe(victim):
                     return
                 self._wait_exit(victim)
         except ClusterError as exc:
-            self.note = f"chaos stopped: {exc}"
+            self.notes.append(f"chaos stopped: {exc}")
             log.warning("chaos stopped", error=str(exc))
         finally:
             self.done.set()
 
+    def _owned_by_target(self) -> set[str]:
+        """Pods in the namespace whose controller is a ReplicaSet of the target (`<owner>-<hash>`)."""
+        owned: set[str] = set()
+        for pod in self._kube.list_pods(self._namespace):
+            meta = pod.get("metadata") or {}
+            template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+            replica_set = f"{self._owner}-{template_hash}"
+            for ref in meta.get("ownerReferences") or []:
+                if (
+                    template_hash
+                    and ref.get("controller")
+                    and (ref.get("kind"), ref.get("name")) == ("ReplicaSet", replica_set)
+                ):
+                    owned.add(str(meta.get("name")))
+        return owned
+
     def _evict_when_safe(self, victim: str) -> bool:
         blocked_since = time.monotonic()
+        refused: str | None = None
+        next_try = 0.0
         while not self._interrupted():
             pods = {p.name: p for p in self._observer.snapshot()}
             record = pods.get(victim)
             if record is None or record.deleted_at is not None:
                 return True  # gone or already terminating: nothing to do for this one
-            if self._settled_ready(exclude=victim) >= self._min_ready:
+            if time.monotonic() >= next_try and self._settled_ready(exclude=victim) >= self._min_ready:
                 try:
-                    self._kube.evict_pod(self._namespace, victim, grace_seconds=self._grace)
-                except ClusterError as exc:
-                    if exc.status != 429:  # a PodDisruptionBudget says not now: wait like kubectl drain
-                        raise
+                    self._kube.evict_pod(self._namespace, victim, grace_seconds=self._grace, retry=NO_RETRY)
+                except NotFoundError:
+                    return True  # gone between the look and the eviction: nothing to do for this one
+                except TransientError as exc:  # 429: a PodDisruptionBudget says not now: wait like kubectl drain
+                    refused = str(exc)
+                    next_try = time.monotonic() + REFUSED_PAUSE
+                    log.info("eviction refused for now; the gates are checked again first", pod=victim, error=str(exc))
                 else:
                     self.evicted.append(victim)
                     self._observer.note("action", f"evicted {victim} (chaos)")
                     return True
             if time.monotonic() - blocked_since > self._stalled_after:
-                self.note = (
-                    f"chaos stopped before {victim}: evicting it would leave fewer than {self._min_ready} "
-                    f"settled ready endpoints for {self._stalled_after:.0f} s"
+                why = (
+                    f"the eviction was refused ({refused})"
+                    if refused
+                    else f"evicting it would leave fewer than {self._min_ready} settled ready endpoints"
                 )
+                self.notes.append(f"chaos stopped before {victim}: {why} for {self._stalled_after:.0f} s")
                 return False
             self._observer.wait_for_change(0.2)
         return False

@@ -372,8 +372,8 @@ def _rollout_and_watch(
         terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
         if wants_chaos and chaos is None and _canary_ready(kube, drill, namespace):
             victims = sorted(n for n in window.old if not _is_canary(pods, n))
-            chaos = Chaos(kube, observer, namespace=namespace, victims=victims, min_ready=target.replicas,
-                          settle_seconds=spec.ordering.min_serve_after_unready_seconds,
+            chaos = Chaos(kube, observer, namespace=namespace, victims=victims, owner=target.name,
+                          min_ready=target.replicas, settle_seconds=spec.ordering.min_serve_after_unready_seconds,
                           grace_seconds=spec.chaos.grace_period_seconds, interrupted=interrupted.is_set)  # fmt: skip
             chaos.start()
         complete, failure = _rollout_complete(kube, drill, namespace, target.kind)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from kubernetes import client
 
-from nonstop.kube.calls import call
+from nonstop.kube.calls import DEFAULT_RETRY, RetryPolicy, call
 from nonstop.kube.connection import Connection
 
 __all__ = ["Kube", "PatchType"]
@@ -145,12 +145,15 @@ class Kube:
         call(self.apps.delete_namespaced_deployment, name, namespace, propagation_policy="Background",
              _preload_content=False, what=f"delete Deployment {namespace}/{name}")  # fmt: skip
 
-    def evict_pod(self, namespace: str, name: str, *, grace_seconds: int | None = None) -> None:
+    def evict_pod(
+        self, namespace: str, name: str, *, grace_seconds: int | None = None, retry: RetryPolicy = DEFAULT_RETRY
+    ) -> None:
+        """Evict through the Eviction API (429 while a PodDisruptionBudget says no); `retry` as in `call`."""
         body: Obj = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
         if grace_seconds is not None:
             body["deleteOptions"] = {"gracePeriodSeconds": grace_seconds}
         call(self.core.create_namespaced_pod_eviction, name, namespace, body, _preload_content=False,
-             what=f"evict Pod {namespace}/{name}")  # fmt: skip
+             what=f"evict Pod {namespace}/{name}", retry=retry)  # fmt: skip
 
     def patch_rollout(self, namespace: str, name: str, body: Obj, *, status: bool = False) -> Obj:
         fn = self.custom.patch_namespaced_custom_object_status if status else self.custom.patch_namespaced_custom_object

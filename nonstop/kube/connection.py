@@ -40,13 +40,16 @@ def connect(*, kubeconfig: str | None = None, context: str | None = None) -> Con
         if not Path(path.split(os.pathsep)[0]).exists():
             raise InputError(f"{path}: no such kubeconfig file")
         try:
-            config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
             contexts, active = config.list_kube_config_contexts(config_file=path)
         except ConfigException as exc:
             raise InputError(f"{path}: cannot use this kubeconfig ({exc})") from exc
         chosen = next((c for c in contexts if c["name"] == context), None) if context else active
         if context and chosen is None:
-            raise InputError(f"{path}: context {context!r} does not exist")
+            raise InputError(f"{path}: context {context!r} does not exist (--context)")
+        try:
+            config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+        except ConfigException as exc:
+            raise InputError(f"{path}: cannot use this kubeconfig ({exc})") from exc
         namespace = (chosen or {}).get("context", {}).get("namespace") or "default"
     else:
         try:
