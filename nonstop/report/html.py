@@ -86,10 +86,12 @@ class _Scale:
             core.append(_ts(report.series[-1].at) + 1)
         core += [_ts(t) for t in (report.window.start, report.window.end) if t is not None]
         core += [_ts(e.at) for e in report.timeline if e.source == "action"]
-        others = [_ts(t) for pod in report.pods for t in _pod_times(pod) if t is not None]
+        # terminations and events may widen the chart a little; pods created long before the
+        # load (hours, on a real cluster) are clipped and marked at the edge instead
+        others = [_ts(t) for pod in report.pods for t in _pod_times(pod)[2:] if t is not None]
         others += [_ts(e.at) for e in report.events]
         if not core:
-            core = others or [0.0, 1.0]
+            core = others or [_ts(t) for pod in report.pods for t in _pod_times(pod) if t is not None] or [0.0, 1.0]
         lo, hi = min(core), max(core)
         reach = max(5.0, 0.25 * (hi - lo))
         near = [t for t in others if lo - reach <= t <= hi + reach]
@@ -229,7 +231,7 @@ def _timeline_svg(report: Report, scale: _Scale) -> str:
     ]
     out.append(_window_band(report, scale, height))
     out.append(_grid(scale, height))
-    out.append(_series(report.series, scale))
+    out.append(_series(report.series, scale, report))
     out.append(_markers(report, scale, height))
     failures = _failure_columns(report, scale)
     peak = max((count for columns in failures.values() for _, count, _ in columns), default=0)
@@ -241,7 +243,7 @@ def _timeline_svg(report: Report, scale: _Scale) -> str:
             f'<g class="lane unattributed"><text class="lane-name" x="{_LEFT - 8}" y="{y + 19}" '
             f'text-anchor="end">unattributed failures</text>'
         )
-        out.append(_failure_marks(failures.get(None, []), y, scale, peak, "no pod"))
+        out.append(_failure_marks(failures.get(None, []), y, scale, peak, "no pod", _failure_width(report, scale)))
         out.append("</g>")
     if not lanes:
         out.append(f'<text class="empty" x="{_LEFT}" y="{lanes_top + 19}">no pod of the target was seen</text>')
@@ -306,7 +308,19 @@ def _fold_series(series: Sequence[SeriesEntry], scale: _Scale) -> list[tuple[flo
     return [(key * width, (key + 1) * width, int(v[0]), int(v[1]), p99s.get(key)) for key, v in sorted(columns.items())]
 
 
-def _series(series: Sequence[SeriesEntry], scale: _Scale) -> str:
+def _failure_spans(report: Report, width: float) -> dict[int, tuple[float, float]]:
+    """Per series column: from the first to the end of the last failure bucket in it (where failures really were)."""
+    spans: dict[int, tuple[float, float]] = {}
+    step = report.failure_bucket_seconds
+    for bucket in report.failure_buckets:
+        at = _ts(bucket.at)
+        key = math.floor(at / width)
+        first, last = spans.get(key, (at, at + step))
+        spans[key] = (min(first, at), max(last, at + step))
+    return spans
+
+
+def _series(series: Sequence[SeriesEntry], scale: _Scale, report: Report) -> str:
     columns = _fold_series(series, scale)
     bottom = _CHART_TOP + _CHART_HEIGHT
     out = [
@@ -340,9 +354,11 @@ def _series(series: Sequence[SeriesEntry], scale: _Scale) -> str:
             f'<text class="tick p99" x="{_WIDTH - _RIGHT + 6}" y="{y_p99(top_p99 * fraction) + 4:.1f}">'
             f"{_num(top_p99 * fraction)}</text>"
         )
+    spans = _failure_spans(report, width) if report.failure_bucket_seconds < width else {}
     for start, end, requests, failures, _ in columns:
         if failures:
-            x0, x1 = scale.x(start), scale.x(end)
+            first, last = spans.get(math.floor(start / width), (start, end))
+            x0, x1 = scale.x(max(start, first)), scale.x(min(end, last))
             y = y_rate(failures / width)
             out.append(
                 f'<rect class="fail-bar" x="{x0:.1f}" y="{y:.1f}" width="{max(x1 - x0 - 0.5, 1):.1f}" '
@@ -393,11 +409,11 @@ def _markers(report: Report, scale: _Scale, height: int) -> str:
             label = label[:27] + "…"
         anchor = "end" if x > _WIDTH - _RIGHT - 150 else "start"
         dx = -3 if anchor == "end" else 3
-        span = (x - 7 * len(label) - 6, x) if anchor == "end" else (x, x + 7 * len(label) + 6)
+        span = (x - 7.5 * len(label) - 8, x) if anchor == "end" else (x, x + 7.5 * len(label) + 8)
         label_y = next(
             (
                 y
-                for y in (row + 13, _CHART_TOP - 8)
+                for y in (row + 13, _CHART_TOP - 8, _CHART_TOP + 12, _CHART_TOP + 28)
                 if not any(a < span[1] and span[0] < b and y == ty for a, b, ty in taken)
             ),
             row + 13,
@@ -432,7 +448,7 @@ def _markers(report: Report, scale: _Scale, height: int) -> str:
 
 def _failure_columns(report: Report, scale: _Scale) -> dict[str | None, list[tuple[float, int, int]]]:
     """Per pod (None: unattributed): (column start, failures, ambiguous), at most _MAX_COLUMNS columns."""
-    width = max(1.0, (scale.t1 - scale.t0) / _MAX_COLUMNS)
+    width = _failure_width(report, scale)
     folded: dict[str | None, dict[int, list[int]]] = defaultdict(dict)
     for bucket in report.failure_buckets:
         key = math.floor(_ts(bucket.at) / width)
@@ -442,9 +458,16 @@ def _failure_columns(report: Report, scale: _Scale) -> dict[str | None, list[tup
     return {pod: [(key * width, v[0], v[1]) for key, v in sorted(columns.items())] for pod, columns in folded.items()}
 
 
-def _failure_marks(columns: Iterable[tuple[float, int, int]], y: int, scale: _Scale, peak: int, pod: str) -> str:
+def _failure_width(report: Report, scale: _Scale) -> float:
+    """Columns as fine as the buckets, folded so there are at most _MAX_COLUMNS."""
+    step = report.failure_bucket_seconds if report.failure_bucket_seconds > 0 else 1.0
+    return step * max(1, math.ceil((scale.t1 - scale.t0) / _MAX_COLUMNS / step))
+
+
+def _failure_marks(
+    columns: Iterable[tuple[float, int, int]], y: int, scale: _Scale, peak: int, pod: str, width: float
+) -> str:
     out = []
-    width = max(1.0, (scale.t1 - scale.t0) / _MAX_COLUMNS)
     for start, count, shared in columns:
         if not scale.inside(start):
             continue
@@ -532,7 +555,7 @@ def _lane(
             f'{scale.rel(t)}</title><line x1="{scale.x(t):.1f}" x2="{scale.x(t):.1f}" y1="{mid - 9:.1f}" '
             f'y2="{mid + 9:.1f}"/></g>'
         )
-    out.append(_failure_marks(failures, y, scale, peak, pod.name))
+    out.append(_failure_marks(failures, y, scale, peak, pod.name, _failure_width(report, scale)))
     out.append("</g>")
     return "".join(out)
 
@@ -731,7 +754,8 @@ svg .series-title{fill:var(--rate);font-weight:600}svg .series-title.fail{fill:v
 svg .series-title.p99{fill:var(--p99)}svg .rate-line{fill:none;stroke:var(--rate);stroke-width:2}
 svg .p99-line{fill:none;stroke:var(--p99);stroke-width:1.5;stroke-dasharray:5 3}svg .p99-dot{fill:var(--p99)}
 svg .fail-bar{fill:var(--bad);opacity:.75}svg .action line{stroke:#6639ba;stroke-width:1.5;stroke-dasharray:6 4}
-svg .action text{fill:#6639ba;font-weight:600}svg .event path{fill:#57606a}svg .event.warning path{fill:var(--p99)}
+svg .action text{fill:#6639ba;font-weight:600;paint-order:stroke;stroke:#fff;stroke-width:3px}
+svg .event path{fill:#57606a}svg .event.warning path{fill:var(--p99)}
 svg .event text{fill:var(--mute);font-size:10px}svg .lane-bg{fill:transparent}
 svg .lane.odd .lane-bg{fill:rgba(31,35,40,.04)}
 svg .lane.hl .lane-bg{fill:rgba(212,167,44,.2)}

@@ -5,7 +5,8 @@ on the drill's clock. Inputs may give times as epoch seconds (the evidence's uni
 RFC 3339 strings. A few keys beyond CONTRACT.md's, all allowed by `report.schema.json`, carry what
 a reader needs to trust the verdict: `verdictReasons`, `notes` (what was skipped or degraded),
 `requests.ambiguousFailures`, per pod `failuresAmbiguous`, `measurable` and `orderingReason`, and for
-the HTML timeline `failureBuckets` (failures per second and pod) and `ordering.minServeAfterUnreadySeconds`.
+the HTML timeline `failureBuckets` (failures per time bucket and pod, `failureBucketSeconds` wide)
+and `ordering.minServeAfterUnreadySeconds`.
 Reading a report back (`Report.model_validate_json`) ignores keys this version does not know.
 """
 
@@ -150,10 +151,10 @@ class EventEntry(_Model):
 
 
 class FailureBucket(_Model):
-    """The failed requests of one second charged to one pod (or to none), for the HTML timeline."""
+    """The failed requests of one time bucket charged to one pod (or to none), for the HTML timeline."""
 
     at: Timestamp
-    """The start of the second."""
+    """The start of the bucket (`Report.failureBucketSeconds` wide)."""
     pod: str | None
     """null: unattributed."""
     failures: int = Field(ge=0)
@@ -193,7 +194,9 @@ class Report(_Model):
     notes: list[str] = Field(default_factory=list)
     """What was skipped or degraded (chaos skipped, nothing to undo, a watch resumed, …)."""
     failure_buckets: list[FailureBucket] = Field(default_factory=list)
-    """Failures per second and per pod they are charged to (an ambiguous failure counts for each candidate)."""
+    """Failures per time bucket and per pod they are charged to (an ambiguous failure counts for each candidate)."""
+    failure_bucket_seconds: float = 1.0
+    """The width of `failureBuckets` (0.1 s when the failures span at most two minutes, else 1 s)."""
     ordering: OrderingSettings = Field(default_factory=OrderingSettings)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -248,6 +251,7 @@ def build_report(
     """
     stats = judgement.budget.stats
     attribution = judgement.attribution
+    buckets, bucket_seconds = _failure_buckets(judgement)
     return Report(
         drill=drill,
         verdict=judgement.verdict.verdict,
@@ -275,24 +279,34 @@ def build_report(
         timeline=sorted((_coerce(TimelineEntry, item) for item in timeline), key=lambda e: e.at),
         verdict_reasons=list(judgement.verdict.reasons),
         notes=list(notes),
-        failure_buckets=_failure_buckets(judgement),
+        failure_buckets=buckets,
+        failure_bucket_seconds=bucket_seconds,
         ordering=OrderingSettings(min_serve_after_unready_seconds=min_serve_after_unready_seconds),
     )
 
 
-def _failure_buckets(judgement: Judgement) -> list[FailureBucket]:
+FAILURE_BUCKET_SECONDS = (0.1, 1.0)
+"""`failureBuckets` are 0.1 s wide when the failures span at most `_FINE_SPAN_SECONDS`, else 1 s wide."""
+_FINE_SPAN_SECONDS = 120.0
+
+
+def _failure_buckets(judgement: Judgement) -> tuple[list[FailureBucket], float]:
+    items = judgement.attribution.failures
+    times = [item.sample.at for item in items]
+    width = FAILURE_BUCKET_SECONDS[0] if times and max(times) - min(times) <= _FINE_SPAN_SECONDS else 1.0
     failures: Counter[tuple[int, str | None]] = Counter()
     shared: Counter[tuple[int, str | None]] = Counter()
-    for item in judgement.attribution.failures:
-        second = math.floor(item.sample.at)
+    for item in items:
+        slot = math.floor(item.sample.at / width)
         for pod in item.pods or (None,):
-            failures[second, pod] += 1
+            failures[slot, pod] += 1
             if item.ambiguous:
-                shared[second, pod] += 1
-    return [
-        FailureBucket(at=second, pod=pod, failures=count, ambiguous=shared[second, pod])
-        for (second, pod), count in sorted(failures.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+                shared[slot, pod] += 1
+    buckets = [
+        FailureBucket(at=round(slot * width, 1), pod=pod, failures=count, ambiguous=shared[slot, pod])
+        for (slot, pod), count in sorted(failures.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
     ]
+    return buckets, width
 
 
 _M = TypeVar("_M", bound=_Model)
