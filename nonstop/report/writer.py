@@ -3,7 +3,8 @@
 `report.json` is always written first, so the machine-readable verdict survives any rendering.
 The other renderings (`report.html`, `junit.xml`) are listed in `RENDERINGS`:
 each is a file name and a pure function from the `Report` to the file's text; `write_report`
-writes them after the JSON, and `nonstop report` can render one again from a saved JSON.
+writes them after the JSON, from the report as read back from that JSON (times in ms), so
+`nonstop report` renders the very same page again from a saved report.json.
 Every file is written atomically (a temporary file renamed over it), so a reader never sees half
 a report.
 """
