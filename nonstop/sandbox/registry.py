@@ -345,16 +345,16 @@ class Registry:
                 ) from exc
             if not isinstance(patched, dict):
                 raise bad_request("the patch did not produce an object")
-            if subresource == "scale":
-                return self._write_scale(kind, namespace, name, patched, dry_run=dry_run)
-            pmeta = patched.setdefault("metadata", {})
             precondition = None
             if isinstance(patch_body, dict):
                 precondition = (patch_body.get("metadata") or {}).get("resourceVersion")
+            pmeta = patched.setdefault("metadata", {})
             pmeta["name"], pmeta["namespace"] = name, namespace
             if not kind.namespaced:
                 pmeta.pop("namespace", None)
             try:
+                if subresource == "scale":
+                    return self._write_scale(kind, namespace, name, patched, dry_run=dry_run)
                 return self._write(
                     kind,
                     current,
