@@ -118,6 +118,7 @@ class Observer:
         self._slices: dict[str, list[Obj]] = {}
         self._started = time.time()
         self._changed = threading.Condition(self._lock)
+        self._changes = 0
         self._watches = [
             ResilientWatch(
                 kube.core.list_namespaced_pod,
@@ -174,9 +175,23 @@ class Observer:
     def stats(self) -> list[WatchStats]:
         return [w.stats for w in self._watches]
 
-    def wait_for_change(self, timeout: float) -> None:
+    @property
+    def changes(self) -> int:
+        """How many changes were folded in so far; pass it to `wait_for_change` to miss none."""
+        with self._lock:
+            return self._changes
+
+    def wait_for_change(self, timeout: float, *, since: int | None = None) -> None:
+        """Wait for the next change or `timeout` seconds; with `since` (a `changes` value), return at
+        once if something changed after it — a change that came while the caller was busy is not lost."""
         with self._changed:
-            self._changed.wait(timeout)
+            if since is None or self._changes == since:
+                self._changed.wait(timeout)
+
+    def _notify(self) -> None:
+        """Count a change and wake the waiters (caller holds the lock)."""
+        self._changes += 1
+        self._changed.notify_all()
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -206,7 +221,7 @@ class Observer:
                 record.stopped_accepting_at = at
                 record.stop_reason = reason
                 self.timeline.append(TimelineEntry(at, "pod", f"{pod} stopped accepting connections ({reason})"))
-                self._changed.notify_all()
+                self._notify()
 
     # -- event handlers (watch threads) --------------------------------------------------------
 
@@ -252,7 +267,7 @@ class Observer:
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} removed"))
             if seen.type == "DELETED":
                 self._leave_endpoints(record, seen.at, "pod removed")
-            self._changed.notify_all()
+            self._notify()
         if start_prober is not None:
             self._on_terminating(start_prober)
 
@@ -271,7 +286,7 @@ class Observer:
             else:
                 self._slices[name] = list(seen.obj.get("endpoints") or [])
             self._apply_slices(seen.at)
-            self._changed.notify_all()
+            self._notify()
 
     def _apply_slices(self, at: float) -> None:
         """Fold the union of the Service's slices into the pod records (caller holds the lock)."""

@@ -309,12 +309,13 @@ def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer,
 def _wait_external(observer: Observer, window: _Window, deadline: float, interrupted: threading.Event) -> bool:
     """external: the window opens when an old pod starts terminating or a new pod appears."""
     while not interrupted.is_set() and time.monotonic() < deadline:
+        seen = observer.changes
         for pod in observer.snapshot():
             if (pod.name in window.old and pod.deleted_at is not None) or pod.name not in window.old:
                 window.start = min(t for t in (pod.deleted_at, pod.created_at, time.time()) if t is not None)
                 observer.note("action", f"external rollout seen ({pod.name})", at=window.start)
                 return True
-        observer.wait_for_change(0.25)
+        observer.wait_for_change(0.25, since=seen)
     return False
 
 
@@ -368,6 +369,7 @@ def _rollout_and_watch(
         if lost := observer.lost():
             window.problems.append(DrillProblem("observation-lost", lost))
             return
+        seen = observer.changes  # a change while this pass runs must not wait out the timeout
         pods = observer.snapshot()
         terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
         if wants_chaos and chaos is None and _canary_ready(kube, drill, namespace):
@@ -393,7 +395,7 @@ def _rollout_and_watch(
             observer.note("action", "drill window closed: rollout complete and every old pod exited", at=window.end)
             return
         progress.tick()
-        observer.wait_for_change(0.25)
+        observer.wait_for_change(0.25, since=seen)
 
 
 def _is_canary(pods: list[PodRecord], name: str) -> bool:
