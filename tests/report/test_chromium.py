@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import websocket
 import xmlschema
-from test_progress import run_in_pty
+from terminal_helpers import run_in_pty
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 from rich.console import Console
 from structlog.testing import capture_logs
+from terminal_helpers import run_in_pty
 
 from nonstop.report.progress import LiveProgress, LogProgress, ProgressUpdate
 
@@ -80,35 +78,6 @@ print("finished")
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS")}
     return {**env, "TERM": "xterm-256color"}
-
-
-def run_in_pty(argv: list[str], *, timeout: float, env: dict[str, str]) -> tuple[int, str]:
-    """Run `argv` with stdin, stdout and stderr on a pseudo-terminal; returns its exit code and everything it wrote."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen(argv, stdin=follower, stdout=follower, stderr=follower, env=env, close_fds=True)
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(leader, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif process.poll() is not None:
-                break
-        code = process.wait(timeout=max(deadline - time.monotonic(), 1))
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(leader)
-    return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_on_a_terminal_the_panel_is_redrawn_in_place() -> None:
