@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import websocket
 import xmlschema
+from report_factory import made_up_report
 from terminal_helpers import run_in_pty
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -311,3 +312,18 @@ def test_progress_is_live_on_a_terminal_and_plain_in_a_pipe(drills: dict[str, Dr
     events = [json.loads(line)["event"] for line in plain.splitlines() if line.startswith("{")]
     assert "drill phase" in events
     assert all(line.startswith("{") for line in plain.splitlines() if line.strip())
+
+
+def test_a_page_with_thousands_of_failures_opens_clean(browser: int, tmp_path: Path) -> None:
+    """5,000 failures over five terminating pods: still no console error, every lane drawn, a small page."""
+    from nonstop.report.html import render_html
+
+    report = made_up_report(failures=5000, serve_after=0.2, unattributed=500, old_pods=5)
+    path = tmp_path / "report.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    assert path.stat().st_size < 300_000
+    page = open_page(browser, path)
+    assert page.problems == []
+    assert page.badge == "FAIL"
+    assert page.lanes == [pod.name for pod in report.pods]
+    assert set(page.gaps.values()) == {"gap short"}

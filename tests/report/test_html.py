@@ -151,3 +151,25 @@ def test_rendering_is_deterministic() -> None:
     """Same report, same page (no clock, no randomness): a re-render from report.json matches."""
     report = made_up_report(failures=12)
     assert render_html(report) == render_html(report)
+
+
+def test_a_drill_whose_rollout_never_started_still_renders() -> None:
+    """No window, no request, no event: the page says so instead of failing, and the SVG stays well-formed."""
+    report = made_up_report().model_copy(update={"series": [], "events": [], "timeline": [], "failure_buckets": []})
+    report.window.start = None
+    report.window.end = None
+    page = render_html(report)
+    assert "the rollout never started" in page
+    assert "no request was recorded" in page
+    assert "no event was recorded" in page
+    assert set(_lanes(page)) == {p.name for p in report.pods}
+
+
+def test_a_window_that_never_closed_is_said() -> None:
+    """Inconclusive with the window still open: the header says it never closed."""
+    report = made_up_report(problems=(DrillProblem("deadline-passed", "the window did not close"),))
+    report.window.end = None
+    page = render_html(report)
+    assert "→ never closed" in page
+    assert "drill window (never closed)" in page
+    _svg(page)
