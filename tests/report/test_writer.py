@@ -94,3 +94,11 @@ def test_a_report_dir_that_is_a_file_is_an_input_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(InputError, match="--report-dir"):
         write_report(_report(), blocker)
+
+
+def test_report_files_are_readable_by_others(tmp_path: Path) -> None:
+    """Argo artifacts and CI collect the report as another user: 0644, not mkstemp's 0600."""
+    from nonstop.report.writer import _write_atomically
+
+    path = _write_atomically(tmp_path / "report.json", "{}\n")
+    assert path.stat().st_mode & 0o777 == 0o644
