@@ -95,6 +95,15 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxHandle]
 
 
 @pytest.fixture
+def faults(sandbox: SandboxHandle) -> Iterator[Any]:
+    """`faults(**plan)` sets the shared sandbox's fault plan for this test; teardown always clears it."""
+    try:
+        yield sandbox.faults
+    finally:
+        sandbox.faults()
+
+
+@pytest.fixture
 def namespace(sandbox: SandboxHandle, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for this test (unique name), deleted afterwards."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")

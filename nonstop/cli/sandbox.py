@@ -10,11 +10,14 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nonstop.errors import InputError
+
+if TYPE_CHECKING:
+    from nonstop.sandbox.faults import FaultPlan
 
 __all__ = ["register"]
 
@@ -41,6 +44,10 @@ def register(app: typer.Typer) -> None:
         bookmark_interval: Annotated[
             float, typer.Option("--bookmark-interval", hidden=True, help="Seconds between watch BOOKMARKs.")
         ] = 5.0,
+        faults: Annotated[
+            Path | None,
+            typer.Option("--faults", help="A fault plan (YAML) applied from the start; see docs/reliability.md."),
+        ] = None,
     ) -> None:
         """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM."""
         from nonstop.logs import get_logger
@@ -50,6 +57,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
         if proxy_lag < 0:
             raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
         log = get_logger("sandbox")
@@ -61,7 +69,7 @@ def register(app: typer.Typer) -> None:
         previous = signal.signal(signal.SIGTERM, on_signal)
         cluster = Cluster(
             port=port,
-            proxy_lag=proxy_lag,
+            proxy_lag=proxy_lag + (plan.data_plane_lag_seconds if plan is not None else 0.0),
             data_plane="ingress" if data_plane == "ingress" else "kube-proxy",
             bookmark_interval=bookmark_interval,
             log=log,
@@ -72,6 +80,8 @@ def register(app: typer.Typer) -> None:
             except OSError as exc:
                 raise InputError(f"cannot serve the sandbox API on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
             cluster.apply(objects)
+            if plan is not None:
+                cluster.api.faults.set(plan)
             write_kubeconfig(kubeconfig_out, cluster.url)
             log.info("sandbox ready", url=cluster.url, kubeconfig=str(kubeconfig_out))
             typer.echo(f"sandbox ready: export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
@@ -84,3 +94,21 @@ def register(app: typer.Typer) -> None:
             cluster.stop()
             signal.signal(signal.SIGTERM, previous)
             log.info("sandbox stopped")
+
+
+def _load_fault_plan(path: Path) -> FaultPlan:
+    """Read and validate a `--faults` YAML file; any problem is one sentence naming the file."""
+    import yaml
+
+    from nonstop.sandbox.faults import FaultPlan, FaultPlanError
+
+    try:
+        body = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read the fault plan {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"the fault plan {path} is not valid YAML ({str(exc).splitlines()[0]})") from exc
+    try:
+        return FaultPlan.parse(body, source=f"the fault plan {path}")
+    except FaultPlanError as exc:
+        raise InputError(str(exc)) from exc

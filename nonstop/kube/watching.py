@@ -10,6 +10,7 @@ Every event carries `at`: the drill clock's time (`time.time()`) when nonstop sa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -17,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from nonstop.errors import ClusterError, TransientError
 from nonstop.kube.calls import call, translate
@@ -78,7 +79,7 @@ class ResilientWatch:
         self._known: dict[str, dict[str, Any]] = {}
         self._rv = ""
         self._stop = threading.Event()
-        self._watch: watch.Watch | None = None
+        self._response: Any = None
         self._thread = threading.Thread(target=self._run, name=f"watch {what}", daemon=True)
         self.synced = threading.Event()
         """Set once the first list has been delivered."""
@@ -92,8 +93,10 @@ class ResilientWatch:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.stop()
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):  # unblocks the reader; it sees _stop and returns
+                response.shutdown()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -136,30 +139,41 @@ class ResilientWatch:
         self.synced.set()
 
     def _stream_once(self) -> None:
-        self._watch = watch.Watch()
-        for event in self._watch.stream(
-            self._list_fn,
+        # The client's `watch.Watch` cannot read an ERROR event without deserializing (it looks for
+        # `raw_object`), so the stream is read here, line by line: a 410 becomes ApiException(410).
+        response = self._list_fn(
             *self._args,
+            watch=True,
             resource_version=self._rv,
             allow_watch_bookmarks=True,
             timeout_seconds=self._server_timeout,
-            deserialize=False,
+            _preload_content=False,
             _request_timeout=self._server_timeout + 15,
             **self._selectors,
-        ):
-            if self._stop.is_set():
-                return
-            kind = event.get("type")
-            obj = event.get("object") or {}
-            rv = (obj.get("metadata") or {}).get("resourceVersion")
-            if kind == "BOOKMARK":
-                if rv:
-                    self._rv = str(rv)
-                continue
-            if kind in ("ADDED", "MODIFIED", "DELETED"):
-                self._emit(kind, obj, synthetic=False)
-                if rv:
-                    self._rv = str(rv)
+        )
+        self._response = response
+        try:
+            for line in iter_resp_lines(response):
+                if self._stop.is_set():
+                    return
+                event = json.loads(line)
+                kind = event.get("type")
+                obj = event.get("object") or {}
+                if kind == "ERROR":
+                    raise ApiException(status=int(obj.get("code") or 500), reason=str(obj.get("message") or ""))
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if kind == "BOOKMARK":
+                    if rv:
+                        self._rv = str(rv)
+                    continue
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    self._emit(kind, obj, synthetic=False)
+                    if rv:
+                        self._rv = str(rv)
+        finally:
+            self._response = None
+            response.close()
+            response.release_conn()
 
     def _run(self) -> None:
         failing_since: float | None = None

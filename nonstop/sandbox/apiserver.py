@@ -28,7 +28,7 @@ import structlog
 from nonstop.sandbox import discovery
 from nonstop.sandbox.apierrors import ApiError, bad_request
 from nonstop.sandbox.auth import Auth
-from nonstop.sandbox.faults import FaultPlan, Faults
+from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.requestlog import RequestLog
@@ -248,7 +248,9 @@ class ApiServer:
             code = self._resource(h, method, req, query=query, body=body, info=info)
         except ApiError as exc:
             code = exc.code
-            self._send_json(h, exc.code, exc.status())
+            retry_after = getattr(exc, "retry_after", None)
+            headers = {"Retry-After": str(int(retry_after))} if retry_after is not None else None
+            self._send_json(h, exc.code, exc.status(), headers=headers)
         except (BrokenPipeError, ConnectionResetError):
             code = 499
             h.close_connection = True
@@ -348,9 +350,11 @@ class ApiServer:
             parts.append(h.rfile.read(size))
             h.rfile.readline()
 
-    def _send_json(self, h: _Handler, code: int, obj: Any) -> None:
+    def _send_json(self, h: _Handler, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         data = _dump(obj)
         h.send_response(code)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
         h.send_header("Content-Type", "application/json")
         h.send_header("Cache-Control", "no-cache, private")
         h.send_header("Content-Length", str(len(data)))
@@ -396,9 +400,11 @@ class ApiServer:
             since = int(query.get("since") or 0)
             self._send_json(h, 200, {"mark": self.requests.mark(), "items": self.requests.since(since)})
         elif what == "faults" and method == "POST":
-            if body.get("dropWatches"):
-                self.faults.drop_watches()
-            self.faults.set(FaultPlan.from_json(body))
+            try:
+                plan = FaultPlan.parse(body)
+            except FaultPlanError as exc:
+                raise ApiError(400, "BadRequest", str(exc)) from exc
+            self.faults.set(plan)
             self._send_json(h, 200, {"ok": True})
         elif what == "access" and method == "POST":
             if body.get("allowAll"):
@@ -537,6 +543,8 @@ class ApiServer:
             kind, ns, labels, fields, query, as_table=self._wants_table(h), limit=self.faults.watch_limit(kind.resource)
         )
         epoch = self.faults.watch_epoch()
+        resumer = (info.get("caller"), kind.resource, ns, query.get("labelSelector"), query.get("fieldSelector"))
+        expire = req.resource_version is not None and self.faults.take_expired_resume(resumer)
         with self._watches_lock:
             self._watches += 1
         try:
@@ -548,6 +556,11 @@ class ApiServer:
             h.close_connection = True
             self._log(info, 200)  # a watch is logged when its stream opens: it may stay open for an hour
             info["logged"] = True
+            if expire:  # fault: this resume's position is gone, as after a compaction
+                gone = ApiError(410, "Expired", f"too old resource version: {req.resource_version} (injected fault)")
+                line = _dump({"type": "ERROR", "object": gone.status()}) + b"\n"
+                h.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(line), line))
+                return 200
             stream_watch(
                 req,
                 h.wfile,
@@ -560,4 +573,6 @@ class ApiServer:
         finally:
             with self._watches_lock:
                 self._watches -= 1
+            if not expire and self.faults.expires_resumes(kind.resource):
+                self.faults.expire_next_resume(resumer)  # the client's resume from here gets 410
         return 200

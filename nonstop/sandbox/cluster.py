@@ -169,6 +169,8 @@ class Cluster:
         component: _Component = factory(self.store, self.recorder, log=self.log.bind(sandbox_component=name))
         component.start()
         self._running.append((name, component))
+        if name == "kubelet":
+            self.api.faults.on_oom_kill = getattr(component, "oom_kill", None)
         self.log.info("sandbox component started", component=name)
 
     def _start_dataplane(self) -> None:

@@ -111,6 +111,14 @@ class Kubelet:
                 return path if path.exists() else None
         return None
 
+    def oom_kill(self, namespace: str, name: str) -> bool:
+        """SIGKILL a running pod's containers as an OOM kill (fault injection); False if none runs."""
+        killed = False
+        for worker in list(self._workers.values()):
+            if (worker.namespace, worker.name) == (namespace, name) and not worker.finished.is_set():
+                killed = any([runner.oom_kill() for runner in worker.runners]) or killed  # noqa: C419 (kill every one)
+        return killed
+
     def pod_ips(self) -> dict[str, str]:
         """pod IP -> pod uid, for every address in use."""
         return self._ctx.ipam.in_use() if self._ctx is not None else {}

@@ -6,6 +6,7 @@ ready, started, restartCount) is the truth the pod worker publishes as `containe
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 import uuid
@@ -79,6 +80,8 @@ class ContainerRunner:
         self.started = False
         self.env: dict[str, str] = {}
         self.kill_reason: str | None = None
+        self.oom_killed = False
+        """Set by `oom_kill()`: the next exit is reported as OOMKilled (fault injection)."""
         self.kill_grace: int | None = None
         self.wake = threading.Event()
         self.done = threading.Event()
@@ -263,12 +266,13 @@ class ContainerRunner:
         self.state = {
             "terminated": {
                 "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error",
+                "reason": "OOMKilled" if self.oom_killed else "Completed" if code == 0 else "Error",
                 "startedAt": rfc3339_s(proc.started_at),
                 "finishedAt": rfc3339_s(proc.exited_at or time.time()),
                 "containerID": self.container_id,
             }
         }
+        self.oom_killed = False
         self.ready = False
         self.started = False
         self.pod.ctx.log.info("kubelet.container_exited", pod=self.pod.key, container=self.name, exit_code=code)
@@ -331,6 +335,15 @@ class ContainerRunner:
         )
         pod.note_stop(self.name, timeline)
         self._record_exit(proc)
+
+    def oom_kill(self) -> bool:
+        """SIGKILL the running process as the kernel's OOM killer would (exit 137, reason OOMKilled)."""
+        proc = self.process
+        if proc is None or proc.exited.is_set():
+            return False
+        self.oom_killed = True
+        proc.send(signal.SIGKILL)
+        return True
 
     def request_kill(self, reason: str, grace: int | None) -> None:
         self.kill_reason = reason

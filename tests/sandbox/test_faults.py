@@ -1,0 +1,180 @@
+"""Fault plans: validated (one sentence, exit 2), and each fault does what docs/reliability.md says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from nonstop.kube.watching import Observed, ResilientWatch
+from nonstop.sandbox.faults import FaultPlan, FaultPlanError
+
+BAD_PLANS = [
+    ({"errorRate": 1.5}, "errorRate is a share of requests between 0 and 1"),
+    ({"errorCode": 404}, "errorCode must be one of"),
+    ({"latencyMs": -1}, "latencyMs must be ≥ 0"),
+    ({"stallSeconds": "long"}, "stallSeconds must be a number"),
+    ({"dropWatchesEverySeconds": 0}, "dropWatchesEverySeconds must be > 0"),
+    ({"dropWatchesEvery": 2}, "unknown field 'dropWatchesEvery'"),
+    ({"verbs": "get"}, "verbs must be a list of names"),
+    ({"expireResumes": "yes"}, "expireResumes must be true or false"),
+    ({"oomKill": ["web-1"]}, "each oomKill entry is"),
+    (["errorRate"], "must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_PLANS)
+def test_bad_plan_is_refused_with_one_sentence_naming_the_field(body: Any, message: str) -> None:
+    with pytest.raises(FaultPlanError, match=message) as caught:
+        FaultPlan.parse(body, source="plan.yaml")
+    assert str(caught.value).startswith("plan.yaml")
+    assert "\n" not in str(caught.value)
+
+
+def test_window_limits_when_the_plan_applies() -> None:
+    plan = FaultPlan.parse({"errorRate": 1, "startAfterSeconds": 10, "forSeconds": 5})
+    assert not plan.active(plan.set_at + 9.9)
+    assert plan.active(plan.set_at + 10.1)
+    assert not plan.active(plan.set_at + 15.1)
+
+
+def test_sandbox_up_refuses_a_bad_fault_file_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "faults.yaml"
+    path.write_text("errorRate: 3\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "nonstop", "sandbox", "up", "--faults", str(path), "--kubeconfig-out",
+         str(tmp_path / "kc")], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: the fault plan {path}: errorRate is a share of requests between 0 and 1, not 3"
+    ]
+
+
+@pytest.mark.sandbox
+def test_admin_endpoint_refuses_a_bad_plan_with_400(sandbox: Any) -> None:
+    req = urllib.request.Request(
+        sandbox.url + "/sandbox.nonstop.dev/faults", data=b'{"errorCode": 418}', method="POST",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(req, timeout=10)
+    assert caught.value.code == 400
+    with caught.value:
+        assert b"errorCode must be one of" in caught.value.read()
+
+
+@pytest.mark.sandbox
+def test_429_carries_retry_after(sandbox: Any, namespace: str, faults: Any) -> None:
+    faults(errorRate=1.0, errorCode=429, retryAfterSeconds=1, verbs=["list"], resources=["configmaps"])
+    api = client.CoreV1Api(sandbox.api_client())
+    with pytest.raises(ApiException) as caught:
+        api.list_namespaced_config_map(namespace)
+    assert caught.value.status == 429
+    assert caught.value.headers["Retry-After"] == "1"
+
+
+@pytest.mark.sandbox
+def test_error_window_ends_on_time(sandbox: Any, namespace: str, faults: Any) -> None:
+    faults(errorRate=1.0, errorCode=503, forSeconds=1.0, verbs=["list"], resources=["configmaps"])
+    api = client.CoreV1Api(sandbox.api_client())
+    with pytest.raises(ApiException):
+        api.list_namespaced_config_map(namespace)
+    deadline = time.monotonic() + 10
+    statuses: list[int] = []
+    while True:
+        try:
+            api.list_namespaced_config_map(namespace)
+            break
+        except ApiException as exc:
+            statuses.append(exc.status)
+        assert time.monotonic() < deadline, "the window never closed"
+        time.sleep(0.1)
+    assert set(statuses) <= {503}
+
+
+@pytest.mark.sandbox
+def test_stall_holds_requests_then_serves_them(sandbox: Any, namespace: str, faults: Any) -> None:
+    api = client.CoreV1Api(sandbox.api_client())
+    faults(stallSeconds=1.5, resources=["configmaps"])
+    started = time.monotonic()
+    api.list_namespaced_config_map(namespace)
+    assert time.monotonic() - started >= 1.2
+
+
+@pytest.mark.sandbox
+def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_change(
+    sandbox: Any, namespace: str, faults: Any
+) -> None:
+    """Streams end every 0.5 s and their resumes get 410: every ConfigMap still arrives exactly once."""
+    api = client.CoreV1Api(sandbox.api_client())
+    seen: list[Observed] = []
+    lock = threading.Lock()
+
+    def on_event(event: Observed) -> None:
+        with lock:
+            seen.append(event)
+
+    watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
+    faults(dropWatchesEverySeconds=0.5, expireResumes=True, resources=["configmaps"])
+    watch.start()
+    try:
+        assert watch.synced.wait(10)
+        for i in range(20):
+            api.create_namespaced_config_map(namespace, {"metadata": {"name": f"cm-{i}"}, "data": {"i": str(i)}})
+            time.sleep(0.1)  # spread the writes across several dropped streams
+        deadline = time.monotonic() + 15
+        while True:
+            with lock:
+                names = [e.obj["metadata"]["name"] for e in seen if e.type == "ADDED"]
+            if len(set(names)) == 20 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        watch.stop()
+    assert sorted(names) == sorted(f"cm-{i}" for i in range(20))  # each exactly once
+    assert watch.stats.reconnects >= 2
+    assert watch.stats.relists >= 1
+    assert watch.failed is None
+
+
+@pytest.mark.sandbox
+def test_oom_kill_records_137_oomkilled_and_restarts_per_policy(sandbox: Any, namespace: str, faults: Any) -> None:
+    api = client.CoreV1Api(sandbox.api_client())
+    container = {"name": "app", "image": "nonstop/sample-app:v1"}
+    pod = {"metadata": {"name": "victim"}, "spec": {"restartPolicy": "Always", "containers": [container]}}
+    api.create_namespaced_pod(namespace, pod)
+    deadline = time.monotonic() + 30
+    while not (api.read_namespaced_pod("victim", namespace).status.container_statuses or [None])[0] or not (
+        api.read_namespaced_pod("victim", namespace).status.container_statuses[0].state.running
+    ):
+        assert time.monotonic() < deadline, "the pod never ran"
+        time.sleep(0.1)
+    faults(oomKill=[{"namespace": namespace, "pod": "victim"}])
+    deadline = time.monotonic() + 30
+    while True:
+        status = api.read_namespaced_pod("victim", namespace).status.container_statuses[0]
+        last = status.last_state.terminated if status.last_state else None
+        if last is not None:
+            break
+        assert time.monotonic() < deadline, "the kill was never recorded"
+        time.sleep(0.1)
+    assert (last.exit_code, last.reason) == (137, "OOMKilled")
+    assert status.restart_count == 1
+
+
+@pytest.mark.sandbox
+def test_oom_kill_of_an_unknown_pod_is_404(sandbox: Any, namespace: str, faults: Any) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        faults(oomKill=[{"namespace": namespace, "pod": "nope"}])
+    caught.value.close()
+    assert caught.value.code == 404
