@@ -19,6 +19,13 @@ same ones (nonstop's LoadRunner sets them from the spec's ``load:`` block):
     request instead of staying pinned to one pod; the others keep their connection alive, as real
     clients do. Default 0.5.
 
+Each variable is also a Locust option (``--nonstop-load-path``, ``--nonstop-load-user-rate``,
+``--nonstop-load-timeout``, ``--nonstop-load-close-share``) whose value defaults to the variable. A
+Locust master forwards its options to its workers, so a worker started without the variables (a
+worker pod of the Argo workflow) applies the master's path, rate and timeout when its test starts.
+The close share is the master's alone to apply: it sets the user classes' weights, and the master
+decides how many users of each class every worker runs.
+
 Both user classes are FastHttpUser (geventhttpclient): several times the throughput of HttpUser per
 core (bench/README.md has the figures). Each user owns one connection (``concurrency = 1``), so
 geventhttpclient retries a GET whose connection closed before any response byte at most once, the way
@@ -33,7 +40,7 @@ import os
 from fractions import Fraction
 from typing import Any
 
-from locust import FastHttpUser, constant_throughput, task
+from locust import FastHttpUser, constant_throughput, events, task
 
 PATH = os.environ.get("NONSTOP_LOAD_PATH", "/")
 USER_RATE = float(os.environ.get("NONSTOP_LOAD_USER_RATE", "20"))
@@ -42,7 +49,7 @@ CLOSE_SHARE = min(1.0, max(0.0, float(os.environ.get("NONSTOP_LOAD_CLOSE_SHARE",
 
 # Locust splits users between classes by integer weight: 0.5 → 1:1, 0.3 → 3:7.
 _SHARE = Fraction(CLOSE_SHARE).limit_denominator(20)
-_TIMEOUT_MS = TIMEOUT_SECONDS * 1000.0
+_SETTINGS: dict[str, Any] = {"path": PATH, "timeout_ms": TIMEOUT_SECONDS * 1000.0}
 
 
 class _DrillUser(FastHttpUser):
@@ -55,10 +62,11 @@ class _DrillUser(FastHttpUser):
 
     @task
     def get(self) -> None:
-        with self.client.get(PATH, headers=self.request_headers, catch_response=True) as response:
+        with self.client.get(_SETTINGS["path"], headers=self.request_headers, catch_response=True) as response:
             elapsed_ms = response.request_meta["response_time"]
-            if response.request_meta["exception"] is None and elapsed_ms > _TIMEOUT_MS:
-                response.failure(TimeoutError(f"answered after {elapsed_ms:.0f} ms, over {_TIMEOUT_MS:.0f} ms"))
+            limit_ms = _SETTINGS["timeout_ms"]
+            if response.request_meta["exception"] is None and elapsed_ms > limit_ms:
+                response.failure(TimeoutError(f"answered after {elapsed_ms:.0f} ms, over {limit_ms:.0f} ms"))
         self.after_request()
 
     def after_request(self) -> None:
@@ -84,3 +92,33 @@ class ClosingUser(_DrillUser):
         # guarantees a new connection even when a server keeps it open regardless.
         pool: Any = self.client.client.clientpool
         pool.close()
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    for name, variable, kind in (
+        ("path", "NONSTOP_LOAD_PATH", str),
+        ("user-rate", "NONSTOP_LOAD_USER_RATE", float),
+        ("timeout", "NONSTOP_LOAD_TIMEOUT", float),
+        ("close-share", "NONSTOP_LOAD_CLOSE_SHARE", float),
+    ):
+        parser.add_argument(
+            f"--nonstop-load-{name}", env_var=variable, type=kind, default=None, include_in_web_ui=False,
+            help=f"nonstop's default load: {variable} (forwarded to workers)",
+        )  # fmt: skip
+
+
+@events.test_start.add_listener
+def _apply_options(environment: Any, **_kwargs: Any) -> None:
+    """Take the path, rate and timeout from the options (on a worker: the master's)."""
+    options = environment.parsed_options
+    path = getattr(options, "nonstop_load_path", None)
+    rate = getattr(options, "nonstop_load_user_rate", None)
+    timeout = getattr(options, "nonstop_load_timeout", None)
+    if path is not None:
+        _SETTINGS["path"] = path
+    if rate is not None:
+        _DrillUser.wait_time = constant_throughput(float(rate))
+    if timeout is not None:
+        _DrillUser.connection_timeout = _DrillUser.network_timeout = float(timeout)
+        _SETTINGS["timeout_ms"] = float(timeout) * 1000.0

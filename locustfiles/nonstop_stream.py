@@ -1,8 +1,16 @@
 """Locust plugin: streams every request of this Locust process to nonstop's LoadRunner, live.
 
 LoadRunner loads it next to the locustfile (``locust -f user.py,nonstop_stream.py``), so custom
-locustfiles are streamed too. It does nothing unless ``NONSTOP_LOAD_SINK`` (``host:port`` of the
-runner's loopback listener) is set; the master of a master/worker run does not send (its workers do).
+locustfiles are streamed too. The master of a master/worker run does not send (its workers do).
+
+Where to send: the options ``--nonstop-load-sink`` (``host:port`` of the runner's listener; an empty
+host means "the host of my Locust master") and ``--nonstop-load-token``, which this plugin adds to
+Locust's parser and which default to the environment variables ``NONSTOP_LOAD_SINK`` and
+``NONSTOP_LOAD_TOKEN``. A process that knows the sink when it starts (LoadRunner's own processes get
+the variables) connects at once. A worker started without them (a worker pod of the Argo workflow:
+``locust --worker --master-host … -f user.py,nonstop_stream.py`` and nothing else) learns them from
+its master: Locust's master sends its parsed custom options to every worker with the first spawn
+message, before ``test_start`` fires there, so the worker connects on ``test_start``.
 
 Protocol, one TCP connection per Locust process, newline-delimited JSON:
 
@@ -28,7 +36,7 @@ from typing import Any
 import gevent
 import gevent.lock
 from locust import events
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 FLUSH_SECONDS = 0.05
 _logger = logging.getLogger("nonstop_stream")
@@ -137,22 +145,62 @@ class _Stream:
                 self.sock = None
 
 
-def _connect(sink: str) -> socket.socket:
+def _connect(sink: str, token: str, runner: Any) -> socket.socket:
     host, _, port = sink.rpartition(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
+    if not host and isinstance(runner, WorkerRunner):
+        host = runner.master_host
+    sock = socket.create_connection((host or "127.0.0.1", int(port)), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    hello = {"token": os.environ.get("NONSTOP_LOAD_TOKEN", ""), "pid": os.getpid()}
+    hello = {"token": token, "pid": os.getpid()}
     sock.sendall(json.dumps(hello).encode() + b"\n")
     return sock
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, **_kwargs: Any) -> None:
-    sink = os.environ.get("NONSTOP_LOAD_SINK")
-    if not sink or isinstance(runner, MasterRunner):
-        return
-    stream = _Stream(_connect(sink), runner)
+def _stream(environment: Any, runner: Any, sink: str, token: str) -> None:
+    stream = _Stream(_connect(sink, token, runner), runner)
     environment.events.request.add_listener(stream.on_request)
     environment.events.test_stop.add_listener(lambda **_kw: stream.flush())
     environment.events.quit.add_listener(lambda **_kw: stream.close())
     gevent.spawn(stream.flush_forever)
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--nonstop-load-sink",
+        env_var="NONSTOP_LOAD_SINK",
+        default="",
+        include_in_web_ui=False,
+        help="nonstop: host:port that receives every request record (empty host: the master's host)",
+    )
+    parser.add_argument(
+        "--nonstop-load-token",
+        env_var="NONSTOP_LOAD_TOKEN",
+        default="",
+        include_in_web_ui=False,
+        help="nonstop: token the record sink requires",
+    )
+
+
+@events.init.add_listener
+def _on_init(environment: Any, runner: Any = None, **_kwargs: Any) -> None:
+    if isinstance(runner, MasterRunner):
+        return
+    sink = os.environ.get("NONSTOP_LOAD_SINK")
+    if sink:
+        _stream(environment, runner, sink, os.environ.get("NONSTOP_LOAD_TOKEN", ""))
+    elif isinstance(runner, WorkerRunner):
+        started: list[bool] = []
+
+        def on_test_start(environment: Any, **_kw: Any) -> None:
+            options = environment.parsed_options
+            sink = getattr(options, "nonstop_load_sink", "") or ""
+            if started or not sink:
+                return
+            started.append(True)
+            try:
+                _stream(environment, runner, sink, getattr(options, "nonstop_load_token", "") or "")
+            except OSError as exc:
+                _logger.error("nonstop_stream: cannot reach the load runner's record sink %s (%s)", sink, exc)
+
+        environment.events.test_start.add_listener(on_test_start)

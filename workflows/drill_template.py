@@ -9,7 +9,9 @@ Steps, in order (each a node in the Argo UI)::
 - `lint` fetches the live workload and Service with kubectl and runs `nonstop lint` on them
   (findings are information; `lint-fail-on` can make them a gate). Read-only, so retried.
 - `locust-workers` are daemoned pods running `locust --worker`; each finds the drill pod's IP by
-  its label and connects to the Locust master the drill runs there.
+  its label and connects to the Locust master the drill runs there. They need no other setting:
+  the master sends them the record sink (its port on the same pod IP), the token and the load's
+  settings (nonstop/drill/load.py, `ExternalWorkers`).
 - `drill` runs `nonstop drill`, which applies the spec's own decision exactly once (promote,
   rollback, abort or none), and writes the verdict, the action and the exit code to files that
   become output parameters. Never retried: it rolls out.
@@ -37,7 +39,7 @@ from workflows.names import (
 )
 from workflows.plan import PLAN_KEYS
 
-__all__ = ["OUTCOME_KEYS", "drill_template"]
+__all__ = ["LOCUST_SINK_PORT", "OUTCOME_KEYS", "drill_template"]
 
 OUTCOME_KEYS = ("verdict", "action", "exit-code")
 """Files the drill step writes under WORK_DIR; each is an output parameter of the step."""
@@ -89,8 +91,12 @@ case "$code" in
 esac
 """
 
+LOCUST_SINK_PORT = LOCUST_MASTER_PORT + 1
+"""Port of the drill's record sink, where workers stream every request (token-checked)."""
+
 # Workers wait for the drill pod's IP (the pod carries LOCUST_ROLE_LABEL=master), then run a Locust
 # worker against it; a worker that loses its master starts again until the drill pod has finished.
+# The worker command is all a worker needs: its master forwards the sink address, token and settings.
 WORKER_SCRIPT = f"""set -u
 selector="workflows.argoproj.io/workflow=$WORKFLOW_NAME,{LOCUST_ROLE_LABEL}=master"
 while :; do
@@ -98,7 +104,7 @@ while :; do
   case "$phase" in Succeeded|Failed) exit 0 ;; esac
   ip=$(kubectl get pods -l "$selector" -o jsonpath='{{.items[0].status.podIP}}' 2>/dev/null || true)
   if [ -n "$ip" ]; then
-    locust --worker --master-host "$ip" --master-port {LOCUST_MASTER_PORT} -f "$LOCUSTFILE,$STREAM_PLUGIN" || true
+    locust --worker --master-host "$ip" --master-port "$LOCUST_MASTER_PORT" -f "$LOCUSTFILE,$STREAM_PLUGIN" || true
   fi
   sleep 2
 done
@@ -214,6 +220,7 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
                 "LOCUSTFILE": _input("locustfile"),
                 "STREAM_PLUGIN": _input("stream-plugin"),
                 "WORKFLOW_NAME": "{{workflow.name}}",
+                "LOCUST_MASTER_PORT": str(LOCUST_MASTER_PORT),
             },
             cpu="1",
             memory="512Mi",
@@ -228,11 +235,15 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
                 "NONSTOP_DRILL": _input("drill"),
                 "NONSTOP_LOCUST_EXTERNAL_WORKERS": "true",
                 "NONSTOP_LOCUST_MASTER_BIND_PORT": str(LOCUST_MASTER_PORT),
+                "NONSTOP_LOCUST_SINK_PORT": str(LOCUST_SINK_PORT),
             },
             cpu="1",
             memory="1Gi",
             labels={LOCUST_ROLE_LABEL: "master"},
-            ports=[ContainerPort(name="locust-master", container_port=LOCUST_MASTER_PORT)],
+            ports=[
+                ContainerPort(name="locust-master", container_port=LOCUST_MASTER_PORT),
+                ContainerPort(name="nonstop-sink", container_port=LOCUST_SINK_PORT),
+            ],
             active_deadline_seconds=_input("deadline-seconds"),
             outputs=[
                 Parameter(name="verdict", value_from=ValueFrom(path=f"{WORK_DIR}/verdict", default="unknown")),

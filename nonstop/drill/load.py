@@ -7,6 +7,18 @@ of every request-sending Locust process connects to (locustfiles/nonstop_stream.
 Records arrive in batches every 50 ms and reach the drill as `RequestSample` objects through the
 ``on_samples`` callback, called from the runner's own thread.
 
+**External workers** (`ExternalWorkers`, the Argo workflow's worker pods): with ``load.workers > 0``
+and ``external_workers`` given, the runner starts only the master, bound on
+``ExternalWorkers.bind_host:master_port`` with ``--expect-workers N``, and listens for records on
+``bind_host:sink_port``. Workers need nothing but ``locust --worker --master-host H --master-port P -f
+<locustfile>,nonstop_stream.py``: the master's environment holds the sink as ``:<sink_port>`` (empty
+host) and the token, the plugins turn them and the load settings into Locust options, and Locust's
+master sends its options to every worker with the first spawn message; a worker then connects to the
+sink port on the host of its master. The sink still drops any connection whose first line lacks the
+run's token. Anyone who can reach the master port can join as a worker and so receive that token:
+the token keeps strays and port scans out, and a NetworkPolicy is what keeps other pods out
+(docs/gitops.md).
+
 No child outlives the runner: each Locust process runs in its own process group with
 PR_SET_PDEATHSIG = SIGKILL set before it execs Locust (so it dies with the thread that started it, which
 lives until every child is reaped); `stop()` sends SIGTERM (Locust stops its users and flushes its
@@ -42,7 +54,15 @@ from nonstop.errors import InputError, NonstopError
 from nonstop.logs import get_logger
 from nonstop.spec import LoadSpec
 
-__all__ = ["BUNDLED_LOCUSTFILE", "STREAM_PLUGIN", "LoadFailed", "LoadRunner", "LoadStats"]
+__all__ = [
+    "BUNDLED_LOCUSTFILE",
+    "STREAM_PLUGIN",
+    "ExternalWorkers",
+    "LoadFailed",
+    "LoadRunner",
+    "LoadStats",
+    "external_workers_from_env",
+]
 
 _LOCUSTFILES = Path(locustfiles.__file__).resolve().parent
 BUNDLED_LOCUSTFILE = _LOCUSTFILES / "http_user.py"
@@ -67,11 +87,59 @@ os.execv(sys.executable, [sys.executable, "-m", "locust", *sys.argv[3:]])
 """
 _FAILURE_CLASSES = frozenset(FAILURE_CLASSES)
 _BUCKET = 0.1  # seconds per bucket of the live request-rate counter
+_REMOTE_DRAIN = 5.0  # seconds to wait for external workers' last records once the master exited
 _RATE_LAG = 0.2  # records arrive up to ~2 flush intervals late: the rate covers [now-1.2 s, now-0.2 s)
 
 
 class LoadFailed(NonstopError):
     """Locust could not start, or stopped on its own with an error; the message ends with its log."""
+
+
+EXTERNAL_WORKERS_VARIABLE = "NONSTOP_LOCUST_EXTERNAL_WORKERS"
+MASTER_BIND_PORT_VARIABLE = "NONSTOP_LOCUST_MASTER_BIND_PORT"
+SINK_PORT_VARIABLE = "NONSTOP_LOCUST_SINK_PORT"
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalWorkers:
+    """Locust workers run elsewhere (other pods) and connect to this runner's master.
+
+    The runner then starts no worker of its own: it binds the master on ``bind_host:master_port``,
+    waits up to ``wait_seconds`` for ``load.workers`` workers, and receives their records on
+    ``bind_host:sink_port`` (token-checked).
+    """
+
+    master_port: int = 5557
+    sink_port: int = 5558
+    bind_host: str = "0.0.0.0"  # remote workers must reach the master and the sink
+    wait_seconds: float = 120.0
+
+
+def external_workers_from_env(env: Mapping[str, str]) -> ExternalWorkers | None:
+    """`ExternalWorkers` from the drill pod's environment, or None when the variable is unset/false.
+
+    ``NONSTOP_LOCUST_EXTERNAL_WORKERS`` (true/false), ``NONSTOP_LOCUST_MASTER_BIND_PORT`` (default
+    5557) and ``NONSTOP_LOCUST_SINK_PORT`` (default: the master port + 1); InputError on a bad value.
+    """
+    flag = env.get(EXTERNAL_WORKERS_VARIABLE, "").strip().lower()
+    if flag in ("", "0", "false", "no"):
+        return None
+    if flag not in ("1", "true", "yes"):
+        raise InputError(f"{EXTERNAL_WORKERS_VARIABLE}: {flag!r} is not a boolean; give true or false.")
+    master_port = _port_from_env(env, MASTER_BIND_PORT_VARIABLE, 5557)
+    sink_port = _port_from_env(env, SINK_PORT_VARIABLE, master_port + 1)
+    if sink_port == master_port:
+        raise InputError(f"{SINK_PORT_VARIABLE}: {sink_port} is the Locust master's port; give another port.")
+    return ExternalWorkers(master_port=master_port, sink_port=sink_port)
+
+
+def _port_from_env(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise InputError(f"{name}: {text!r} is not a TCP port; give a number from 1 to 65535.")
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +183,9 @@ class LoadRunner:
     last record was delivered; ``wait()`` waits for a run bounded by ``max_seconds`` to end by itself.
     The callback runs on the runner's thread: keep it short (append to a list, put on a queue).
 
+    With ``external_workers`` (and ``load.workers > 0``) no worker is started here: the master waits
+    for that many remote workers (module docstring); with ``load.workers == 0`` it is ignored.
+
     Locust's output goes to ``log_dir`` (one log per process, and its end-of-run statistics); without
     a ``log_dir`` a temporary one is used and removed after a clean exit, kept when Locust failed.
     """
@@ -131,6 +202,7 @@ class LoadRunner:
         log_dir: Path | None = None,
         cpus: Sequence[int] | None = None,
         sink_host: str = "127.0.0.1",
+        external_workers: ExternalWorkers | None = None,
     ) -> None:
         self.host = host
         self.load = load
@@ -140,6 +212,7 @@ class LoadRunner:
         self._stop_timeout = stop_timeout
         self._cpus = tuple(cpus or ())
         self._sink_host = sink_host
+        self.external_workers = external_workers if load.workers else None
         self._log = get_logger("load")
         self._locustfile = self._resolve_locustfile(load.locustfile)
         self._own_log_dir = log_dir is None
@@ -189,7 +262,12 @@ class LoadRunner:
         """Launch Locust; raises LoadFailed when a process cannot be started."""
         if self._thread is not None:
             raise RuntimeError("LoadRunner.start() called twice")
-        listener = socket.create_server((self._sink_host, 0), backlog=256)
+        external = self.external_workers
+        address = (self._sink_host, 0) if external is None else (external.bind_host, external.sink_port)
+        try:
+            listener = socket.create_server(address, backlog=256)
+        except OSError as exc:
+            raise LoadFailed(f"cannot listen for load records on {address[0]}:{address[1]}: {exc}") from exc
         self._thread = threading.Thread(target=self._run, args=(listener,), name="nonstop-load", daemon=True)
         self._thread.start()
         self._launched.wait()
@@ -200,10 +278,13 @@ class LoadRunner:
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until every Locust process streams and all users run; LoadFailed if Locust ended first.
 
-        The default timeout is 30 s plus the ramp-up (users / spawnRate).
+        The default timeout is 30 s plus the ramp-up (users / spawnRate), plus the wait for external
+        workers to connect.
         """
         if timeout is None:
             timeout = 30.0 + self.load.users / self.load.spawn_rate
+            if self.external_workers is not None:
+                timeout += self.external_workers.wait_seconds
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._done.is_set() or self._exit_code is not None:
@@ -212,6 +293,15 @@ class LoadRunner:
             if stats.streaming >= self.expected_streams and stats.users >= self.load.users:
                 return
             time.sleep(0.02)
+        stats = self.stats()
+        if stats.streaming < self.expected_streams:
+            where = "" if self.external_workers is None else f" (record sink port {self.external_workers.sink_port})"
+            raise LoadFailed(
+                self._failure_message(
+                    f"had {stats.streaming} of {self.expected_streams} processes streaming records{where} "
+                    f"after {timeout:.0f} s"
+                )
+            )
         raise LoadFailed(self._failure_message(f"did not start all {self.load.users} users within {timeout:.0f} s"))
 
     def stats(self) -> LoadStats:
@@ -301,6 +391,21 @@ class LoadRunner:
             lead += ["--run-time", f"{max(1, math.ceil(self._max_seconds))}s"]
         if not self.load.workers:
             return [("locust", lead)]
+        if self.external_workers is not None:
+            external = self.external_workers
+            master = [
+                *lead,
+                "--master",
+                "--master-bind-host",
+                external.bind_host,
+                "--master-bind-port",
+                str(external.master_port),
+                "--expect-workers",
+                str(self.load.workers),
+                "--expect-workers-max-wait",
+                str(max(1, math.ceil(external.wait_seconds))),
+            ]
+            return [("master", master)]
         port = _free_port()
         master = [
             *lead,
@@ -340,7 +445,8 @@ class LoadRunner:
             try:
                 self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=not self._own_log_dir)
                 host, port = listener.getsockname()[:2]
-                env = self._environment(f"{host}:{port}")
+                # External workers connect to the sink port on the host they know their master by.
+                env = self._environment(f"{'' if self.external_workers else host}:{port}")
                 for role, args in self._commands():
                     self._children.append(self._spawn(role, args, env))
             except OSError as exc:
@@ -383,7 +489,8 @@ class LoadRunner:
                 self._terminate_lead()
             if stopping_since is not None and drain_until is None:
                 if all(child.exited for child in self._children):
-                    drain_until = now + 2.0
+                    # Remote workers close their streams after their master told them to quit.
+                    drain_until = now + (2.0 if self.external_workers is None else _REMOTE_DRAIN)
                 elif now - stopping_since > self._stop_timeout:
                     self._log.warning("locust did not stop in time; killing it", seconds=self._stop_timeout)
                     self._kill_all()

@@ -9,6 +9,7 @@ fail decision applied).
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from checks.judge import Judgement, judge_drill
 from checks.verdict import DrillProblem
 from nonstop.drill.chaos import Chaos
 from nonstop.drill.decide import Decision, apply_decision, choose_decision
-from nonstop.drill.load import LoadRunner
+from nonstop.drill.load import LoadRunner, external_workers_from_env
 from nonstop.drill.observe import Observer, PodRecord
 from nonstop.drill.preflight import Preflight, preflight
 from nonstop.drill.prober import Prober
@@ -174,6 +175,8 @@ def run_drill(
     sink = progress if progress is not None else LogProgress()
     pre = preflight(kube, spec, namespace=namespace)
     target = pre.target
+    # In the Argo workflow the Locust workers are pods of their own (workflows/drill_template.py).
+    external_workers = external_workers_from_env(os.environ)
 
     def on_terminating(record: PodRecord) -> None:
         port = target.pod_port()
@@ -200,7 +203,8 @@ def run_drill(
                interrupted=interrupted)  # fmt: skip
         log.info("target settled; starting the load", url=pre.url, users=spec.load.users)
         bound = spec.load.warmup_seconds + spec.timeout_seconds + spec.load.cooldown_seconds + 60
-        load = LoadRunner(host=pre.url, load=spec.load, on_samples=samples.add, max_seconds=bound)
+        load = LoadRunner(host=pre.url, load=spec.load, on_samples=samples.add, max_seconds=bound,
+                          external_workers=external_workers)  # fmt: skip
         load.start()
         load.wait_ready()
         baseline_start = time.time()

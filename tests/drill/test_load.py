@@ -50,6 +50,10 @@ class Collector:
         with self._lock:
             return len(self.samples)
 
+    def snapshot(self) -> list[RequestSample]:
+        with self._lock:
+            return list(self.samples)
+
 
 def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
