@@ -48,6 +48,8 @@ def required_permissions(
 ) -> list[Permission]:
     """Every permission a drill of this shape uses, sorted and without duplicates."""
     needed = set(_observe(kind))
+    # The drill's Lease (one drill per target at a time): read, take, renew, release.
+    needed |= {Permission("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "delete")}
     deployments = "apps", "deployments"
     if kind == "Deployment":
         if strategy in ("restart", "image"):

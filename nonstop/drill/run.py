@@ -29,6 +29,7 @@ from nonstop.drill.target import is_complete
 from nonstop.errors import ClusterError, DrillAborted
 from nonstop.kube import actions
 from nonstop.kube.api import Kube
+from nonstop.kube.lease import DrillLease
 from nonstop.logs import get_logger
 from nonstop.report.progress import LogProgress, ProgressSink, ProgressUpdate
 from nonstop.spec import Drill
@@ -174,6 +175,33 @@ def run_drill(
     started_at = time.time()
     sink = progress if progress is not None else LogProgress()
     pre = preflight(kube, spec, namespace=namespace)
+    # One drill per target: the Lease is taken after preflight's read-only checks, before anything
+    # changes, and released on every way out. A dry run writes nothing, so it takes no Lease.
+    lease = None
+    if not dry_run:
+        lease = DrillLease(kube, namespace=namespace, kind=spec.target.kind, target=spec.target.name,
+                           drill=drill.metadata.name).acquire()  # fmt: skip
+    try:
+        return _run(drill, kube=kube, namespace=namespace, interrupted=interrupted, dry_run=dry_run, sink=sink,
+                    pre=pre, started_at=started_at, lease=lease)  # fmt: skip
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _run(
+    drill: Drill,
+    *,
+    kube: Kube,
+    namespace: str,
+    interrupted: threading.Event,
+    dry_run: bool,
+    sink: ProgressSink,
+    pre: Preflight,
+    started_at: float,
+    lease: DrillLease | None,
+) -> DrillRun:
+    spec = drill.spec
     target = pre.target
     # In the Argo workflow the Locust workers are pods of their own (workflows/drill_template.py).
     external_workers = external_workers_from_env(os.environ)
@@ -233,6 +261,10 @@ def run_drill(
         observer.stop()
     if lost := observer.lost():
         window.problems.append(DrillProblem("observation-lost", lost))
+    if lease is not None and lease.lost is not None:
+        window.problems.append(
+            DrillProblem("observation-lost", f"{lease.lost}: another drill may have changed the target")
+        )
     relists = sum(s.relists for s in observer.stats())
     if relists:
         window.notes.append(
