@@ -151,6 +151,7 @@ def _connect(sink: str, token: str, runner: Any) -> socket.socket:
         host = runner.master_host
     sock = socket.create_connection((host or "127.0.0.1", int(port)), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _logger.info("nonstop_stream: streaming records to %s:%s", host or "127.0.0.1", port)
     hello = {"token": token, "pid": os.getpid()}
     sock.sendall(json.dumps(hello).encode() + b"\n")
     return sock

@@ -98,6 +98,8 @@ class LoadFailed(NonstopError):
 EXTERNAL_WORKERS_VARIABLE = "NONSTOP_LOCUST_EXTERNAL_WORKERS"
 MASTER_BIND_PORT_VARIABLE = "NONSTOP_LOCUST_MASTER_BIND_PORT"
 SINK_PORT_VARIABLE = "NONSTOP_LOCUST_SINK_PORT"
+BIND_HOST_VARIABLE = "NONSTOP_LOCUST_BIND_HOST"
+_ALL_INTERFACES = "0.0.0.0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +113,7 @@ class ExternalWorkers:
 
     master_port: int = 5557
     sink_port: int = 5558
-    bind_host: str = "0.0.0.0"  # remote workers must reach the master and the sink
+    bind_host: str = _ALL_INTERFACES  # remote workers must reach the master and the sink
     wait_seconds: float = 120.0
 
 
@@ -119,7 +121,8 @@ def external_workers_from_env(env: Mapping[str, str]) -> ExternalWorkers | None:
     """`ExternalWorkers` from the drill pod's environment, or None when the variable is unset/false.
 
     ``NONSTOP_LOCUST_EXTERNAL_WORKERS`` (true/false), ``NONSTOP_LOCUST_MASTER_BIND_PORT`` (default
-    5557) and ``NONSTOP_LOCUST_SINK_PORT`` (default: the master port + 1); InputError on a bad value.
+    5557), ``NONSTOP_LOCUST_SINK_PORT`` (default: the master port + 1) and
+    ``NONSTOP_LOCUST_BIND_HOST`` (default 0.0.0.0; ``::`` for IPv6 pods); InputError on a bad value.
     """
     flag = env.get(EXTERNAL_WORKERS_VARIABLE, "").strip().lower()
     if flag in ("", "0", "false", "no"):
@@ -130,7 +133,8 @@ def external_workers_from_env(env: Mapping[str, str]) -> ExternalWorkers | None:
     sink_port = _port_from_env(env, SINK_PORT_VARIABLE, master_port + 1)
     if sink_port == master_port:
         raise InputError(f"{SINK_PORT_VARIABLE}: {sink_port} is the Locust master's port; give another port.")
-    return ExternalWorkers(master_port=master_port, sink_port=sink_port)
+    bind_host = env.get(BIND_HOST_VARIABLE, "").strip() or _ALL_INTERFACES
+    return ExternalWorkers(master_port=master_port, sink_port=sink_port, bind_host=bind_host)
 
 
 def _port_from_env(env: Mapping[str, str], name: str, default: int) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from drill_helpers import apply, drill_command, drill_spec, manifest
 from test_load import Collector, alive, locust_counts, spec, url, wait_until
 
 from nonstop.drill.load import (
@@ -218,6 +219,8 @@ def test_external_workers_from_the_environment() -> None:
     assert external_workers_from_env({"NONSTOP_LOCUST_EXTERNAL_WORKERS": "true"}) == ExternalWorkers(5557, 5558)
     env = {"NONSTOP_LOCUST_EXTERNAL_WORKERS": "True", "NONSTOP_LOCUST_MASTER_BIND_PORT": "6000"}
     assert external_workers_from_env(env) == ExternalWorkers(master_port=6000, sink_port=6001, bind_host="0.0.0.0")
+    ipv6 = external_workers_from_env({**env, "NONSTOP_LOCUST_BIND_HOST": "::", "NONSTOP_LOCUST_SINK_PORT": "7000"})
+    assert ipv6 == ExternalWorkers(master_port=6000, sink_port=7000, bind_host="::")
     with pytest.raises(InputError, match="NONSTOP_LOCUST_MASTER_BIND_PORT: 'x'"):
         external_workers_from_env({**env, "NONSTOP_LOCUST_MASTER_BIND_PORT": "x"})
     with pytest.raises(InputError, match="NONSTOP_LOCUST_SINK_PORT: 6000"):
@@ -248,3 +251,31 @@ def test_missing_workers_are_named_when_the_load_does_not_start(
     ):
         runner.wait_ready(timeout=2)
     assert not any(alive(pid) for pid in runner.pids)
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_drill_run_as_the_workflow_runs_it_takes_its_load_from_the_worker_pods(
+    sandbox: Any, namespace: str, tmp_path: Path, pods: tuple[WorkerPods, ExternalWorkers]
+) -> None:
+    """`nonstop drill` with the drill step's variables and two worker-pod scripts: a passing verdict."""
+    workers, external = pods
+    apply(sandbox, namespace, manifest("after"), tmp_path)
+    argv, report_dir = drill_command(sandbox, drill_spec(namespace, load={"workers": 2}), tmp_path)
+    env = {
+        **os.environ,
+        "NONSTOP_LOCUST_EXTERNAL_WORKERS": "true",
+        "NONSTOP_LOCUST_MASTER_BIND_PORT": str(external.master_port),
+        "NONSTOP_LOCUST_SINK_PORT": str(external.sink_port),
+        "NONSTOP_LOCUST_BIND_HOST": "127.0.0.1",  # the pod default is 0.0.0.0; tests stay on loopback
+    }
+    workers.start(2)  # the workers step runs before the drill step
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=240, check=False)
+    workers.phase.write_text("Succeeded")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((report_dir / "report.json").read_text())
+    assert (report["verdict"], report["requests"]["failed"]) == ("pass", 0)
+    assert report["requests"]["total"] >= 100
+    for i in range(2):
+        log = (workers.cwd / f"worker-pod-{i}.log").read_text()
+        assert f"nonstop_stream: streaming records to 127.0.0.1:{external.sink_port}" in log, log[-2000:]
