@@ -344,7 +344,7 @@ class DeploymentController(Controller[Key]):
             count = new_rs_new_replicas(
                 replicas=replicas,
                 surge=max_surge(d),
-                total_spec=sum(spec_replicas(rs) for rs in olds),
+                total_spec=max(sum(spec_replicas(rs) for rs in olds), self._live_pods(namespace, olds)),
                 new_spec=0,
             )
         new_rs["spec"]["replicas"] = count
@@ -556,10 +556,32 @@ class DeploymentController(Controller[Key]):
         count = new_rs_new_replicas(
             replicas=replicas,
             surge=max_surge(p.d),
-            total_spec=sum(spec_replicas(rs) for rs in p.all()),
+            total_spec=max(
+                sum(spec_replicas(rs) for rs in p.all()),
+                self._live_pods(p.d["metadata"]["namespace"], p.olds()) + current,
+            ),
             new_spec=current,
         )
         return self._scale(p, new, count)
+
+    def _live_pods(self, namespace: str, rss: list[Obj]) -> int:
+        """Pods of `rss` not yet terminating (nor terminal).
+
+        Kubernetes bounds only the ReplicaSets' spec total by replicas + maxSurge; an old pod the
+        ReplicaSet controller has not yet marked for deletion still runs, so a real cluster can
+        overshoot for a moment. The sandbox promises the stricter bound the drill reasons with
+        (docs/sandbox.md), so scale-up also waits for those pods to start terminating.
+        """
+        uids = {rs["metadata"]["uid"] for rs in rss}
+        pods, _ = self.store.list(PODS, namespace)
+        return sum(
+            1
+            for pod in pods
+            if (ref := controller_ref(pod)) is not None
+            and ref.get("uid") in uids
+            and not pod["metadata"].get("deletionTimestamp")
+            and not is_terminal(pod)
+        )
 
     def _reconcile_old(self, p: _Pass) -> bool:
         new = p.new
