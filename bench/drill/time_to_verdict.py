@@ -104,6 +104,10 @@ def ms(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else (b - a) * 1000
 
 
+def fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
 def stats(label: str, values: list[float | None]) -> str:
     got = [v for v in values if v is not None]
     if not got:
@@ -126,8 +130,8 @@ def main() -> None:
             run = one_run(workdir, index, drill_path, manifest_path)
             runs.append(run)
             print(f"run {index}: exit {run['code']} ({run['verdict']}), {run['old_pods']} old pods, "
-                  f"time to verdict {ms(run['last_exit'], run['decided'])} ms, "
-                  f"after the decision {ms(run['decided'], run['process_end'])} ms", flush=True)  # fmt: skip
+                  f"time to verdict {fmt(ms(run['last_exit'], run['decided']))}, "
+                  f"after the decision {fmt(ms(run['decided'], run['process_end']))}", flush=True)  # fmt: skip
     cool = args.cooldown * 1000
     print(f"\nload average {os.getloadavg()[0]:.1f}; cooldownSeconds {args.cooldown:g}; {args.replicas} replicas")
     print(stats("time to verdict (last exit → decision)", [ms(r["last_exit"], r["decided"]) for r in runs]))
