@@ -9,12 +9,13 @@ are linted for the report (information only, never the verdict).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from checks.lint import lint_objects
 from nonstop.drill.target import Target, resolve_target
-from nonstop.errors import ForbiddenError, SafetyError
+from nonstop.errors import ForbiddenError, InputError, SafetyError
 from nonstop.kube.api import Kube
 from nonstop.logs import get_logger
 from nonstop.permissions import Permission, required_permissions
@@ -52,6 +53,20 @@ def _load_url(spec: DrillSpec, target: Target) -> str:
     return url.rstrip("/")
 
 
+def _check_container(spec: DrillSpec, target: Target) -> None:
+    """`rollout.container` must name a container of the target before anything is changed."""
+    wanted = spec.rollout.container
+    if wanted is None or spec.rollout.strategy not in ("image", "canary"):
+        return
+    containers = target.workload.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    names = [str(c.get("name")) for c in containers]
+    if wanted not in names:
+        raise InputError(
+            f"spec.rollout.container {wanted!r} is not a container of {target.kind} {target.namespace}/{target.name} "
+            f"(it has {', '.join(names) or 'none'})"
+        )
+
+
 def _lint(kube: Kube, target: Target) -> list[dict[str, Any]]:
     """Lint the live workload with the Services, PDBs and HPAs of its namespace (findings as dicts)."""
     objects = [target.workload]
@@ -67,7 +82,11 @@ def preflight(kube: Kube, spec: DrillSpec, *, namespace: str) -> Preflight:
         raise SafetyError(
             f"namespace {namespace!r} is protected (spec.safety.protectedNamespaces); nonstop never drills there"
         )
+    locustfile = spec.load.locustfile
+    if locustfile is not None and not Path(locustfile).expanduser().is_file():
+        raise InputError(f"spec.load.locustfile: {locustfile!r} is not a file; give a path to a Locust file or null")
     target = resolve_target(kube, spec, namespace)
+    _check_container(spec, target)
     url = _load_url(spec, target)
     permissions = required_permissions(
         kind=spec.target.kind,
