@@ -8,18 +8,13 @@ match its template).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import ipaddress
-import os
-import random
 import re
-import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError, invalid
+from nonstop.sandbox.ipam import AddressRangeExhausted, IpAllocator
 from nonstop.sandbox.kinds import Kind
 
 __all__ = ["ClusterIPAllocator", "apply_defaults", "default_status", "validate"]
@@ -86,56 +81,26 @@ def _default_template(obj: Obj) -> None:
 class ClusterIPAllocator:
     """Hands out Service ClusterIPs from a loopback range (the data plane listens there).
 
-    Several sandboxes on one machine (parallel tests, a demo beside CI) share 127.0.0.0/8, and each
-    data plane listens on its ClusterIPs: so each address in use is also held as an exclusive
-    `flock` on `<tmp>/nonstop-cluster-ips/<ip>` (as the kubelet does for pod IPs); the kernel drops
-    it when the sandbox exits, however it exits. A Service asking for a specific address gets it
-    even when another sandbox holds it (as on a real cluster, the address is this cluster's own).
+    Several sandboxes on one machine (parallel tests, a demo beside CI) share 127.0.0.0/8 and each
+    data plane listens on its ClusterIPs, so addresses come from an `IpAllocator` whose machine-wide
+    locks keep two live sandboxes off the same address (the kubelet does the same for pod IPs).
     """
 
     def __init__(self, cidr: str = "127.20.0.0/16", *, lock_dir: Path | None = None) -> None:
-        self._network = ipaddress.ip_network(cidr)
-        self._used: dict[str, int | None] = {}  # ip -> lock fd (None: reserved without a lock)
-        self._next = random.randrange(1, self._network.num_addresses - 2)
-        self._lock = threading.Lock()
-        self._lock_dir = lock_dir or Path(tempfile.gettempdir()) / "nonstop-cluster-ips"
-        self._lock_dir.mkdir(parents=True, exist_ok=True)
-
-    def _claim(self, ip: str) -> int | None:
-        fd = os.open(self._lock_dir / ip, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return None
-        return fd
+        self._network = ipaddress.IPv4Network(cidr)
+        self._pool = IpAllocator(self._network, lock_dir=lock_dir, what="cluster")
 
     def reserve(self, ip: str) -> None:
-        with self._lock:
-            if ip not in self._used:
-                self._used[ip] = self._claim(ip)
+        self._pool.claim(ip, owner=ip)
 
     def release(self, ip: str) -> None:
-        with self._lock:
-            fd = self._used.pop(ip, None)
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        self._pool.release(owner=ip)
 
     def allocate(self) -> str:
-        with self._lock:
-            size = self._network.num_addresses
-            for _ in range(size):
-                candidate = self._network.network_address + self._next
-                self._next = self._next % (size - 2) + 1
-                text = str(candidate)
-                if text in self._used or text.endswith((".0", ".255")):
-                    continue
-                fd = self._claim(text)
-                if fd is not None:
-                    self._used[text] = fd
-                    return text
-        raise ApiError(500, "InternalError", f"no ClusterIP left in {self._network}")
+        try:
+            return self._pool.allocate()
+        except AddressRangeExhausted as exc:
+            raise ApiError(500, "InternalError", f"no ClusterIP left in {self._network}") from exc
 
     def contains(self, ip: str) -> bool:
         try:

@@ -8,8 +8,8 @@ from nonstop.sandbox.defaults import ClusterIPAllocator
 
 
 def test_two_sandboxes_never_get_the_same_cluster_ip(tmp_path: Path) -> None:
-    first = ClusterIPAllocator("127.20.250.0/29", lock_dir=tmp_path)
-    second = ClusterIPAllocator("127.20.250.0/29", lock_dir=tmp_path)
+    first = ClusterIPAllocator("127.20.250.0/28", lock_dir=tmp_path)
+    second = ClusterIPAllocator("127.20.250.0/28", lock_dir=tmp_path)
     taken = [first.allocate() for _ in range(3)] + [second.allocate() for _ in range(3)]
     assert len(set(taken)) == 6
 

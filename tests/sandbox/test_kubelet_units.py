@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nonstop.sandbox.ipam import AddressRangeExhausted, IpAllocator
 from nonstop.sandbox.kubelet.containers import Backoff
-from nonstop.sandbox.kubelet.ipam import IpAllocator, PodIpRangeExhausted
 from nonstop.sandbox.kubelet.runconfig import ImageNotRunnable, container_argv, expand, is_sample_app
 
 
@@ -56,7 +56,7 @@ def test_two_allocators_never_share_an_address(tmp_path: Path) -> None:
     b = {second.allocate(f"b{i}") for i in range(3)}
     assert len(a) == len(b) == 3
     assert not a & b
-    with pytest.raises(PodIpRangeExhausted):
+    with pytest.raises(AddressRangeExhausted):
         second.allocate("one-too-many")
     first.release("a0")
     assert second.allocate("one-too-many") not in b

@@ -24,9 +24,9 @@ import structlog
 
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kinds import by_resource
 from nonstop.sandbox.kubelet.context import HOST_IP, NODE_NAME, KubeletContext
-from nonstop.sandbox.kubelet.ipam import IpAllocator
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX

@@ -9,8 +9,8 @@ from pathlib import Path
 import structlog
 
 from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kinds import by_resource
-from nonstop.sandbox.kubelet.ipam import IpAllocator
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.store import Store
 

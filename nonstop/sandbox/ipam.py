@@ -1,4 +1,4 @@
-"""Pod IPs: one loopback address per pod from 127.10.0.0/16.
+"""Loopback addresses for pods (127.10.0.0/16, the kubelet) and Services (127.20.0.0/16, the API).
 
 Any address in 127.0.0.0/8 can be bound on Linux without set-up, so every pod listens on its own
 IP and the same port, like pods on a real cluster network. Addresses are handed out round-robin
@@ -22,24 +22,27 @@ import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["POD_CIDR", "IpAllocator", "PodIpRangeExhausted"]
+__all__ = ["POD_CIDR", "AddressRangeExhausted", "IpAllocator"]
 
 POD_CIDR = ipaddress.IPv4Network("127.10.0.0/16")
 
 
-class PodIpRangeExhausted(Exception):
-    """Every address of the pod range is in use."""
+class AddressRangeExhausted(Exception):
+    """Every address of the range is in use."""
 
 
 class IpAllocator:
     """Hands out addresses of `network` (skipping `.0` and `.255` host bytes), round-robin."""
 
-    def __init__(self, network: ipaddress.IPv4Network = POD_CIDR, *, lock_dir: Path | None = None) -> None:
+    def __init__(
+        self, network: ipaddress.IPv4Network = POD_CIDR, *, lock_dir: Path | None = None, what: str = "pod"
+    ) -> None:
         self._hosts = [ip for ip in network.hosts() if ip.packed[-1] not in (0, 255)]
         self._next = random.randrange(len(self._hosts))
-        self._used: dict[str, tuple[str, int]] = {}  # ip -> (owner, lock fd)
+        self._used: dict[str, tuple[str, int | None]] = {}  # ip -> (owner, lock fd)
         self._lock = threading.Lock()
-        self._lock_dir = lock_dir or Path(tempfile.gettempdir()) / "nonstop-pod-ips"
+        self._what = what
+        self._lock_dir = lock_dir or Path(tempfile.gettempdir()) / f"nonstop-{what.lower()}-ips"
         self._lock_dir.mkdir(parents=True, exist_ok=True)
 
     def _claim(self, ip: str) -> int | None:
@@ -51,11 +54,20 @@ class IpAllocator:
             return None
         return fd
 
-    def allocate(self, owner: str) -> str:
-        """A free address for `owner` (the same one again if it already holds one)."""
+    def claim(self, ip: str, owner: str) -> None:
+        """Give `owner` this very address (a Service asking for its ClusterIP); locked when no one else holds it."""
+        with self._lock:
+            if ip not in self._used:
+                self._used[ip] = (owner, self._claim(ip))
+
+    def allocate(self, owner: str | None = None) -> str:
+        """A free address for `owner` (the same one again if it already holds one).
+
+        Without an owner the address owns itself: `release(ip)` frees it.
+        """
         with self._lock:
             for ip, (holder, _fd) in self._used.items():
-                if holder == owner:
+                if owner is not None and holder == owner:
                     return ip
             for _ in range(len(self._hosts)):
                 ip = str(self._hosts[self._next])
@@ -64,23 +76,25 @@ class IpAllocator:
                     continue
                 fd = self._claim(ip)
                 if fd is not None:
-                    self._used[ip] = (owner, fd)
+                    self._used[ip] = (owner or ip, fd)
                     return ip
-            raise PodIpRangeExhausted(f"all {len(self._hosts)} addresses of the pod range are in use")
+            raise AddressRangeExhausted(f"all {len(self._hosts)} addresses of the {self._what} range are in use")
 
     def release(self, owner: str) -> None:
         """Free whatever address `owner` holds."""
         with self._lock:
             for ip in [ip for ip, (holder, _) in self._used.items() if holder == owner]:
                 _, fd = self._used.pop(ip)
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     def release_all(self) -> None:
         with self._lock:
             for _, fd in self._used.values():
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
             self._used.clear()
 
     def in_use(self) -> dict[str, str]:
