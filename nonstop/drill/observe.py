@@ -60,6 +60,12 @@ class PodRecord:
     exit_code: int | None = None
     measurable: bool = True
     failures_attributed: int = 0
+    unready_uncertainty: float = 0.0
+    """Seconds before `endpoint_unready_at` the pod may really have left (a watch was blind then)."""
+    deleted_uncertainty: float = 0.0
+    """Same for `deleted_at`; the prober started that much late at most, so `stopped_accepting_at` too."""
+    exited_uncertainty: float = 0.0
+    """Same for `exited_at`."""
 
     def evidence(self) -> PodTimeline:
         return PodTimeline(
@@ -252,30 +258,34 @@ class Observer:
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} ready"))
             if (pod.get("metadata") or {}).get("deletionTimestamp") and record.deleted_at is None:
                 record.deleted_at = seen.at
+                record.deleted_uncertainty = seen.uncertainty
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} deleting (SIGTERM path started)"))
                 start_prober = record
             for cs in status.get("containerStatuses") or []:
                 terminated = (cs.get("state") or {}).get("terminated")
                 if terminated and record.deleted_at is not None and record.exited_at is None:
                     record.exited_at = seen.at
+                    record.exited_uncertainty = seen.uncertainty
                     record.exit_code = terminated.get("exitCode")
                     self.timeline.append(
                         TimelineEntry(seen.at, "pod", f"{record.name} exited (code {record.exit_code})")
                     )
             if seen.type == "DELETED" and record.exited_at is None:
                 record.exited_at = seen.at
+                record.exited_uncertainty = seen.uncertainty
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} removed"))
             if seen.type == "DELETED":
-                self._leave_endpoints(record, seen.at, "pod removed")
+                self._leave_endpoints(record, seen.at, "pod removed", seen.uncertainty)
             self._notify()
         if start_prober is not None:
             self._on_terminating(start_prober)
 
-    def _leave_endpoints(self, record: PodRecord, at: float, why: str) -> None:
+    def _leave_endpoints(self, record: PodRecord, at: float, why: str, uncertainty: float = 0.0) -> None:
         if record.endpoint_ready:
             record.endpoint_ready = False
         if record.was_serving and record.endpoint_unready_at is None:
             record.endpoint_unready_at = at
+            record.unready_uncertainty = uncertainty
             self.timeline.append(TimelineEntry(at, "endpointslice", f"{record.name} left the endpoints ({why})"))
 
     def _on_slice(self, seen: Observed) -> None:
@@ -285,10 +295,10 @@ class Observer:
                 self._slices.pop(name, None)
             else:
                 self._slices[name] = list(seen.obj.get("endpoints") or [])
-            self._apply_slices(seen.at)
+            self._apply_slices(seen.at, seen.uncertainty)
             self._notify()
 
-    def _apply_slices(self, at: float) -> None:
+    def _apply_slices(self, at: float, uncertainty: float = 0.0) -> None:
         """Fold the union of the Service's slices into the pod records (caller holds the lock)."""
         listed: dict[str, bool] = {}
         for endpoints in self._slices.values():
@@ -307,10 +317,10 @@ class Observer:
                 record.was_serving = True
                 self.timeline.append(TimelineEntry(at, "endpointslice", f"{pod_name} ready endpoint"))
             elif not ready and record.endpoint_ready:
-                self._leave_endpoints(record, at, "ready=false")
+                self._leave_endpoints(record, at, "ready=false", uncertainty)
         for record in self.pods.values():
             if record.endpoint_ready and record.name not in listed:
-                self._leave_endpoints(record, at, "removed from the slice")
+                self._leave_endpoints(record, at, "removed from the slice", uncertainty)
 
     def _on_event(self, seen: Observed) -> None:
         event = seen.obj

@@ -8,6 +8,7 @@ are linted for the report (information only, never the verdict).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit
 
 from checks.lint import lint_objects
 from nonstop.drill.target import Target, resolve_target
-from nonstop.errors import ForbiddenError, InputError, SafetyError
+from nonstop.errors import DrillAborted, ForbiddenError, InputError, SafetyError
 from nonstop.kube.api import Kube
 from nonstop.logs import get_logger
 from nonstop.permissions import Permission, required_permissions
@@ -75,8 +76,14 @@ def _lint(kube: Kube, target: Target) -> list[dict[str, Any]]:
     return [finding.as_dict() for finding in lint_objects(objects)]
 
 
-def preflight(kube: Kube, spec: DrillSpec, *, namespace: str) -> Preflight:
-    """Run every preflight check; raise a NonstopError (exit 2) at the first that fails."""
+def preflight(kube: Kube, spec: DrillSpec, *, namespace: str, interrupted: threading.Event | None = None) -> Preflight:
+    """Run every preflight check; raise a NonstopError (exit 2) at the first that fails (or when interrupted)."""
+
+    def check(p: Permission) -> bool:
+        if interrupted is not None and interrupted.is_set():
+            raise DrillAborted("interrupted before the rollout started; nothing was changed")
+        return kube.can(p.verb, group=p.group, resource=p.resource, subresource=p.subresource, namespace=namespace)
+
     protected = spec.safety.protected_namespaces
     if namespace in protected:
         raise SafetyError(
@@ -95,11 +102,7 @@ def preflight(kube: Kube, spec: DrillSpec, *, namespace: str) -> Preflight:
         on_fail=spec.decision.on_fail,
         terminate_old_pods=spec.chaos.terminate_old_pods,
     )
-    denied = [
-        p
-        for p in permissions
-        if not kube.can(p.verb, group=p.group, resource=p.resource, subresource=p.subresource, namespace=namespace)
-    ]
+    denied = [p for p in permissions if not check(p)]
     if denied:
         listed = ", ".join(str(p) for p in denied)
         raise ForbiddenError(

@@ -26,6 +26,7 @@ from nonstop.drill.preflight import Preflight, preflight
 from nonstop.drill.prober import Prober
 from nonstop.drill.settle import settle
 from nonstop.drill.target import is_complete
+from nonstop.drill.trust import blind_note, untrusted_orderings
 from nonstop.errors import ClusterError, DrillAborted
 from nonstop.kube import actions
 from nonstop.kube.api import Kube
@@ -174,9 +175,11 @@ def run_drill(
     spec = drill.spec
     started_at = time.time()
     sink = progress if progress is not None else LogProgress()
-    pre = preflight(kube, spec, namespace=namespace)
+    pre = preflight(kube, spec, namespace=namespace, interrupted=interrupted)
     # One drill per target: the Lease is taken after preflight's read-only checks, before anything
     # changes, and released on every way out. A dry run writes nothing, so it takes no Lease.
+    if interrupted.is_set():
+        raise DrillAborted("interrupted before the rollout started; nothing was changed")
     lease = None
     if not dry_run:
         lease = DrillLease(kube, namespace=namespace, kind=spec.target.kind, target=spec.target.name,
@@ -254,6 +257,8 @@ def _run(
         if not interrupted.is_set():
             reporter.enter("cool-down", spec.load.cooldown_seconds)
             _wait(interrupted, spec.load.cooldown_seconds, reporter.tick)
+            if interrupted.is_set():  # the budget also judges the cool-down: cut short, it is not proven
+                window.problems.append(DrillProblem("interrupted", "SIGINT/SIGTERM during the cool-down"))
     finally:
         if load is not None:
             load.stop()
@@ -265,10 +270,14 @@ def _run(
         window.problems.append(
             DrillProblem("observation-lost", f"{lease.lost}: another drill may have changed the target")
         )
-    relists = sum(s.relists for s in observer.stats())
-    if relists:
-        window.notes.append(
-            f"the watches re-listed {relists} time(s) after 410 Expired: some transitions may be missing"
+    if note := blind_note(observer.stats()):
+        window.notes.append(note)
+    if untrusted := untrusted_orderings(observer.snapshot(), spec.ordering.min_serve_after_unready_seconds):
+        window.problems.append(
+            DrillProblem(
+                "observation-lost",
+                "a watch was blind when pods changed, so their ordering cannot be judged: " + "; ".join(untrusted),
+            )
         )
     reporter.enter("judging")
     pods = [_with_role(p, drill, window.old) for p in observer.snapshot()]

@@ -39,6 +39,10 @@ class Observed:
     obj: dict[str, Any]
     synthetic: bool = False
     """True when derived from a re-list rather than delivered by the watch."""
+    uncertainty: float = 0.0
+    """Seconds before `at` the change may really have happened: 0 when the watch was listening live;
+    otherwise the watch was blind then (a reconnect's replay or a re-list), and the change happened
+    somewhere in [at - uncertainty, at]."""
 
 
 @dataclass
@@ -48,6 +52,11 @@ class WatchStats:
     reconnects: int = 0
     relists: int = 0
     errors: list[str] = field(default_factory=list)
+    late_events: int = 0
+    """Changes delivered after a blind spell (a reconnect's replay or a re-list; the first
+    list-to-stream handover of a few milliseconds is not counted)."""
+    max_uncertainty: float = 0.0
+    """The largest uncertainty of those changes, in seconds."""
 
 
 class ResilientWatch:
@@ -80,6 +89,9 @@ class ResilientWatch:
         self._rv = ""
         self._stop = threading.Event()
         self._response: Any = None
+        self._blind_since: float | None = None
+        """Since when the watch may have missed changes (None before the first list)."""
+        self._last_read_at = 0.0
         self._thread = threading.Thread(target=self._run, name=f"watch {what}", daemon=True)
         self.synced = threading.Event()
         """Set once the first list has been delivered."""
@@ -108,35 +120,50 @@ class ResilientWatch:
         meta = obj.get("metadata") or {}
         return str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
 
-    def _emit(self, kind: EventType, obj: dict[str, Any], *, synthetic: bool) -> None:
+    def _emit(self, kind: EventType, obj: dict[str, Any], *, synthetic: bool, blind_since: float | None) -> None:
         uid = self._uid(obj)
         if kind == "DELETED":
             self._known.pop(uid, None)
         else:
             self._known[uid] = obj
-        self._on_event(Observed(time.time(), kind, obj, synthetic))
+        at = time.time()
+        uncertainty = max(0.0, at - blind_since) if blind_since is not None else 0.0
+        if uncertainty and (self.stats.reconnects or self.stats.relists):  # not the first list-to-stream handover
+            self.stats.late_events += 1
+            self.stats.max_uncertainty = max(self.stats.max_uncertainty, uncertainty)
+        self._on_event(Observed(at, kind, obj, synthetic, uncertainty))
 
     def _relist(self) -> None:
+        asked_at = time.time()
         response = call(
             self._list_fn, *self._args, what=f"list {self._what}", _preload_content=False, **self._selectors
         )
         body = json.loads(response.data)
         items: list[dict[str, Any]] = body.get("items") or []
         first = not self.synced.is_set()
+        blind = None if first else self._blind_since  # what changed since the watch went blind
         seen: set[str] = set()
         for item in items:
             uid = self._uid(item)
             seen.add(uid)
             before = self._known.get(uid)
             if before is None:
-                self._emit("ADDED", item, synthetic=not first)
+                self._emit("ADDED", item, synthetic=not first, blind_since=blind)
             elif before.get("metadata", {}).get("resourceVersion") != item.get("metadata", {}).get("resourceVersion"):
-                self._emit("MODIFIED", item, synthetic=True)
+                self._emit("MODIFIED", item, synthetic=True, blind_since=blind)
         for uid in list(self._known):
             if uid not in seen:
-                self._emit("DELETED", self._known[uid], synthetic=True)
+                self._emit("DELETED", self._known[uid], synthetic=True, blind_since=blind)
         self._rv = str(body.get("metadata", {}).get("resourceVersion") or "")
+        self._blind_since = asked_at  # the list is a snapshot taken after this: later changes are replayed
         self.synced.set()
+
+    def _horizon(self) -> int | None:
+        """The collection's resourceVersion now: a resumed stream's changes up to it are replays."""
+        response = call(self._list_fn, *self._args, limit=1, what=f"list {self._what}", _preload_content=False,
+                        **self._selectors)  # fmt: skip
+        rv = (json.loads(response.data).get("metadata") or {}).get("resourceVersion")
+        return int(str(rv)) if str(rv or "").isdigit() else None
 
     def _stream_once(self) -> None:
         # The client's `watch.Watch` cannot read an ERROR event without deserializing (it looks for
@@ -152,7 +179,14 @@ class ResilientWatch:
             **self._selectors,
         )
         self._response = response
+        blind_since = self._blind_since
+        read_anything = False
+        clean = False
         try:
+            # Changes the server replays at the start of this stream happened while nonstop was not
+            # listening (since `blind_since`); the horizon tells replays (rv ≤ it) from live changes.
+            horizon = self._horizon() if blind_since is not None else None
+            caught_up = blind_since is None
             for line in iter_resp_lines(response):
                 if self._stop.is_set():
                     return
@@ -161,19 +195,31 @@ class ResilientWatch:
                 obj = event.get("object") or {}
                 if kind == "ERROR":
                     raise ApiException(status=int(obj.get("code") or 500), reason=str(obj.get("message") or ""))
+                read_anything = True
+                self._last_read_at = time.time()
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
+                rv_number = int(str(rv)) if str(rv or "").isdigit() else None
+                if not caught_up and (kind == "BOOKMARK" or (None not in (horizon, rv_number)
+                                                              and (rv_number or 0) > (horizon or 0))):  # fmt: skip
+                    caught_up = True
                 if kind == "BOOKMARK":
                     if rv:
                         self._rv = str(rv)
                     continue
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    self._emit(kind, obj, synthetic=False)
+                    self._emit(kind, obj, synthetic=False, blind_since=None if caught_up else blind_since)
                     if rv:
                         self._rv = str(rv)
+            clean = True
         finally:
             self._response = None
             response.close()
             response.release_conn()
+            if clean:  # the server ended the stream: everything before now was delivered
+                self._blind_since = time.time()
+            elif read_anything:  # cut: changes after the last read may be missing
+                self._blind_since = self._last_read_at
+            # an answer that delivered nothing (410 at once, connect error) leaves the blind spell as it was
 
     def _run(self) -> None:
         failing_since: float | None = None
@@ -190,7 +236,7 @@ class ResilientWatch:
                     if exc.status == 410:
                         self.stats.relists += 1
                         self._log.info("watch expired (410); re-listing")
-                        self._relist()
+                        self._rv = ""  # the loop re-lists (inside the try: a failed list is retried)
                         continue
                     error = translate(exc, f"watch {self._what}")
                     failing_since = self._note_failure(error, failing_since)

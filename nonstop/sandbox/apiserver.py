@@ -251,7 +251,7 @@ class ApiServer:
             if req is None:
                 code = self._non_resource(h, method, path)
                 return
-            self.faults.before_request(info["verb"], info["resource"])
+            self.faults.before_request(info["verb"], info["resource"], str(info.get("caller") or ""))
             code = self._resource(h, method, req, query=query, body=body, info=info)
         except ApiError as exc:
             code = exc.code
@@ -546,9 +546,8 @@ class ApiServer:
         query: dict[str, str],
         info: dict[str, Any],
     ) -> int:
-        req = parse_watch(
-            kind, ns, labels, fields, query, as_table=self._wants_table(h), limit=self.faults.watch_limit(kind.resource)
-        )
+        limit = self.faults.watch_limit(kind.resource, str(info.get("caller") or ""))
+        req = parse_watch(kind, ns, labels, fields, query, as_table=self._wants_table(h), limit=limit)
         epoch = self.faults.watch_epoch()
         resumer = (info.get("caller"), kind.resource, ns, query.get("labelSelector"), query.get("fieldSelector"))
         expire = req.resource_version is not None and self.faults.take_expired_resume(resumer)
@@ -580,6 +579,6 @@ class ApiServer:
         finally:
             with self._watches_lock:
                 self._watches -= 1
-            if not expire and self.faults.expires_resumes(kind.resource):
+            if not expire and self.faults.expires_resumes(kind.resource, str(info.get("caller") or "")):
                 self.faults.expire_next_resume(resumer)  # the client's resume from here gets 410
         return 200

@@ -9,6 +9,7 @@ A `FaultPlan` is plain data, read from the admin endpoint's JSON or a `--faults 
     retryAfterSeconds: 1         # Retry-After header (and Status details) on those errors
     verbs: [get, list]           # which requests the latency/errors/stall apply to (empty: any)
     resources: [pods]
+    callers: [nonstop/]          # User-Agent prefixes (nonstop/: the drill; nonstop-sandbox-dataplane: the data plane)
     startAfterSeconds: 2         # the plan's window: from this long after it was set …
     forSeconds: 5                # … for this long (absent: until cleared)
     stallSeconds: 3              # matching requests hold until the stall is over (window start + this)
@@ -45,7 +46,9 @@ _REASONS = {
 }
 _NUMBERS = ("latencyMs", "errorRate", "retryAfterSeconds", "startAfterSeconds", "forSeconds", "stallSeconds",
             "dropWatchesEverySeconds", "dropWatchesAfterSeconds", "dataPlaneLagSeconds")  # fmt: skip
-_FIELDS = frozenset({*_NUMBERS, "errorCode", "verbs", "resources", "dropWatches", "expireResumes", "oomKill"})
+_FIELDS = frozenset(
+    {*_NUMBERS, "errorCode", "verbs", "resources", "callers", "dropWatches", "expireResumes", "oomKill"}
+)
 
 
 class FaultPlanError(ValueError):
@@ -71,6 +74,7 @@ class FaultPlan:
     retry_after_seconds: float | None = None
     verbs: list[str] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)
+    callers: list[str] = field(default_factory=list)
     start_after_seconds: float = 0.0
     for_seconds: float | None = None
     stall_seconds: float = 0.0
@@ -111,7 +115,7 @@ class FaultPlan:
         if every is not None and every <= 0:
             raise FaultPlanError(f"{source}: dropWatchesEverySeconds must be > 0, not {every:g}")
         lists: dict[str, list[str]] = {}
-        for key in ("verbs", "resources"):
+        for key in ("verbs", "resources", "callers"):
             value = body.get(key) or []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise FaultPlanError(f"{source}: {key} must be a list of names, not {value!r}")
@@ -132,6 +136,7 @@ class FaultPlan:
             retry_after_seconds=numbers.get("retryAfterSeconds"),
             verbs=lists["verbs"],
             resources=lists["resources"],
+            callers=lists["callers"],
             start_after_seconds=numbers.get("startAfterSeconds", 0.0),
             for_seconds=numbers.get("forSeconds"),
             stall_seconds=numbers.get("stallSeconds", 0.0),
@@ -189,13 +194,17 @@ class Faults:
         with self._lock:
             return self._plan
 
-    def _applies(self, plan: FaultPlan, verb: str, resource: str) -> bool:
-        return (not plan.verbs or verb in plan.verbs) and (not plan.resources or resource in plan.resources)
+    def _applies(self, plan: FaultPlan, verb: str, resource: str, caller: str) -> bool:
+        return (
+            (not plan.verbs or verb in plan.verbs)
+            and (not plan.resources or resource in plan.resources)
+            and (not plan.callers or any(caller.startswith(prefix) for prefix in plan.callers))
+        )
 
-    def before_request(self, verb: str, resource: str) -> None:
+    def before_request(self, verb: str, resource: str, caller: str = "") -> None:
         """Called before serving: may sleep (latency, stall) or raise the injected error."""
         plan = self.plan
-        if not self._applies(plan, verb, resource):
+        if not self._applies(plan, verb, resource, caller):
             return
         now = time.monotonic()
         hold = plan.stall_until() - now
@@ -220,17 +229,17 @@ class Faults:
         with self._lock:
             self._epoch += 1
 
-    def watch_limit(self, resource: str) -> float | None:
+    def watch_limit(self, resource: str, caller: str = "") -> float | None:
         """Seconds after which a new watch stream on `resource` is dropped, if the plan says so."""
         plan = self.plan
-        if plan.drop_watches_after_seconds is None or not self._applies(plan, "watch", resource):
+        if plan.drop_watches_after_seconds is None or not self._applies(plan, "watch", resource, caller):
             return None
         return float(plan.drop_watches_after_seconds)
 
-    def expires_resumes(self, resource: str) -> bool:
+    def expires_resumes(self, resource: str, caller: str = "") -> bool:
         """Whether a watch stream on `resource` that just ended leaves its position expired (410 on resume)."""
         plan = self.plan
-        return plan.expire_resumes and self._applies(plan, "watch", resource)
+        return plan.expire_resumes and self._applies(plan, "watch", resource, caller)
 
     def expire_next_resume(self, watcher: Hashable) -> None:
         """The next resume of `watcher` (caller, resource, namespace, selectors) gets the 410 ERROR event."""

@@ -15,6 +15,7 @@ import yaml
 from nonstop.bundled import config_file
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+NOT_WORKLOAD_WRITES = {"selfsubjectaccessreviews", "leases"}
 
 
 def manifest(name: str, *, replicas: int | None = None, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -99,5 +100,15 @@ def run_drill(sandbox: Any, spec: dict[str, Any], tmp_path: Path, *extra: str, t
 
 
 def writes(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Requests that change state (SelfSubjectAccessReviews are questions, not writes)."""
-    return [e for e in log if e.get("verb") in WRITE_VERBS and e.get("resource") != "selfsubjectaccessreviews"]
+    """Requests that change the cluster's workloads (SelfSubjectAccessReviews are questions; the drill's
+    own Lease is taken and released around every real drill — tests/drill/test_lease.py checks it)."""
+    return [e for e in log if e.get("verb") in WRITE_VERBS and e.get("resource") not in NOT_WORKLOAD_WRITES]
+
+
+def lease_writes(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The drill's requests that change a Lease (create, update, delete); tests' own setup is not counted."""
+    return [
+        e
+        for e in log
+        if e.get("verb") in WRITE_VERBS and e.get("resource") == "leases" and e.get("caller", "").startswith("nonstop/")
+    ]

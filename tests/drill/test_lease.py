@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from drill_helpers import drill_spec, run_drill, writes
+from drill_helpers import drill_spec, lease_writes, run_drill, writes
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -117,7 +117,12 @@ def test_second_drill_on_the_same_target_exits_2_naming_the_holder(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: another drill holds Lease {namespace}/nonstop-drill-deployment-web")
     assert "(ci-7/pid-42/drill-postsync)" in last
-    assert writes(sandbox.requests(since=mark)) == []
+    log = sandbox.requests(since=mark)
+    assert writes(log) == []
+    assert lease_writes(log) == []  # the holder's Lease is left alone
+    assert (
+        _lease(sandbox, namespace, "nonstop-drill-deployment-web").spec.holder_identity == "ci-7/pid-42/drill-postsync"
+    )
     assert not result.report_dir.exists()
 
 
@@ -132,4 +137,20 @@ def test_dry_run_takes_no_lease(sandbox: Any, namespace: str, tmp_path: Path) ->
     spec = drill_spec(namespace, budget={"minRequests": 20})
     result = run_drill(sandbox, spec, tmp_path, "--dry-run")
     assert result.code == 0, result.stderr[-2000:]
-    assert writes(sandbox.requests(since=mark)) == []
+    log = sandbox.requests(since=mark)
+    assert writes(log) == []
+    assert lease_writes(log) == []
+
+
+@pytest.mark.slow
+def test_a_real_drill_takes_and_releases_its_lease(sandbox: Any, namespace: str, tmp_path: Path) -> None:
+    from drill_helpers import apply, manifest
+
+    apply(sandbox, namespace, manifest("after"), tmp_path)
+    mark = sandbox.mark()
+    result = run_drill(sandbox, drill_spec(namespace), tmp_path)
+    assert result.code == 0, result.stderr[-2000:]
+    verbs = [(e["verb"], e["namespace"]) for e in lease_writes(sandbox.requests(since=mark))]
+    assert verbs[0] == ("create", namespace)
+    assert verbs[-1] == ("delete", namespace)
+    assert _lease(sandbox, namespace, "nonstop-drill-deployment-web") is None

@@ -115,7 +115,7 @@ def test_stall_holds_requests_then_serves_them(sandbox: Any, namespace: str, fau
 def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_change(
     sandbox: Any, namespace: str, faults: Any
 ) -> None:
-    """Streams end every 0.5 s and their resumes get 410: every ConfigMap still arrives exactly once."""
+    """Streams end every 0.5 s, reconnect slowly and get 410: every ConfigMap still arrives exactly once."""
     api = client.CoreV1Api(sandbox.api_client())
     seen: list[Observed] = []
     lock = threading.Lock()
@@ -125,7 +125,8 @@ def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_chan
             seen.append(event)
 
     watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
-    faults(dropWatchesEverySeconds=0.5, expireResumes=True, resources=["configmaps"])
+    # each reconnect takes 0.3 s, so writes land while the watch is blind and only the re-list shows them
+    faults(dropWatchesEverySeconds=0.5, expireResumes=True, latencyMs=300, verbs=["watch"], resources=["configmaps"])
     watch.start()
     try:
         assert watch.synced.wait(10)
@@ -142,6 +143,9 @@ def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_chan
     finally:
         watch.stop()
     assert sorted(names) == sorted(f"cm-{i}" for i in range(20))  # each exactly once
+    relisted = [e for e in seen if e.synthetic]
+    assert relisted, "a re-list after 410 delivers what the expired stream missed"
+    assert all(e.uncertainty > 0 for e in relisted)
     assert watch.stats.reconnects >= 2
     assert watch.stats.relists >= 1
     assert watch.failed is None
@@ -178,3 +182,52 @@ def test_oom_kill_of_an_unknown_pod_is_404(sandbox: Any, namespace: str, faults:
         faults(oomKill=[{"namespace": namespace, "pod": "nope"}])
     caught.value.close()
     assert caught.value.code == 404
+
+
+def _wait_for(seen: list[Observed], lock: threading.Lock, name: str, timeout: float = 15) -> Observed:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            found = [e for e in seen if e.obj["metadata"]["name"] == name]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"{name} never arrived")
+
+
+@pytest.mark.sandbox
+def test_a_change_made_while_the_watch_was_blind_carries_its_uncertainty(
+    sandbox: Any, namespace: str, faults: Any
+) -> None:
+    """Dropped stream + stalled reconnect: the change is replayed late and says how late it may be."""
+    api = client.CoreV1Api(sandbox.api_client())
+    seen: list[Observed] = []
+    lock = threading.Lock()
+
+    def on_event(event: Observed) -> None:
+        with lock:
+            seen.append(event)
+
+    watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
+    watch.start()
+    try:
+        assert watch.synced.wait(10)
+        api.create_namespaced_config_map(namespace, {"metadata": {"name": "live-before"}})
+        assert _wait_for(seen, lock, "live-before").uncertainty < 0.5  # at most the list-to-stream handover
+        dropped_at = time.time()
+        reconnects = watch.stats.reconnects
+        faults(dropWatches=True, stallSeconds=1.5, verbs=["watch", "list"], resources=["configmaps"])
+        deadline = time.monotonic() + 5
+        while watch.stats.reconnects == reconnects:  # the stream ended; its reconnect is now stalled
+            assert time.monotonic() < deadline, "the stream was not dropped"
+            time.sleep(0.02)
+        api.create_namespaced_config_map(namespace, {"metadata": {"name": "blind"}})
+        blind = _wait_for(seen, lock, "blind")
+        assert blind.at - dropped_at >= 1.2  # the reconnect was stalled
+        assert 1.0 <= blind.uncertainty <= blind.at - dropped_at + 0.5
+        api.create_namespaced_config_map(namespace, {"metadata": {"name": "live-after"}})
+        assert _wait_for(seen, lock, "live-after").uncertainty < 0.5
+    finally:
+        watch.stop()
+    assert watch.stats.late_events >= 1
+    assert watch.stats.max_uncertainty >= 1.0
