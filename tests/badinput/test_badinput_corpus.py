@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.drill.drill_helpers import apply, manifest, writes
+from tests.drill.drill_helpers import WRITE_VERBS, apply, manifest
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -63,6 +63,11 @@ class Case:
     world: str
     token: str | None
     text: str
+
+
+def writes(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every request that changes state, the drill's own Lease included (SelfSubjectAccessReviews only ask)."""
+    return [e for e in log if e.get("verb") in WRITE_VERBS and e.get("resource") != "selfsubjectaccessreviews"]
 
 
 def load_case(path: Path) -> Case:
