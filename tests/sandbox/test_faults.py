@@ -231,3 +231,42 @@ def test_a_change_made_while_the_watch_was_blind_carries_its_uncertainty(
         watch.stop()
     assert watch.stats.late_events >= 1
     assert watch.stats.max_uncertainty >= 1.0
+
+
+def _dataplane_lag(sandbox_pid: int) -> str | None:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[1]) == sandbox_pid and b"nonstop.sandbox.dataplane" in argv:
+            return argv[argv.index(b"--proxy-lag") + 1].decode()
+    return None
+
+
+@pytest.mark.sandbox
+def test_sandbox_up_applies_a_fault_file_from_the_start(tmp_path: Path) -> None:
+    """The plan answers from the first request; dataPlaneLagSeconds slows the data plane's view further."""
+    from nonstop.sandbox.launcher import SandboxProcess
+
+    path = tmp_path / "faults.yaml"
+    path.write_text("errorRate: 1\nerrorCode: 503\nverbs: [list]\nresources: [configmaps]\ndataPlaneLagSeconds: 2\n")
+    process = SandboxProcess(workdir=tmp_path, proxy_lag=0.5, extra_args=["--faults", str(path)]).start()
+    try:
+        from kubernetes import config
+
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(process.kubeconfig)))
+        with pytest.raises(ApiException) as caught:
+            api.list_namespaced_config_map("default", _request_timeout=5)
+        assert caught.value.status == 503
+        assert process.process is not None
+        deadline = time.monotonic() + 10
+        while (lag := _dataplane_lag(process.process.pid)) is None:
+            assert time.monotonic() < deadline, "no data plane process"
+            time.sleep(0.1)
+        assert float(lag) == 2.5
+    finally:
+        process.stop()
