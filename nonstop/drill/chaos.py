@@ -6,7 +6,8 @@ ready endpoints that have been ready longer than the data-plane lag; never more 
 maxUnavailable pods away at once (one at a time already bounds it; with maxUnavailable 0 an
 eviction waits for the replacement to settle). Only pods the drill selected from the target, in
 the target's namespace, are ever evicted: a victim must be controlled by the ReplicaSet
-`<owner>-<pod-template-hash>` (another workload's pods can carry the target's labels).
+`<owner>-<pod-template-hash>` (another workload's pods can carry the target's labels; an Argo
+Rollout's pods carry `rollouts-pod-template-hash`).
 A refused eviction (429 from a PodDisruptionBudget, or any transient error) is not retried
 blindly: every attempt re-checks the gates first.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from nonstop.drill.observe import Observer
 from nonstop.errors import ClusterError, NotFoundError, TransientError
@@ -23,13 +25,30 @@ from nonstop.kube.api import Kube
 from nonstop.kube.calls import RetryPolicy
 from nonstop.logs import get_logger
 
-__all__ = ["Chaos"]
+__all__ = ["Chaos", "controlled_by"]
 
 log = get_logger("chaos")
 NO_RETRY = RetryPolicy(deadline=0)
 """One attempt per eviction: the chaos loop re-checks its gates before the next."""
 REFUSED_PAUSE = 1.0
 """Seconds between eviction attempts after a refusal (kubectl drain waits 5 s)."""
+
+
+def controlled_by(pod: dict[str, Any], owner: str) -> bool:
+    """Is the pod's controller the ReplicaSet `<owner>-<hash>` of the workload named `owner`?
+
+    A Deployment's pods carry the hash as `pod-template-hash`, an Argo Rollout's as
+    `rollouts-pod-template-hash`; both controllers name the ReplicaSet `<owner>-<hash>`.
+    """
+    meta = pod.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    template_hash = labels.get("pod-template-hash") or labels.get("rollouts-pod-template-hash")
+    if not template_hash:
+        return False
+    return any(
+        ref.get("controller") and ref.get("kind") == "ReplicaSet" and ref.get("name") == f"{owner}-{template_hash}"
+        for ref in meta.get("ownerReferences") or []
+    )
 
 
 class Chaos:
@@ -107,20 +126,9 @@ class Chaos:
             self.done.set()
 
     def _owned_by_target(self) -> set[str]:
-        """Pods in the namespace whose controller is a ReplicaSet of the target (`<owner>-<hash>`)."""
-        owned: set[str] = set()
-        for pod in self._kube.list_pods(self._namespace):
-            meta = pod.get("metadata") or {}
-            template_hash = (meta.get("labels") or {}).get("pod-template-hash")
-            replica_set = f"{self._owner}-{template_hash}"
-            for ref in meta.get("ownerReferences") or []:
-                if (
-                    template_hash
-                    and ref.get("controller")
-                    and (ref.get("kind"), ref.get("name")) == ("ReplicaSet", replica_set)
-                ):
-                    owned.add(str(meta.get("name")))
-        return owned
+        """Pods in the namespace that `controlled_by` says belong to the target."""
+        pods = self._kube.list_pods(self._namespace)
+        return {str(p["metadata"]["name"]) for p in pods if controlled_by(p, self._owner)}
 
     def _evict_when_safe(self, victim: str) -> bool:
         blocked_since = time.monotonic()
