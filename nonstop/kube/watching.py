@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -92,6 +93,7 @@ class ResilientWatch:
         self._blind_since: float | None = None
         """Since when the watch may have missed changes (None before the first list)."""
         self._last_read_at = 0.0
+        self._consecutive = 0
         self._thread = threading.Thread(target=self._run, name=f"watch {what}", daemon=True)
         self.synced = threading.Event()
         """Set once the first list has been delivered."""
@@ -230,6 +232,7 @@ class ResilientWatch:
                         self._relist()
                     self._stream_once()
                     failing_since = None
+                    self._consecutive = 0
                     if not self._stop.is_set():
                         self.stats.reconnects += 1
                 except ApiException as exc:
@@ -257,5 +260,8 @@ class ResilientWatch:
         if not isinstance(error, TransientError) or now - failing_since > self._give_up_after:
             raise error
         self.stats.reconnects += 1
-        self._stop.wait(min(2.0, 0.1 * 2 ** min(len(self.stats.errors), 5)))
+        # backoff with full jitter over the *consecutive* failures: one bad answer an hour ago does not
+        # make the next reconnect wait the cap
+        self._stop.wait(random.uniform(0, min(2.0, 0.1 * 2 ** min(self._consecutive, 5))))
+        self._consecutive += 1
         return failing_since
