@@ -138,7 +138,10 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--report-dir", help="Where report.json goes (default ./nonstop-report/<name>).")
         ] = None,
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Measure and decide, but change nothing in the cluster.")
+            bool,
+            typer.Option(
+                "--dry-run", help="Measure and decide, but change nothing in the cluster (and take no Lease)."
+            ),
         ] = False,
     ) -> None:
         """Run one drill: load through the Service while the target rolls out; judge, decide, report.
