@@ -154,3 +154,39 @@ def test_a_real_drill_takes_and_releases_its_lease(sandbox: Any, namespace: str,
     assert verbs[0] == ("create", namespace)
     assert verbs[-1] == ("delete", namespace)
     assert _lease(sandbox, namespace, "nonstop-drill-deployment-web") is None
+
+
+def test_two_drills_racing_for_an_expired_lease_cannot_both_win(sandbox: Any, namespace: str, kube: Kube) -> None:
+    """Both read the same resourceVersion; the API takes one update and answers the other 409."""
+    import threading
+
+    _foreign_lease(sandbox, namespace, holder="dead-host/pid-1/drill-old", duration=5, renewed_ago=6)
+    contenders = [DrillLease(kube, namespace=namespace, kind="Deployment", target="web", drill=f"racer-{i}")
+                  for i in range(2)]  # fmt: skip
+    outcomes: dict[int, str] = {}
+    barrier = threading.Barrier(2)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        try:
+            contenders[i].acquire()
+            outcomes[i] = "won"
+        except LeaseHeld as exc:
+            outcomes[i] = str(exc)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert sorted(o == "won" for o in outcomes.values()) == [False, True], outcomes
+        winner = next(i for i, o in outcomes.items() if o == "won")
+        loser = outcomes[1 - winner]
+        assert holder_identity(f"racer-{winner}") in loser
+        assert _lease(sandbox, namespace, "nonstop-drill-deployment-web").spec.holder_identity == holder_identity(
+            f"racer-{winner}"
+        )
+    finally:
+        for contender in contenders:
+            contender.release()
