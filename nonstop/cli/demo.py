@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
         from nonstop.cli.drill import run_drill_command
 
         console = Console()
+        if not console.is_terminal:
+            console = Console(width=120)  # a log or a pipe: wide enough for the table, never folded mid-word
         results: list[tuple[DemoCase, dict[str, Any], bool]] = []
         for number, case in enumerate(CASES, 1):
             console.rule(f"[bold]case {number} of {len(CASES)}: {case.title}")
