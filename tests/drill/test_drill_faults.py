@@ -78,7 +78,7 @@ def test_watch_drops_410s_and_500s_lose_no_transition_and_keep_the_verdict(
 def test_a_stall_while_old_pods_terminate_makes_the_drill_inconclusive_not_pass(
     sandbox: Any, namespace: str, tmp_path: Path, faults: Any
 ) -> None:
-    """When the rollout starts, the drill's watches are cut and the API stalls its requests for 8 s —
+    """When the rollout starts, the drill's watches are cut and the API stalls its requests for 12 s —
     longer than the old pods' 5 s of serving after leaving the endpoints — so when a pod left and when
     it stopped cannot be told apart from the ordering minimum: exit 3, fail decision, notes say why."""
     apply(sandbox, namespace, manifest("after"), tmp_path)
@@ -92,7 +92,7 @@ def test_a_stall_while_old_pods_terminate_makes_the_drill_inconclusive_not_pass(
             assert drill.proc.poll() is None, drill.stderr[-3000:]
             assert time.monotonic() < deadline, "the rollout never started"
             time.sleep(0.05)
-        faults(dropWatches=True, stallSeconds=8, callers=["nonstop/"])
+        faults(dropWatches=True, stallSeconds=12, callers=["nonstop/"])
         code = drill.proc.wait(timeout=180)
     finally:
         faults()
