@@ -55,7 +55,7 @@ def test_wrong_type_names_the_field() -> None:
 def test_image_strategy_requires_an_image() -> None:
     bad = json.loads(json.dumps(MINIMAL))
     bad["spec"]["rollout"] = {"strategy": "image"}
-    with pytest.raises(SpecError, match="rollout.image is required"):
+    with pytest.raises(SpecError, match=r"rollout\.image is required"):
         parse_drill(bad, source="d.yaml")
 
 
