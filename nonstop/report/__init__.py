@@ -5,6 +5,8 @@ from nonstop.report.model import (
     CheckEntry,
     Decision,
     EventEntry,
+    FailureBucket,
+    OrderingSettings,
     PodEntry,
     Report,
     ReportWindow,
@@ -15,15 +17,28 @@ from nonstop.report.model import (
     build_report,
     format_timestamp,
 )
-from nonstop.report.writer import RENDERINGS, REPORT_JSON, Rendering, load_report, report_json, write_report
+from nonstop.report.writer import (
+    JUNIT_XML,
+    RENDERINGS,
+    REPORT_HTML,
+    REPORT_JSON,
+    Rendering,
+    load_report,
+    report_json,
+    write_report,
+)
 
 __all__ = [
+    "JUNIT_XML",
     "RENDERINGS",
+    "REPORT_HTML",
     "REPORT_JSON",
     "Action",
     "CheckEntry",
     "Decision",
     "EventEntry",
+    "FailureBucket",
+    "OrderingSettings",
     "PodEntry",
     "Rendering",
     "Report",
