@@ -81,3 +81,14 @@ def test_schema_command_prints_field_docs() -> None:
     schema = json.loads(out)
     props = schema["$defs"]["LoadSpec"]["properties"]
     assert "constant throughput" in props["userRate"]["description"]
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).parents[1].joinpath("config", "drills").glob("*.yaml")))
+def test_every_bundled_drill_validates_against_the_schema_and_the_models(path: Path) -> None:
+    """`nonstop schema` accepts each drill in config/drills/, and so do the models."""
+    import yaml
+
+    validator = jsonschema.Draft202012Validator(drill_schema())
+    data = yaml.safe_load(path.read_text())
+    assert list(validator.iter_errors(data)) == []
+    assert load_drill(path).metadata.name == data["metadata"]["name"]
