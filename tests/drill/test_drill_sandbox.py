@@ -233,3 +233,28 @@ def test_interrupt_before_the_rollout_exits_2_and_changes_nothing(sandbox: Any, 
     assert "interrupted before the rollout started" in stderr
     assert writes(sandbox.requests(since=mark)) == []
     assert not report_dir.exists()
+
+
+def test_external_rollout_is_observed_judged_and_promoted(sandbox: Any, namespace: str, tmp_path: Path) -> None:
+    """Deployment · external: someone else runs `kubectl rollout restart`; nonstop watches it and judges it."""
+    apply(sandbox, namespace, manifest("after"), tmp_path)
+    spec = drill_spec(namespace, rollout={"strategy": "external"}, chaos={"terminateOldPods": False})
+    argv, report_dir = drill_command(sandbox, spec, tmp_path)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:  # JSON log lines; the drill waits for a rollout once it reaches this phase
+        if '"drill phase"' in line and '"rollout"' in line:
+            break
+    else:
+        pytest.fail(f"the drill never reached its rollout phase: exit {proc.wait()}")
+    env = {**os.environ, "KUBECONFIG": sandbox.kubeconfig}
+    subprocess.run(["kubectl", "rollout", "restart", "-n", namespace, "deployment/web"], check=True, env=env,
+                   capture_output=True)  # fmt: skip
+    _, rest = proc.communicate(timeout=180)
+    assert proc.returncode == 0, rest[-2000:]
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["action"] == "promoted"
+    old = [p for p in report["pods"] if p["role"] == "old"]
+    assert len(old) == 1
+    assert old[0]["orderingOk"] is True
+    assert report["requests"]["failed"] == 0
