@@ -33,6 +33,7 @@ from nonstop.sandbox.controllers.objects import (
     controller_ref_to,
     is_terminal,
     namespace_open,
+    owner_keys,
     selects,
 )
 from nonstop.sandbox.controllers.progress import (
@@ -133,23 +134,7 @@ class DeploymentController(Controller[Key]):
         if change.kind is DEPLOYMENTS:
             return [(namespace, obj["metadata"]["name"])]
         if change.kind is REPLICASETS:
-            keys: set[Key] = set()
-            for version in (obj, change.prev):
-                if version is None:
-                    continue
-                ref = controller_ref(version)
-                if ref is not None:
-                    if ref.get("kind") == "Deployment":
-                        keys.add((namespace, ref["name"]))
-                else:
-                    labels = version["metadata"].get("labels")
-                    items, _ = self.store.list(DEPLOYMENTS, namespace)
-                    keys.update(
-                        (namespace, d["metadata"]["name"])
-                        for d in items
-                        if selects((d.get("spec") or {}).get("selector"), labels)
-                    )
-            return keys
+            return owner_keys(self.store, obj, change.prev, DEPLOYMENTS)
         if change.kind is PODS and (change.type == "DELETED" or (is_terminal(obj) and not _terminal(change.prev))):
             # Recreate waits for old pods to be gone: their end is a reason to look again.
             ref = controller_ref(obj)

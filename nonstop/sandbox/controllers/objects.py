@@ -26,6 +26,7 @@ __all__ = [
     "is_pod_ready",
     "is_terminal",
     "namespace_open",
+    "owner_keys",
     "parse_time",
     "random_suffix",
     "ready_since",
@@ -143,6 +144,34 @@ def selects(selector: Any, labels: dict[str, str] | None) -> bool:
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
     return match_label_selector_object(selector, labels)
+
+
+def owner_keys(
+    store: Store, dependent: Obj, prev: Obj | None, owner: Kind, *, orphans_while_terminating: bool = True
+) -> set[tuple[str, str]]:
+    """The (namespace, name) of each `owner`-kind object a dependent's change concerns.
+
+    Both versions of the dependent count (an owner it left must look again): its controller
+    reference when it has one, else every owner whose selector picks it (an orphan to adopt).
+    """
+    namespace = dependent["metadata"].get("namespace", "")
+    keys: set[tuple[str, str]] = set()
+    for version in (dependent, prev):
+        if version is None:
+            continue
+        ref = controller_ref(version)
+        if ref is not None:
+            if ref.get("kind") == owner.kind:
+                keys.add((namespace, ref["name"]))
+        elif orphans_while_terminating or not version["metadata"].get("deletionTimestamp"):
+            labels = version["metadata"].get("labels")
+            items, _ = store.list(owner, namespace)
+            keys.update(
+                (namespace, o["metadata"]["name"])
+                for o in items
+                if selects((o.get("spec") or {}).get("selector"), labels)
+            )
+    return keys
 
 
 def namespace_open(store: Store, namespace: str) -> bool:

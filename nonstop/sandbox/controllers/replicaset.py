@@ -27,6 +27,7 @@ from nonstop.sandbox.controllers.objects import (
     is_pod_ready,
     is_terminal,
     namespace_open,
+    owner_keys,
     parse_time,
     random_suffix,
     ready_since,
@@ -168,23 +169,8 @@ class ReplicaSetController(Controller[Key]):
         if change.kind is not PODS:
             return []
         self._cache(obj, gone=change.type == "DELETED")
-        keys: set[Key] = set()
-        for version in (obj, change.prev):
-            if version is None:
-                continue
-            ref = controller_ref(version)
-            if ref is not None:
-                if ref.get("kind") == "ReplicaSet":
-                    keys.add((namespace, ref["name"]))
-            elif not version["metadata"].get("deletionTimestamp"):  # an orphan: the RSs that may adopt it
-                labels = version["metadata"].get("labels")
-                items, _ = self.store.list(REPLICASETS, namespace)
-                keys.update(
-                    (namespace, rs["metadata"]["name"])
-                    for rs in items
-                    if selects((rs.get("spec") or {}).get("selector"), labels)
-                )
-        return keys
+        # a terminating orphan is not adopted
+        return owner_keys(self.store, obj, change.prev, REPLICASETS, orphans_while_terminating=False)
 
     def _sync_all(self, keys: dict[Key, None]) -> None:
         """Shrinking ReplicaSets first: when a Deployment moved a replica from an old RS to the new one,
