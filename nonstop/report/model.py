@@ -203,33 +203,6 @@ class Report(_Model):
         """The report as JSON-ready data with CONTRACT.md's keys."""
         return self.model_dump(mode="json", by_alias=True)
 
-    @classmethod
-    def from_judgement(
-        cls,
-        judgement: Judgement,
-        *,
-        drill: str,
-        decision: Decision,
-        action: Action,
-        events: Iterable[EventEntry | Mapping[str, Any] | object] = (),
-        lint: Iterable[Mapping[str, Any]] = (),
-        timeline: Iterable[TimelineEntry | Mapping[str, Any] | object] = (),
-        notes: Iterable[str] = (),
-        min_serve_after_unready_seconds: float | None = None,
-    ) -> Report:
-        """See `build_report`."""
-        return build_report(
-            judgement,
-            drill=drill,
-            decision=decision,
-            action=action,
-            events=events,
-            lint=lint,
-            timeline=timeline,
-            notes=notes,
-            min_serve_after_unready_seconds=min_serve_after_unready_seconds,
-        )
-
 
 def build_report(
     judgement: Judgement,
