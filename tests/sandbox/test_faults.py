@@ -116,15 +116,7 @@ def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_chan
     sandbox: Any, namespace: str, faults: Any
 ) -> None:
     """Streams end every 0.5 s, reconnect slowly and get 410: every ConfigMap still arrives exactly once."""
-    api = client.CoreV1Api(sandbox.api_client())
-    seen: list[Observed] = []
-    lock = threading.Lock()
-
-    def on_event(event: Observed) -> None:
-        with lock:
-            seen.append(event)
-
-    watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
+    api, watch, seen, lock = _configmap_watch(sandbox, namespace)
     # each reconnect takes 0.3 s, so writes land while the watch is blind and only the re-list shows them
     faults(dropWatchesEverySeconds=0.5, expireResumes=True, latencyMs=300, verbs=["watch"], resources=["configmaps"])
     watch.start()
@@ -184,6 +176,20 @@ def test_oom_kill_of_an_unknown_pod_is_404(sandbox: Any, namespace: str, faults:
     assert caught.value.code == 404
 
 
+def _configmap_watch(sandbox: Any, namespace: str) -> tuple[Any, ResilientWatch, list[Observed], threading.Lock]:
+    """A client, a (not yet started) ResilientWatch of the namespace's ConfigMaps, and what it saw."""
+    api = client.CoreV1Api(sandbox.api_client())
+    seen: list[Observed] = []
+    lock = threading.Lock()
+
+    def on_event(event: Observed) -> None:
+        with lock:
+            seen.append(event)
+
+    watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
+    return api, watch, seen, lock
+
+
 def _wait_for(seen: list[Observed], lock: threading.Lock, name: str, timeout: float = 15) -> Observed:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -200,15 +206,7 @@ def test_a_change_made_while_the_watch_was_blind_carries_its_uncertainty(
     sandbox: Any, namespace: str, faults: Any
 ) -> None:
     """Dropped stream + stalled reconnect: the change is replayed late and says how late it may be."""
-    api = client.CoreV1Api(sandbox.api_client())
-    seen: list[Observed] = []
-    lock = threading.Lock()
-
-    def on_event(event: Observed) -> None:
-        with lock:
-            seen.append(event)
-
-    watch = ResilientWatch(api.list_namespaced_config_map, what="configmaps", namespace=namespace, on_event=on_event)
+    api, watch, seen, lock = _configmap_watch(sandbox, namespace)
     watch.start()
     try:
         assert watch.synced.wait(10)
