@@ -1,7 +1,8 @@
 """Judges of a drill's evidence: pure functions over plain data, no I/O, no clock.
 
 The drill collects `RequestSample`s and `PodTimeline`s (`checks.evidence`) and hands them here:
-`judge_drill` runs `error-budget` (`checks.budget`) and `endpoint-ordering` (`checks.ordering`),
+`judge_drill` runs `error-budget` (`checks.budget`), `endpoint-ordering` (`checks.ordering`) and
+`graceful-exit` (`checks.exits`),
 charges each failure to a pod (`checks.attribution`), buckets the load per second
 (`checks.series`) and combines everything into the verdict (`checks.verdict`).
 """
@@ -17,6 +18,7 @@ from checks.attribution import (
 )
 from checks.budget import ERROR_BUDGET, BudgetResult, RequestStats, judge_error_budget, request_stats, samples_in_window
 from checks.evidence import FAILURE_CLASSES, DrillWindow, FailureClass, PodRole, PodTimeline, RequestSample
+from checks.exits import GRACEFUL_EXIT, ExitResult, PodExit, judge_graceful_exit, judge_pod_exit
 from checks.judge import Judgement, judge_drill
 from checks.ordering import ENDPOINT_ORDERING, OrderingResult, PodOrdering, judge_endpoint_ordering, judge_pod_ordering
 from checks.result import CheckResult, percentile
@@ -39,17 +41,20 @@ __all__ = [
     "ERROR_BUDGET",
     "EXIT_CODES",
     "FAILURE_CLASSES",
+    "GRACEFUL_EXIT",
     "MAX_BUCKETS",
     "AttributionResult",
     "BudgetResult",
     "CheckResult",
     "DrillProblem",
     "DrillWindow",
+    "ExitResult",
     "FailureAttribution",
     "FailureClass",
     "InconclusiveReason",
     "Judgement",
     "OrderingResult",
+    "PodExit",
     "PodOrdering",
     "PodRole",
     "PodTimeline",
@@ -64,6 +69,8 @@ __all__ = [
     "judge_drill",
     "judge_endpoint_ordering",
     "judge_error_budget",
+    "judge_graceful_exit",
+    "judge_pod_exit",
     "judge_pod_ordering",
     "per_second",
     "percentile",

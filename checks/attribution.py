@@ -1,14 +1,20 @@
 """Which pod each failed request is charged to.
 
-A failure whose answering pod is known (an HTTP error with `X-Pod-Name`) is charged to that pod.
-Any other failure is charged to the pods that were in their *termination window* while the
-request was in flight: from the first sign of termination (deletion, leaving the endpoints, the
-stop, the exit — whichever was observed first), less a small lead for the drill's observation
-delay, to the exit plus a margin for the data plane, which keeps routing to a pod for a while
-after it is gone. A pod that had not exited when observation ended has an open window.
+A failure whose answering pod is known (an HTTP error with `X-Pod-Name`, or a retried request whose
+failed connection had last been answered by that pod) is charged to that pod. Any other failure is
+charged to a pod that was in its *termination window* while the request was in flight: from the
+first sign of termination (deletion, leaving the endpoints, the stop, the exit — whichever was
+observed first), less a small lead for the drill's observation delay, to the exit plus a margin for
+the data plane, which keeps routing to a pod for a while after it is gone. A pod that had not exited
+when observation ended has an open window.
 
-When several pods were terminating at that moment, each could be to blame: the failure is
-*ambiguous* and counts for each of them. A failure in no window is unattributed.
+When several pods were terminating at that moment, the failure is *ambiguous*: it is charged to
+the candidate whose latest termination sign came last before the request started (the nearest pod
+event before it) and counted as shared. Every failure is charged once, so the failures charged to
+pods plus the unattributed ones equal the failures in the window (CONTRACT.md's report invariant).
+A failure in no window is unattributed.
+
+Retries (`RequestSample.retries`) are charged the same way, whether or not the budget counts them.
 """
 
 from __future__ import annotations
@@ -52,17 +58,19 @@ class TerminationWindow:
 
 @dataclass(frozen=True, slots=True)
 class FailureAttribution:
-    """One failed request and the pods it is charged to."""
+    """One failed request and the pod it is charged to."""
 
     sample: RequestSample
-    pods: tuple[str, ...]
-    """Empty: unattributed; one: attributed; several: ambiguous (each could be to blame)."""
+    pod: str | None
+    """The pod it is charged to; None: unattributed."""
+    candidates: tuple[str, ...] = ()
+    """Every pod that could be to blame (the charged one among them); more than one: ambiguous."""
     from_response: bool = False
-    """True when the answering pod named itself in the response (never ambiguous)."""
+    """True when the pod is known from the request itself (never ambiguous)."""
 
     @property
     def ambiguous(self) -> bool:
-        return len(self.pods) > 1
+        return len(self.candidates) > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +79,20 @@ class AttributionResult:
 
     failures: tuple[FailureAttribution, ...]
     attributed: Mapping[str, int] = field(default_factory=dict)
-    """Per pod: failures it could be to blame for (sole or shared)."""
+    """Per pod: failures charged to it (CONTRACT.md's `failuresAttributed`)."""
     ambiguous_by_pod: Mapping[str, int] = field(default_factory=dict)
-    """Per pod: the part of `attributed` it shares with other pods."""
+    """Per pod: the part of `attributed` another terminating pod could equally be to blame for."""
     ambiguous: int = 0
     """Failures with more than one candidate pod."""
     unattributed: int = 0
     """Failures in no pod's termination window and with no answering pod."""
+    retries_by_pod: Mapping[str, int] = field(default_factory=dict)
+    """Per pod: requests in the window the client retried after that pod's connection failed."""
+    retries: int = 0
+    """Requests in the window the client retried at least once (whichever pod they are charged to)."""
 
     def failures_for(self, pod: str) -> int:
-        """The failures charged to `pod`, sole or shared (CONTRACT.md's `failuresAttributed`)."""
+        """The failures charged to `pod` (CONTRACT.md's `failuresAttributed`)."""
         return self.attributed.get(pod, 0)
 
 
@@ -102,6 +114,14 @@ def termination_windows(
     return windows
 
 
+def _last_sign_before(pod: PodTimeline | None, at: float) -> float:
+    if pod is None:
+        return -math.inf
+    signs = (pod.deleted_at, pod.endpoint_unready_at, pod.stopped_accepting_at, pod.exited_at)
+    before = [sign for sign in signs if sign is not None and sign <= at]
+    return max(before) if before else -math.inf
+
+
 def attribute_failures(
     samples: Iterable[RequestSample],
     pods: Iterable[PodTimeline],
@@ -110,28 +130,47 @@ def attribute_failures(
     lead_seconds: float = DEFAULT_LEAD_SECONDS,
     margin_seconds: float = DEFAULT_MARGIN_SECONDS,
 ) -> AttributionResult:
-    """Charge every failed request (in `window`, when given) to the pod(s) that could have caused it."""
-    windows = termination_windows(pods, lead_seconds=lead_seconds, margin_seconds=margin_seconds)
+    """Charge every failed request (in `window`, when given) to the one pod that most likely caused it."""
+    known = {pod.name: pod for pod in pods}
+    windows = termination_windows(known.values(), lead_seconds=lead_seconds, margin_seconds=margin_seconds)
+
+    def charge(sample: RequestSample, named: str | None) -> FailureAttribution:
+        if named is not None and named in known:
+            return FailureAttribution(sample, named, (named,), from_response=True)
+        finished = sample.at + max(sample.latency_ms, 0.0) / 1000
+        candidates = tuple(dict.fromkeys(w.pod for w in windows if w.overlaps(sample.at, finished)))
+        if not candidates:
+            return FailureAttribution(sample, None)
+        nearest = max(candidates, key=lambda name: (_last_sign_before(known.get(name), sample.at), name))
+        return FailureAttribution(sample, nearest, candidates)
+
     results: list[FailureAttribution] = []
     attributed: Counter[str] = Counter()
     shared: Counter[str] = Counter()
+    retries: Counter[str] = Counter()
+    retried = 0
     for sample in samples:
-        if sample.failure is None or (window is not None and not window.contains(sample.at)):
+        if window is not None and not window.contains(sample.at):
             continue
-        if sample.pod is not None:
-            results.append(FailureAttribution(sample, (sample.pod,), from_response=True))
-            attributed[sample.pod] += 1
+        if sample.retries:
+            retried += 1
+            retry = charge(sample, sample.retried_pod)
+            if retry.pod is not None:
+                retries[retry.pod] += 1
+        if sample.failure is None:
             continue
-        finished = sample.at + max(sample.latency_ms, 0.0) / 1000
-        candidates = tuple(dict.fromkeys(w.pod for w in windows if w.overlaps(sample.at, finished)))
-        results.append(FailureAttribution(sample, candidates))
-        attributed.update(candidates)
-        if len(candidates) > 1:
-            shared.update(candidates)
+        item = charge(sample, sample.pod)
+        results.append(item)
+        if item.pod is not None:
+            attributed[item.pod] += 1
+            if item.ambiguous:
+                shared[item.pod] += 1
     return AttributionResult(
         failures=tuple(results),
         attributed=dict(attributed),
         ambiguous_by_pod=dict(shared),
         ambiguous=sum(1 for item in results if item.ambiguous),
-        unattributed=sum(1 for item in results if not item.pods),
+        unattributed=sum(1 for item in results if item.pod is None),
+        retries_by_pod=dict(retries),
+        retries=retried,
     )

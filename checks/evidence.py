@@ -6,13 +6,15 @@ the change); None means "not observed".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = ["FAILURE_CLASSES", "DrillWindow", "FailureClass", "PodRole", "PodTimeline", "RequestSample"]
 
-FailureClass = Literal["refused", "reset", "timeout", "http-5xx", "http-4xx", "other"]
-FAILURE_CLASSES: tuple[FailureClass, ...] = ("refused", "reset", "timeout", "http-5xx", "http-4xx", "other")
+FailureClass = Literal["refused", "reset", "timeout", "http-5xx", "http-4xx", "retried", "other"]
+FAILURE_CLASSES: tuple[FailureClass, ...] = ("refused", "reset", "timeout", "http-5xx", "http-4xx", "retried", "other")
+"""CONTRACT.md's classes, plus `retried`: the request got an answer only because the load generator
+retried it after its connection failed (counted as failed unless `budget.countRetries` is false)."""
 PodRole = Literal["old", "new"]
 
 
@@ -30,6 +32,17 @@ class RequestSample:
     """The answering pod (`X-Pod-Name` header), when known."""
     status: int | None = None
     """HTTP status code, when a response arrived."""
+    retries: int = 0
+    """How often the client silently sent the request again after its connection failed before any answer
+    (geventhttpclient retries an idempotent request once on a stale kept-alive connection)."""
+    retried_pod: str | None = None
+    """The pod that last answered on the connection that failed, when known: the one the retry hid."""
+
+    def counted(self, *, count_retries: bool) -> RequestSample:
+        """This request as the budget counts it: a retried success is a `retried` failure of `retried_pod`."""
+        if not count_retries or not self.retries or self.failure is not None:
+            return self
+        return replace(self, failure="retried", pod=self.retried_pod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +66,12 @@ class PodTimeline:
     exited_at: float | None = None
     """The container was seen terminated (or the pod deleted)."""
     exit_code: int | None = None
+    """The exit code of the container that ended worst (137 or OOMKilled before any other non-zero code)."""
+    exit_reason: str | None = None
+    """That container's `state.terminated.reason` (`Completed`, `Error`, `OOMKilled`, …), when seen."""
+    grace_period_seconds: float | None = None
+    """The grace period the pod was deleted with (`metadata.deletionGracePeriodSeconds`, else the spec's
+    `terminationGracePeriodSeconds`): when the kubelet sends SIGKILL, counted from `deleted_at`."""
     measurable: bool = True
     """False when the direct prober could not measure the pod (e.g. a sidecar proxy answers for it)."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from checks.attribution import DEFAULT_LEAD_SECONDS, DEFAULT_MARGIN_SECONDS, AttributionResult, attribute_failures
 from checks.budget import BudgetResult, judge_error_budget
 from checks.evidence import DrillWindow, PodTimeline, RequestSample
+from checks.exits import ExitResult, judge_graceful_exit
 from checks.ordering import OrderingResult, judge_endpoint_ordering
 from checks.result import CheckResult
 from checks.series import SeriesBucket, per_second
@@ -23,6 +24,8 @@ class Judgement:
     window: DrillWindow
     budget: BudgetResult
     ordering: OrderingResult
+    exits: ExitResult | None
+    """The `graceful-exit` check; None when the spec turned it off (`gracefulExit.enabled: false`)."""
     attribution: AttributionResult
     series: tuple[SeriesBucket, ...]
     verdict: VerdictResult
@@ -32,7 +35,12 @@ class Judgement:
     @property
     def checks(self) -> tuple[CheckResult, ...]:
         """The judged checks in the verdict table's order."""
-        return (self.budget.check, self.ordering.check)
+        return _judged_checks(self.budget, self.ordering, self.exits)
+
+
+def _judged_checks(budget: BudgetResult, ordering: OrderingResult, exits: ExitResult | None) -> tuple[CheckResult, ...]:
+    checks = (budget.check, ordering.check)
+    return checks if exits is None else (*checks, exits.check)
 
 
 def judge_drill(
@@ -45,6 +53,8 @@ def judge_drill(
     min_requests: int,
     min_serve_after_unready_seconds: float,
     expect_terminations: bool,
+    graceful_exit: bool = True,
+    count_retries: bool = True,
     problems: Iterable[DrillProblem] = (),
     series_start: float | None = None,
     series_end: float | None = None,
@@ -56,8 +66,10 @@ def judge_drill(
     The budget and the attribution cover the drill window; the series covers `series_start` to
     `series_end` (default: every request given, so baseline and cool-down show around the window).
     `expect_terminations`: the strategy replaces serving pods (see `judge_endpoint_ordering`).
+    `graceful_exit`: judge the `graceful-exit` check. `count_retries`: a request answered only after
+    the client retried it counts as a `retried` failure (`RequestSample.counted`).
     """
-    all_samples = list(samples)
+    all_samples = [sample.counted(count_retries=count_retries) for sample in samples]
     all_pods = tuple(pods)
     budget = judge_error_budget(
         all_samples,
@@ -71,10 +83,11 @@ def judge_drill(
         min_serve_after_unready_seconds=min_serve_after_unready_seconds,
         expect_terminations=expect_terminations,
     )
+    exits = judge_graceful_exit(all_pods, expect_terminations=expect_terminations) if graceful_exit else None
     attribution = attribute_failures(
         all_samples, all_pods, window=window, lead_seconds=lead_seconds, margin_seconds=margin_seconds
     )
     series = tuple(per_second(all_samples, start=series_start, end=series_end))
     all_problems = tuple(problems)
-    verdict = decide_verdict((budget.check, ordering.check), problems=all_problems)
-    return Judgement(window, budget, ordering, attribution, series, verdict, all_pods, all_problems)
+    verdict = decide_verdict(_judged_checks(budget, ordering, exits), problems=all_problems)
+    return Judgement(window, budget, ordering, exits, attribution, series, verdict, all_pods, all_problems)

@@ -16,11 +16,19 @@ Protocol, one TCP connection per Locust process, newline-delimited JSON:
 
 - first line: ``{"token": NONSTOP_LOAD_TOKEN, "pid": <pid>}``;
 - then one line per batch (every ``FLUSH_SECONDS``, and at test stop and quit): a list of records
-  ``[start epoch seconds, latency ms, failure class or null, HTTP status or null, X-Pod-Name or null]``;
+  ``[start epoch seconds, latency ms, failure class or null, HTTP status or null, X-Pod-Name or null,
+  retries, the retried connection's last X-Pod-Name or null]``;
 - and ``{"users": n}`` whenever the number of running users of this process changed.
 
 The failure classes are CONTRACT.md's: ``refused``, ``reset`` (reset, broken pipe, or closed by the
 server before an answer), ``timeout``, ``http-5xx``, ``http-4xx``, ``other``.
+
+Retries: geventhttpclient silently sends an idempotent request again when the connection it took from
+its pool is reset or closed before any response byte (a stale keep-alive connection to a pod that is
+going away). The plugin wraps its pool's ``get_socket`` to count the connections each request took
+(per greenlet: a Locust user runs in one) and remembers which pod last answered on each connection,
+so a retried request is reported with its retry count and the pod whose connection failed — a
+non-idempotent request would have failed there.
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ import logging
 import os
 import socket
 import time
+import weakref
 from typing import Any
 
 import gevent
 import gevent.lock
+from geventhttpclient.connectionpool import ConnectionPool
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -47,6 +57,32 @@ _TIMEOUT_ERRNOS = {errno.ETIMEDOUT}
 _RESET_TYPES = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 # Clients' names for "the server closed the connection before answering".
 _CLOSED_NAMES = {"HTTPConnectionClosed", "RemoteDisconnected", "ProtocolError", "IncompleteRead", "EmptyResponse"}
+
+
+_taken: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
+"""Per greenlet: the pooled connections the request in flight took (more than one: it was retried)."""
+_answered_by: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+"""Per connection: the pod (`X-Pod-Name`) that last answered on it."""
+_get_socket = ConnectionPool.get_socket
+
+
+def _counting_get_socket(self: ConnectionPool) -> Any:
+    sock = _get_socket(self)
+    _taken.setdefault(gevent.getcurrent(), []).append(sock)
+    return sock
+
+
+ConnectionPool.get_socket = _counting_get_socket  # type: ignore[method-assign]
+
+
+def _retries(pod: str | None) -> tuple[int, str | None]:
+    """The retries of the request that just ended in this greenlet, and the pod its failed connection had."""
+    taken = _taken.pop(gevent.getcurrent(), [])
+    if pod is not None and taken:
+        _answered_by[taken[-1]] = pod
+    if len(taken) < 2:
+        return 0, None
+    return len(taken) - 1, _answered_by.get(taken[0])
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -93,7 +129,7 @@ class _Stream:
         self.sock: socket.socket | None = sock
         self.runner = runner
         self.users = 0
-        self.buffer: list[tuple[float, float, str | None, int | None, str | None]] = []
+        self.buffer: list[tuple[float, float, str | None, int | None, str | None, int, str | None]] = []
         self.lock = gevent.lock.Semaphore()
 
     def on_request(
@@ -112,7 +148,9 @@ class _Stream:
             if headers:
                 pod = headers.get("X-Pod-Name")
         at = start_time if start_time is not None else time.time() - response_time / 1000.0
-        self.buffer.append((at, round(response_time, 3), classify(exception, status), status or None, pod))
+        retries, retried_pod = _retries(pod)
+        failure = classify(exception, status)
+        self.buffer.append((at, round(response_time, 3), failure, status or None, pod, retries, retried_pod))
 
     def flush(self) -> None:
         with self.lock:

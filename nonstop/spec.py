@@ -22,6 +22,7 @@ __all__ = [
     "Drill",
     "DrillMetadata",
     "DrillSpec",
+    "GracefulExitSpec",
     "LoadSpec",
     "OrderingSpec",
     "RolloutSpec",
@@ -78,7 +79,11 @@ class LoadSpec(_Model):
     spawn_rate: float = Field(default=10, gt=0, le=10000)
     """Users started per second while ramping up. Default 10."""
     path: str = Field(default="/", pattern=r"^/")
-    """HTTP path every request asks for; also what the per-pod prober asks. Default `/`."""
+    """HTTP path every request asks for; also what the per-pod prober asks unless `ordering.probePath`
+    says otherwise. Default `/`."""
+    method: Literal["GET", "POST"] = "GET"
+    """HTTP method of the bundled locustfile's requests: `GET`, or `POST` with a small body — never
+    retried by the client, as a payment or any non-idempotent request. Default `GET`."""
     locustfile: str | None = None
     """Path of a custom locustfile; null uses the bundled HTTP user (constant throughput, a share of its
     users close the connection after each request so routing is sampled continuously)."""
@@ -116,12 +121,25 @@ class BudgetSpec(_Model):
     """Highest acceptable p99 latency in the window, in milliseconds; null: not judged."""
     min_requests: int = Field(default=100, ge=1)
     """Fewer requests than this in the window make the drill inconclusive (exit 3). Default 100."""
+    count_retries: bool = True
+    """A request the load's client silently sent again after its connection failed (a reset or close
+    before any answer on a kept-alive connection) counts as failed (class `retried`): a non-idempotent
+    request would have failed there. false: retries are reported per pod but not judged. Default true."""
 
 
 class OrderingSpec(_Model):
     min_serve_after_unready_seconds: float = Field(default=1.0, ge=0, le=3600)
     """A terminating pod is in order when it kept serving at least this long after leaving the
     endpoints (the data plane's propagation lag it must cover). Default 1.0 s."""
+    probe_path: str | None = Field(default=None, pattern=r"^/")
+    """The path the per-pod prober asks each terminating pod (a fast one makes "stopped accepting" sharp);
+    null means `load.path`."""
+
+
+class GracefulExitSpec(_Model):
+    enabled: bool = True
+    """Judge the `graceful-exit` check: every pod the rollout terminated must exit by itself within its
+    grace period (not SIGKILLed, not exit 137 or OOMKilled). Default true."""
 
 
 class DecisionSpec(_Model):
@@ -159,6 +177,8 @@ class DrillSpec(_Model):
     """The error budget the drill window must stay within."""
     ordering: OrderingSpec = Field(default_factory=OrderingSpec)
     """The endpoint-ordering check's threshold."""
+    graceful_exit: GracefulExitSpec = Field(default_factory=GracefulExitSpec)
+    """The graceful-exit check (old pods must not need the SIGKILL)."""
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     """What happens after the verdict."""
     timeout_seconds: float = Field(default=600, gt=0, le=86400)

@@ -371,6 +371,7 @@ class LoadRunner:
             NONSTOP_LOAD_SINK=sink,
             NONSTOP_LOAD_TOKEN=self._token,
             NONSTOP_LOAD_PATH=self.load.path,
+            NONSTOP_LOAD_METHOD=self.load.method,
             NONSTOP_LOAD_USER_RATE=repr(self.load.user_rate),
             NONSTOP_LOAD_TIMEOUT=repr(self.load.timeout_seconds),
             NONSTOP_LOAD_CLOSE_SHARE=repr(self._close_share),
@@ -639,10 +640,11 @@ class LoadRunner:
 
 
 def _sample(record: Any) -> RequestSample:
-    at, latency, failure, status, pod = record
+    at, latency, failure, status, pod, *retried = record
     if failure is not None and failure not in _FAILURE_CLASSES:
         failure = "other"
-    return RequestSample(at=at, latency_ms=latency, failure=failure, pod=pod, status=status)
+    retries, retried_pod = retried if len(retried) == 2 else (0, None)
+    return RequestSample(at, latency, failure, pod, status, int(retries), retried_pod)
 
 
 def _has_exited(pid: int) -> bool:

@@ -58,6 +58,8 @@ class PodRecord:
     stop_reason: str | None = None
     exited_at: float | None = None
     exit_code: int | None = None
+    exit_reason: str | None = None
+    grace_period_seconds: float | None = None
     measurable: bool = True
     failures_attributed: int = 0
     unready_uncertainty: float = 0.0
@@ -80,6 +82,8 @@ class PodRecord:
             stopped_accepting_at=self.stopped_accepting_at,
             exited_at=self.exited_at,
             exit_code=self.exit_code,
+            exit_reason=self.exit_reason,
+            grace_period_seconds=self.grace_period_seconds,
             measurable=self.measurable,
         )
 
@@ -89,6 +93,21 @@ def _is_ready(pod: Obj) -> bool:
         if condition.get("type") == "Ready":
             return bool(condition.get("status") == "True")
     return False
+
+
+def _exit_severity(terminated: Obj) -> int:
+    """How badly a container ended: killed (137, OOMKilled) > other non-zero > zero."""
+    if terminated.get("reason") == "OOMKilled" or terminated.get("exitCode") == 137:
+        return 2
+    return 1 if terminated.get("exitCode") else 0
+
+
+def _grace_period(pod: Obj) -> float | None:
+    """The grace period of a pod's deletion: the one the DELETE asked for, else the spec's."""
+    grace = (pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+    if grace is None:
+        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+    return None if grace is None else float(grace)
 
 
 def _has_sidecar_proxy(pod: Obj) -> bool:
@@ -259,17 +278,12 @@ class Observer:
             if (pod.get("metadata") or {}).get("deletionTimestamp") and record.deleted_at is None:
                 record.deleted_at = seen.at
                 record.deleted_uncertainty = seen.uncertainty
+                # The first deletion's grace period: the kubelet's final DELETE sets it to 0.
+                record.grace_period_seconds = _grace_period(pod)
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} deleting (SIGTERM path started)"))
                 start_prober = record
-            for cs in status.get("containerStatuses") or []:
-                terminated = (cs.get("state") or {}).get("terminated")
-                if terminated and record.deleted_at is not None and record.exited_at is None:
-                    record.exited_at = seen.at
-                    record.exited_uncertainty = seen.uncertainty
-                    record.exit_code = terminated.get("exitCode")
-                    self.timeline.append(
-                        TimelineEntry(seen.at, "pod", f"{record.name} exited (code {record.exit_code})")
-                    )
+            if record.deleted_at is not None:
+                self._fold_exits(record, pod, seen)
             if seen.type == "DELETED" and record.exited_at is None:
                 record.exited_at = seen.at
                 record.exited_uncertainty = seen.uncertainty
@@ -279,6 +293,32 @@ class Observer:
             self._notify()
         if start_prober is not None:
             self._on_terminating(start_prober)
+
+    def _fold_exits(self, record: PodRecord, pod: Obj, seen: Observed) -> None:
+        """The first container exit of a deleting pod, and the worst one seen (caller holds the lock).
+
+        Native sidecars (init containers with `restartPolicy: Always`) count; init containers that
+        completed at start-up do not.
+        """
+        status = pod.get("status") or {}
+        sidecars = {c.get("name") for c in (pod.get("spec") or {}).get("initContainers") or []
+                    if c.get("restartPolicy") == "Always"}  # fmt: skip
+        statuses = [
+            *(status.get("containerStatuses") or []),
+            *(cs for cs in status.get("initContainerStatuses") or [] if cs.get("name") in sidecars),
+        ]
+        ended = [state["terminated"] for cs in statuses if (state := cs.get("state") or {}).get("terminated")]
+        if not ended:
+            return
+        worst = max(ended, key=_exit_severity)
+        if record.exited_at is None:
+            record.exited_at = seen.at
+            record.exited_uncertainty = seen.uncertainty
+            self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} exited (code {worst.get('exitCode')})"))
+        known = {"exitCode": record.exit_code, "reason": record.exit_reason}
+        if record.exit_code is None or _exit_severity(worst) > _exit_severity(known):
+            record.exit_code = worst.get("exitCode")
+            record.exit_reason = worst.get("reason")
 
     def _leave_endpoints(self, record: PodRecord, at: float, why: str, uncertainty: float = 0.0) -> None:
         if record.endpoint_ready:

@@ -209,10 +209,12 @@ def _run(
     # In the Argo workflow the Locust workers are pods of their own (workflows/drill_template.py).
     external_workers = external_workers_from_env(os.environ)
 
+    probe_path = spec.ordering.probe_path or spec.load.path
+
     def on_terminating(record: PodRecord) -> None:
         port = target.pod_port()
         if record.ip and port and record.measurable:
-            prober.watch(record.name, record.ip, port, spec.load.path)
+            prober.watch(record.name, record.ip, port, probe_path)
 
     observer = Observer(
         kube,
@@ -222,7 +224,7 @@ def _run(
         related_names=(target.name, actions.canary_name(target.name)),
         on_terminating=on_terminating,
     )
-    prober = Prober(on_stop=observer.record_stop)
+    prober = Prober(on_stop=observer.record_stop, read_timeout=spec.load.timeout_seconds)
     samples = _Samples(observer)
     reporter = _Progress(sink, drill, samples, observer, started_at)
     reporter.enter("preflight")
@@ -230,7 +232,8 @@ def _run(
     try:
         observer.start()
         reporter.enter("settle", spec.load.settle_seconds)
-        settle(observer, target=target, url=pre.url, path=spec.load.path, timeout=spec.load.settle_seconds,
+        settle(observer, target=target, url=pre.url, path=spec.load.path, probe_path=probe_path,
+               read_timeout=spec.load.timeout_seconds, timeout=spec.load.settle_seconds,
                interrupted=interrupted)  # fmt: skip
         log.info("target settled; starting the load", url=pre.url, users=spec.load.users)
         bound = spec.load.warmup_seconds + spec.timeout_seconds + spec.load.cooldown_seconds + 60
@@ -293,6 +296,8 @@ def _run(
         min_requests=spec.budget.min_requests,
         min_serve_after_unready_seconds=spec.ordering.min_serve_after_unready_seconds,
         expect_terminations=_expects_terminations(drill, dry_run),
+        graceful_exit=spec.graceful_exit.enabled,
+        count_retries=spec.budget.count_retries,
         problems=window.problems,
     )
     verdict = judgement.verdict.verdict

@@ -19,12 +19,14 @@ from nonstop.errors import DrillAborted
 __all__ = ["settle"]
 
 IN_A_ROW = 10
+MIN_READ_TIMEOUT = 2.0
+"""Settling asks whether the app answers at all; a load timeout shorter than this is the baseline's to judge."""
 
 
-def _service_answers(url: str, path: str) -> str | None:
+def _service_answers(url: str, path: str, read_timeout: float) -> str | None:
     """One request on a new connection; None when it answered below 400, else why not."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=2)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=read_timeout)
     try:
         conn.request("GET", path, headers={"User-Agent": "nonstop-settle", "Connection": "close"})
         status = conn.getresponse().status
@@ -38,9 +40,23 @@ def _service_answers(url: str, path: str) -> str | None:
 
 
 def settle(
-    observer: Observer, *, target: Target, url: str, path: str, timeout: float, interrupted: threading.Event
+    observer: Observer,
+    *,
+    target: Target,
+    url: str,
+    path: str,
+    probe_path: str,
+    read_timeout: float,
+    timeout: float,
+    interrupted: threading.Event,
 ) -> float:
-    """Wait until the Service is steady; returns the seconds it took, or raises DrillAborted (exit 2)."""
+    """Wait until the Service is steady; returns the seconds it took, or raises DrillAborted (exit 2).
+
+    Each ready endpoint is asked `probe_path` directly, the Service `path`; an answer may take up to
+    `read_timeout` seconds (`load.timeoutSeconds`: what the load itself accepts), and at least
+    `MIN_READ_TIMEOUT` — a slow but answering app is settled, and the baseline then says it is too slow.
+    """
+    read_timeout = max(read_timeout, MIN_READ_TIMEOUT)
     started = time.monotonic()
     why = "no ready endpoint yet"
     while not interrupted.is_set():
@@ -49,13 +65,13 @@ def settle(
         for pod in ready:
             port = target.pod_port()
             if pod.ip and port:
-                failure = probe_once(pod.ip, port, path, connect_timeout=1.0, read_timeout=2.0)
+                failure = probe_once(pod.ip, port, probe_path, connect_timeout=1.0, read_timeout=read_timeout)
                 if failure:
                     why = f"ready endpoint {pod.name} ({pod.ip}:{port}) does not answer: {failure}"
                     break
         if not why:
             for _ in range(IN_A_ROW):
-                failure = _service_answers(url, path)
+                failure = _service_answers(url, path, read_timeout)
                 if failure:
                     why = f"the Service at {url} failed a request: {failure}"
                     break

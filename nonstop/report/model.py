@@ -4,7 +4,9 @@ Keys are camelCase; timestamps are RFC 3339 with milliseconds in UTC (`2026-11-2
 on the drill's clock. Inputs may give times as epoch seconds (the evidence's unit), datetimes or
 RFC 3339 strings. A few keys beyond CONTRACT.md's, all allowed by `report.schema.json`, carry what
 a reader needs to trust the verdict: `verdictReasons`, `notes` (what was skipped or degraded),
-`requests.ambiguousFailures`, per pod `failuresAmbiguous`, `measurable` and `orderingReason`, and for
+`requests.ambiguousFailures` and `requests.retried`, per pod `failuresAmbiguous`, `retries`,
+`measurable`, `orderingReason`, `exitReason`, `gracePeriodSeconds`, `gracefulExit` and
+`gracefulExitReason`, and for
 the HTML timeline `failureBuckets` (failures per time bucket and pod, `failureBucketSeconds` wide)
 and `ordering.minServeAfterUnreadySeconds`.
 Reading a report back (`Report.model_validate_json`) ignores keys this version does not know.
@@ -106,7 +108,10 @@ class RequestsBlock(_Model):
     failures_by_class: dict[FailureClass, int] = Field(default_factory=dict)
     unattributed_failures: int = Field(default=0, ge=0)
     ambiguous_failures: int = Field(default=0, ge=0)
-    """Failures charged to more than one terminating pod (each of them counts it)."""
+    """Failures another terminating pod could equally be to blame for (each is charged to one pod)."""
+    retried: int = Field(default=0, ge=0)
+    """Requests the load's client sent again after their connection failed (class `retried` when the
+    budget counts retries)."""
 
 
 class PodEntry(_Model):
@@ -126,10 +131,20 @@ class PodEntry(_Model):
     """Failed requests this pod could be to blame for, sole or shared."""
     ordering_ok: bool | None = None
     failures_ambiguous: int = Field(default=0, ge=0)
-    """The part of failuresAttributed shared with other pods terminating at the same time."""
+    """The part of failuresAttributed another pod terminating at the same time could be to blame for."""
+    retries: int = Field(default=0, ge=0)
+    """Requests the client retried after a connection to this pod failed before any answer."""
     measurable: bool = True
     ordering_reason: str | None = None
     """Why the pod is in order, out of order, or not judged (one phrase)."""
+    exit_reason: str | None = None
+    """`state.terminated.reason` of the container that ended worst (`Completed`, `Error`, `OOMKilled`)."""
+    grace_period_seconds: float | None = None
+    """The grace period the pod was deleted with."""
+    graceful_exit: bool | None = None
+    """The graceful-exit verdict: true exited by itself, false SIGKILLed/OOMKilled, null not judged."""
+    graceful_exit_reason: str | None = None
+    """How it exited, and for a failure the cause and the fix (one phrase)."""
 
 
 class SeriesEntry(_Model):
@@ -194,7 +209,7 @@ class Report(_Model):
     notes: list[str] = Field(default_factory=list)
     """What was skipped or degraded (chaos skipped, nothing to undo, a watch resumed, …)."""
     failure_buckets: list[FailureBucket] = Field(default_factory=list)
-    """Failures per time bucket and per pod they are charged to (an ambiguous failure counts for each candidate)."""
+    """Failures per time bucket and per pod they are charged to."""
     failure_bucket_seconds: float = 1.0
     """The width of `failureBuckets` (0.1 s when the failures span at most two minutes, else 1 s)."""
     ordering: OrderingSettings = Field(default_factory=OrderingSettings)
@@ -225,7 +240,7 @@ def build_report(
     stats = judgement.budget.stats
     attribution = judgement.attribution
     buckets, bucket_seconds = _failure_buckets(judgement)
-    return Report(
+    report = Report(
         drill=drill,
         verdict=judgement.verdict.verdict,
         decision=decision,
@@ -241,6 +256,7 @@ def build_report(
             failures_by_class=dict(stats.failures_by_class),
             unattributed_failures=attribution.unattributed,
             ambiguous_failures=attribution.ambiguous,
+            retried=attribution.retries,
         ),
         pods=[_pod_entry(pod, judgement) for pod in sorted(judgement.pods, key=_pod_order)],
         series=[
@@ -256,6 +272,13 @@ def build_report(
         failure_bucket_seconds=bucket_seconds,
         ordering=OrderingSettings(min_serve_after_unready_seconds=min_serve_after_unready_seconds),
     )
+    charged = sum(pod.failures_attributed for pod in report.pods)
+    if charged + report.requests.unattributed_failures != report.requests.failed:
+        raise ValueError(
+            f"report invariant broken: {charged} failures charged to pods + {report.requests.unattributed_failures} "
+            f"unattributed ≠ {report.requests.failed} failed in the window"
+        )
+    return report
 
 
 FAILURE_BUCKET_SECONDS = (0.1, 1.0)
@@ -271,10 +294,9 @@ def _failure_buckets(judgement: Judgement) -> tuple[list[FailureBucket], float]:
     shared: Counter[tuple[int, str | None]] = Counter()
     for item in items:
         slot = math.floor(item.sample.at / width)
-        for pod in item.pods or (None,):
-            failures[slot, pod] += 1
-            if item.ambiguous:
-                shared[slot, pod] += 1
+        failures[slot, item.pod] += 1
+        if item.ambiguous:
+            shared[slot, item.pod] += 1
     buckets = [
         FailureBucket(at=round(slot * width, 1), pod=pod, failures=count, ambiguous=shared[slot, pod])
         for (slot, pod), count in sorted(failures.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
@@ -304,6 +326,8 @@ def _pod_order(pod: PodTimeline) -> tuple[bool, float, str]:
 
 def _pod_entry(pod: PodTimeline, judgement: Judgement) -> PodEntry:
     ordering = judgement.ordering.for_pod(pod.name)
+    exit_verdict = judgement.exits.for_pod(pod.name) if judgement.exits is not None else None
+    judged_exit = exit_verdict if exit_verdict is not None and exit_verdict.judged else None
     return PodEntry(
         name=pod.name,
         role=pod.role,
@@ -320,6 +344,11 @@ def _pod_entry(pod: PodTimeline, judgement: Judgement) -> PodEntry:
         failures_attributed=judgement.attribution.failures_for(pod.name),
         ordering_ok=ordering.ordering_ok if ordering else None,
         failures_ambiguous=judgement.attribution.ambiguous_by_pod.get(pod.name, 0),
+        retries=judgement.attribution.retries_by_pod.get(pod.name, 0),
         measurable=pod.measurable,
         ordering_reason=ordering.reason if ordering else None,
+        exit_reason=pod.exit_reason,
+        grace_period_seconds=pod.grace_period_seconds,
+        graceful_exit=judged_exit.graceful if judged_exit else None,
+        graceful_exit_reason=judged_exit.reason if judged_exit else None,
     )

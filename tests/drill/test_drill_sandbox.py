@@ -258,3 +258,23 @@ def test_external_rollout_is_observed_judged_and_promoted(sandbox: Any, namespac
     assert len(old) == 1
     assert old[0]["orderingOk"] is True
     assert report["requests"]["failed"] == 0
+
+
+def test_an_app_answering_in_3_s_settles_and_is_drilled_with_a_fast_probe_path(
+    sandbox: Any, namespace: str, tmp_path: Path
+) -> None:
+    """Settling waits as long as load.timeoutSeconds allows (it used to give up after 2 s); the prober asks
+    ordering.probePath, so the slow `/` does not blur when each old pod stopped accepting."""
+    apply(sandbox, namespace, manifest("after", env={"RESPONSE_DELAY_MS": "3000"}), tmp_path)
+    spec = drill_spec(
+        namespace,
+        load={"users": 30, "spawnRate": 30, "userRate": 1, "timeoutSeconds": 5, "settleSeconds": 90, "warmupSeconds": 8},
+        budget={"minRequests": 30},
+        ordering={"probePath": "/healthz"},
+    )
+    result = run_drill(sandbox, spec, tmp_path)
+    assert result.code == 0, result.stderr[-2000:]
+    assert result.report["requests"]["p50Ms"] >= 3000
+    old = [pod for pod in result.report["pods"] if pod["role"] == "old"]
+    assert old and all(pod["orderingOk"] for pod in old)
+    assert all(pod["gracefulExit"] for pod in old)

@@ -1,4 +1,5 @@
-"""Failure attribution: charged to the pod(s) terminating at that moment, ambiguous or unattributed otherwise."""
+"""Failure attribution: each failure charged to one pod terminating at that moment (flagged when another
+could be to blame), or unattributed; the charged failures plus the unattributed ones add up."""
 
 from __future__ import annotations
 
@@ -35,16 +36,24 @@ def test_successes_are_never_attributed() -> None:
     assert result.failures_for("web-a") == 0
 
 
-def test_pods_terminating_at_once_make_the_failure_ambiguous_and_charge_both() -> None:
+def test_pods_terminating_at_once_make_the_failure_ambiguous_charged_to_the_nearest_event() -> None:
     pods = [_terminating("web-a", 100.0, 103.0), _terminating("web-b", 101.0, 104.0)]
     result = attribute_failures([_failure(102.0)], pods)
     assert result.ambiguous == 1
     assert result.failures[0].ambiguous
-    assert set(result.failures[0].pods) == {"web-a", "web-b"}
-    assert result.failures_for("web-a") == 1
+    assert set(result.failures[0].candidates) == {"web-a", "web-b"}
+    # web-b's deletion (101.0) is the pod event nearest before the failure (web-a's last: 100.01).
+    assert result.failures[0].pod == "web-b"
+    assert result.failures_for("web-a") == 0
     assert result.failures_for("web-b") == 1
-    assert result.ambiguous_by_pod == {"web-a": 1, "web-b": 1}
+    assert result.ambiguous_by_pod == {"web-b": 1}
     assert result.unattributed == 0
+
+
+def test_an_exit_is_a_pod_event_too() -> None:
+    pods = [_terminating("web-a", 100.0, 102.5), _terminating("web-b", 101.0, 104.0)]
+    result = attribute_failures([_failure(103.0)], pods)
+    assert result.failures[0].pod == "web-a"
 
 
 def test_failure_outside_every_window_is_unattributed() -> None:
@@ -94,13 +103,45 @@ def test_the_window_starts_at_the_earliest_sign_of_termination() -> None:
 
 
 def test_a_failure_naming_its_pod_is_charged_to_it_alone() -> None:
-    pods = [_terminating("web-a", 100.0, 103.0), _terminating("web-b", 101.0, 104.0)]
+    pods = [
+        _terminating("web-a", 100.0, 103.0),
+        _terminating("web-b", 101.0, 104.0),
+        PodTimeline(name="web-new", role="new"),
+    ]
     result = attribute_failures([_failure(102.0, pod="web-new")], pods)
-    assert result.failures[0].pods == ("web-new",)
+    assert result.failures[0].pod == "web-new"
     assert result.failures[0].from_response
     assert result.ambiguous == 0
     assert result.failures_for("web-new") == 1
     assert result.failures_for("web-a") == 0
+
+
+def test_a_failure_naming_a_pod_outside_the_target_is_charged_by_time() -> None:
+    pods = [_terminating("web-a", 100.0, 103.0)]
+    result = attribute_failures([_failure(102.0, pod="someone-else")], pods)
+    assert result.failures[0].pod == "web-a"
+    assert not result.failures[0].from_response
+
+
+def test_retries_are_charged_to_the_pod_whose_connection_failed() -> None:
+    pods = [_terminating("web-a", 100.0, 103.0), PodTimeline(name="web-b", role="new")]
+    retried = RequestSample(at=101.0, latency_ms=2.0, pod="web-b", status=200, retries=1, retried_pod="web-a")
+    unknown = RequestSample(at=102.0, latency_ms=2.0, pod="web-b", status=200, retries=1)
+    result = attribute_failures([retried, unknown], pods)
+    assert result.retries == 2
+    assert result.retries_by_pod == {"web-a": 2}  # the unknown one by time: web-a was terminating
+    assert result.failures == ()  # a retried success is a failure only once the budget counts it
+
+
+def test_a_counted_retry_is_a_retried_failure_of_the_failed_connection_pod() -> None:
+    pods = [_terminating("web-a", 100.0, 103.0), PodTimeline(name="web-b", role="new")]
+    sample = RequestSample(at=101.0, latency_ms=2.0, pod="web-b", status=200, retries=1, retried_pod="web-a")
+    counted = sample.counted(count_retries=True)
+    assert (counted.failure, counted.pod) == ("retried", "web-a")
+    assert sample.counted(count_retries=False) is sample
+    result = attribute_failures([counted], pods)
+    assert result.failures_for("web-a") == 1
+    assert result.failures_for("web-b") == 0
 
 
 def test_only_failures_in_the_drill_window_are_attributed_when_given() -> None:
@@ -110,16 +151,19 @@ def test_only_failures_in_the_drill_window_are_attributed_when_given() -> None:
     assert result.unattributed == 0
 
 
-def test_property_every_failure_is_exactly_one_of_sole_ambiguous_or_unattributed() -> None:
+def test_property_charged_plus_unattributed_equals_the_failures() -> None:
     rng = random.Random(5)
-    for _ in range(200):
+    for _ in range(300):
         pods = []
         for i in range(rng.randint(0, 4)):
             deleted = rng.uniform(100, 120)
             pods.append(_terminating(f"p{i}", deleted, rng.choice([None, deleted + rng.uniform(0, 5)])))
-        failures = [_failure(rng.uniform(90, 140), latency_ms=rng.uniform(0, 3000)) for _ in range(rng.randint(0, 30))]
+        names = [pod.name for pod in pods] + ["not-a-target-pod", None]
+        failures = [
+            _failure(rng.uniform(90, 140), latency_ms=rng.uniform(0, 3000), pod=rng.choice(names))
+            for _ in range(rng.randint(0, 30))
+        ]
         result = attribute_failures(failures, pods)
-        sole = sum(1 for item in result.failures if len(item.pods) == 1)
-        assert sole + result.ambiguous + result.unattributed == len(failures)
-        charged = sum(result.attributed.values())
-        assert charged == sole + sum(len(item.pods) for item in result.failures if item.ambiguous)
+        assert sum(result.attributed.values()) + result.unattributed == len(failures)
+        assert result.ambiguous == sum(result.ambiguous_by_pod.values())
+        assert all(item.pod is None or item.pod in item.candidates for item in result.failures)

@@ -138,7 +138,7 @@ def test_a_passing_restart_report_has_every_contract_key_and_validates() -> None
     assert document["verdict"] == "pass"
     assert document["decision"] == "promote"
     assert document["action"] == "promoted"
-    assert [c["name"] for c in document["checks"]] == ["error-budget", "endpoint-ordering"]
+    assert [c["name"] for c in document["checks"]] == ["error-budget", "endpoint-ordering", "graceful-exit"]
     assert document["checks"][1]["summary"] == "2 of 2 terminated pods served ≥ 1.0 s after leaving endpoints"
     assert set(document["requests"]) >= set(SCHEMA["properties"]["requests"]["required"])
     assert document["requests"]["failuresByClass"] == {}
@@ -152,7 +152,7 @@ def test_a_failing_restart_report_validates_and_charges_the_old_pods() -> None:
     jsonschema.validate(document, SCHEMA)
     assert document["verdict"] == "fail"
     assert document["decision"] == "rollback"
-    assert [c["passed"] for c in document["checks"]] == [False, False]
+    assert [c["passed"] for c in document["checks"]] == [False, False, True]
     assert document["requests"]["failuresByClass"] == {"refused": document["requests"]["failed"]}
     assert document["requests"]["unattributedFailures"] == 0
     old = {p["name"]: p for p in document["pods"] if p["role"] == "old"}

@@ -24,6 +24,7 @@ def _report() -> Report:
             endpoint_unready_at=1000.5,
             stopped_accepting_at=1001.6,
             exited_at=1001.7,
+            exit_code=0,
         )
     ]
     judgement = judge_drill(
