@@ -268,7 +268,8 @@ def test_an_app_answering_in_3_s_settles_and_is_drilled_with_a_fast_probe_path(
     apply(sandbox, namespace, manifest("after", env={"RESPONSE_DELAY_MS": "3000"}), tmp_path)
     spec = drill_spec(
         namespace,
-        load={"users": 30, "spawnRate": 30, "userRate": 1, "timeoutSeconds": 5, "settleSeconds": 90, "warmupSeconds": 8},
+        load={"users": 30, "spawnRate": 30, "userRate": 1, "timeoutSeconds": 5, "settleSeconds": 90}
+        | {"warmupSeconds": 8},
         budget={"minRequests": 30},
         ordering={"probePath": "/healthz"},
     )
@@ -276,5 +277,6 @@ def test_an_app_answering_in_3_s_settles_and_is_drilled_with_a_fast_probe_path(
     assert result.code == 0, result.stderr[-2000:]
     assert result.report["requests"]["p50Ms"] >= 3000
     old = [pod for pod in result.report["pods"] if pod["role"] == "old"]
-    assert old and all(pod["orderingOk"] for pod in old)
+    assert old
+    assert all(pod["orderingOk"] for pod in old)
     assert all(pod["gracefulExit"] for pod in old)
