@@ -1,6 +1,7 @@
 """The sample app: a small HTTP/1.1 server whose shutdown behaviour is set by env (CONTRACT.md "Sample app").
 
-Standard library only, so `python3 sample_app.py` runs it anywhere (config/sample-app/Dockerfile).
+Standard library only, so `python3 sample_app.py` runs it anywhere (config/sample-app/Dockerfile); the
+proxy mode loads `sample_proxy.py` from beside it.
 
 Env: `PORT` (8080), `GRACEFUL_SHUTDOWN` (false: exit 143 at once on SIGTERM), `SHUTDOWN_DELAY_SECONDS`
 (0: keep serving this long after SIGTERM before closing the listener), `DRAIN_TIMEOUT_SECONDS` (5),
