@@ -1,18 +1,36 @@
 """The sample app: a small HTTP/1.1 server whose shutdown behaviour is set by env (CONTRACT.md "Sample app").
 
-Standard library only, so `python3 sample_app.py` runs it anywhere (config/sample-app/Dockerfile).
+Standard library only, so `python3 sample_app.py` runs it anywhere (config/sample-app/Dockerfile); the
+proxy mode loads `sample_proxy.py` from beside it.
 
 Env: `PORT` (8080), `GRACEFUL_SHUTDOWN` (false: exit 143 at once on SIGTERM), `SHUTDOWN_DELAY_SECONDS`
 (0: keep serving this long after SIGTERM before closing the listener), `DRAIN_TIMEOUT_SECONDS` (5),
 `STARTUP_DELAY_SECONDS` (0: delay before listening), `READY_DELAY_SECONDS` (0: `/ready` answers 503 this
-long after listening), `RESPONSE_DELAY_MS` (0, on `/` only), `VERSION` (unknown), `POD_IP` (bind address,
-else 0.0.0.0), `POD_NAME` (else the hostname).
+long after listening), `RESPONSE_DELAY_MS` (0) on the comma-separated `RESPONSE_DELAY_PATHS` (`/`),
+`VERSION` (unknown), `POD_IP` (bind address, else 0.0.0.0), `POD_NAME` (else the hostname).
 
 Graceful mode: after SIGTERM and the shutdown delay the listener closes (connections already queued
 in the kernel's backlog are still accepted and served first); every open connection has its next
 request answered with `Connection: close` and is then closed; connections idle at that point are cut
 only when the drain timeout runs out; the process exits 0 once no connection is left. A request whose
 first byte was read is always answered.
+
+Hazard knobs (each reproduces a way real apps lose requests in a rollout):
+- `IGNORE_SIGTERM=true`: SIGTERM is ignored, as by a shell PID 1 that does not forward it; the app
+  serves (and `/ready` answers 200) until SIGKILL.
+- `WORKER_THREADS=N` (0: unbounded): at most N requests are handled at once, the response delay
+  included; the rest, probes too, wait for a worker, as in a saturated app.
+- `DRAIN_SEND_CLOSE=false`: while draining, responses keep the connection alive (no
+  `Connection: close`); connections are cut between requests once the drain timeout runs out, which
+  is when the process exits.
+- `CLOSE_IDLE_ON_SIGTERM=true`: when the listener closes, idle keep-alive connections are closed at
+  once instead of at the drain timeout, racing a client's next request on them.
+- `PROXY_UPSTREAM_PORT=P`: sidecar proxy mode (`sample_proxy.py`): every request is forwarded to
+  `$POD_IP` (else 127.0.0.1) port P, where a second container of the pod runs the app; SIGTERM and
+  the graceful settings apply to the proxy itself, as to an Envoy sidecar (its `/ready` answers 503
+  from SIGTERM on instead of asking the app).
+
+`/` answers GET, HEAD and POST (the body is read and discarded); other paths GET and HEAD.
 
 Every lifecycle moment is one JSON line on stderr with an RFC 3339 millisecond timestamp
 (`listening`, `sigterm`, `listener-closed`, `drained`), so a measurement can compare its own view
@@ -26,10 +44,11 @@ import sys
 
 if __name__ == "__main__" and sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
     # Run as a file from the repository: its folder holds a `selectors.py` that would shadow the
-    # standard library's (which `socket` imports). The app needs nothing from its own folder.
+    # standard library's (which `socket` imports). Its one sibling it needs is loaded by path.
     del sys.path[0]
 
 import contextlib
+import importlib.util
 import json
 import select
 import signal
@@ -38,12 +57,23 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nonstop.sandbox.sample_proxy import Upstream
 
 __all__ = ["Settings", "main"]
 
 MAX_HEAD_BYTES = 65536
-_STATUS_TEXT = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_STATUS_TEXT = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+Answer = tuple[int, bytes, dict[str, str]]  # status, body, headers beyond the defaults
 
 
 def _env_float(env: dict[str, str], name: str, default: float) -> float:
@@ -59,13 +89,31 @@ def _env_float(env: dict[str, str], name: str, default: float) -> float:
     return value
 
 
-def _env_bool(env: dict[str, str], name: str) -> bool:
+def _env_int(env: dict[str, str], name: str, default: int, *, port: bool = False) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or (port and not 0 < int(raw) < 65536):
+        raise SystemExit(f"sample-app: {name}={raw!r} is not {'a TCP port' if port else 'a whole number ≥ 0'}")
+    return int(raw)
+
+
+def _env_bool(env: dict[str, str], name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
     raise SystemExit(f"sample-app: {name}={raw!r} is not a boolean (true/false)")
+
+
+def _env_paths(env: dict[str, str], name: str) -> tuple[str, ...]:
+    paths = tuple(p.strip() for p in env.get(name, "/").split(",") if p.strip())
+    if not paths or any(not p.startswith("/") for p in paths):
+        raise SystemExit(f"sample-app: {name}={env.get(name)!r} is not a comma-separated list of paths (/a,/b)")
+    return paths
 
 
 @dataclass(frozen=True)
@@ -80,17 +128,20 @@ class Settings:
     startup_delay: float = 0.0
     ready_delay: float = 0.0
     response_delay: float = 0.0
+    response_delay_paths: tuple[str, ...] = ("/",)
     version: str = "unknown"
     pod_name: str = ""
+    ignore_sigterm: bool = False
+    worker_threads: int = 0  # 0: unbounded
+    drain_send_close: bool = True
+    close_idle_on_sigterm: bool = False
+    proxy_upstream_port: int = 0  # 0: not a proxy
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Settings:
         """Settings from `env`; a malformed value exits with a one-line message."""
-        port_raw = env.get("PORT", "8080").strip() or "8080"
-        if not port_raw.isdigit() or not 0 < int(port_raw) < 65536:
-            raise SystemExit(f"sample-app: PORT={port_raw!r} is not a TCP port")
         return cls(
-            port=int(port_raw),
+            port=_env_int(env, "PORT", 8080, port=True),
             host=env.get("POD_IP", "").strip() or "0.0.0.0",
             graceful=_env_bool(env, "GRACEFUL_SHUTDOWN"),
             shutdown_delay=_env_float(env, "SHUTDOWN_DELAY_SECONDS", 0.0),
@@ -98,8 +149,14 @@ class Settings:
             startup_delay=_env_float(env, "STARTUP_DELAY_SECONDS", 0.0),
             ready_delay=_env_float(env, "READY_DELAY_SECONDS", 0.0),
             response_delay=_env_float(env, "RESPONSE_DELAY_MS", 0.0) / 1000.0,
+            response_delay_paths=_env_paths(env, "RESPONSE_DELAY_PATHS"),
             version=env.get("VERSION", "").strip() or "unknown",
             pod_name=env.get("POD_NAME", "").strip() or socket.gethostname(),
+            ignore_sigterm=_env_bool(env, "IGNORE_SIGTERM"),
+            worker_threads=_env_int(env, "WORKER_THREADS", 0),
+            drain_send_close=_env_bool(env, "DRAIN_SEND_CLOSE", default=True),
+            close_idle_on_sigterm=_env_bool(env, "CLOSE_IDLE_ON_SIGTERM"),
+            proxy_upstream_port=_env_int(env, "PROXY_UPSTREAM_PORT", 0, port=True),
         )
 
 
@@ -116,12 +173,30 @@ def _log(event: str, *, at: str | None = None, **fields: Any) -> None:
         pass
 
 
+def _upstream_class() -> type[Upstream]:
+    """`sample_proxy.Upstream`: from the package, or from the file beside this one when run as a lone file."""
+    try:
+        from nonstop.sandbox.sample_proxy import Upstream
+    except ImportError:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sample_proxy.py")
+        spec = importlib.util.spec_from_file_location("sample_proxy", path)
+        if spec is None or spec.loader is None or not os.path.exists(path):
+            raise SystemExit(f"sample-app: PROXY_UPSTREAM_PORT needs {path}") from None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        upstream: type[Upstream] = module.Upstream
+        return upstream
+    return Upstream
+
+
 class _Request:
     def __init__(self, method: str, target: str, version: str, headers: dict[str, str]) -> None:
         self.method = method
+        self.target = target
         self.path = target.split("?", 1)[0]
         self.version = version
         self.headers = headers
+        self.body = b""
 
     def wants_close(self) -> bool:
         tokens = {t.strip().lower() for t in self.headers.get("connection", "").split(",")}
@@ -141,9 +216,14 @@ class App:
         self._listening_at = 0.0
         self._sigterm = threading.Event()
         self._draining = False  # the listener is closed: every response now closes its connection
-        self._drain_deadline = 0.0
+        self._drain_deadline = 0.0  # then: idle connections are cut from here on
         self._wake_r, self._wake_w = os.pipe()  # readable once SIGTERM arrived
         self._drain_r, self._drain_w = os.pipe()  # readable once draining started
+        self._workers: contextlib.AbstractContextManager[Any] = (
+            threading.Semaphore(settings.worker_threads) if settings.worker_threads else contextlib.nullcontext()
+        )
+        self._upstream_class = _upstream_class() if settings.proxy_upstream_port else None
+        self._upstream_host = "127.0.0.1" if settings.host == "0.0.0.0" else settings.host
 
     # -- signals -------------------------------------------------------------------------------
 
@@ -171,7 +251,8 @@ class App:
         listener = socket.create_server((s.host, s.port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self._listening_at = time.monotonic()
-        _log("listening", host=s.host, port=s.port, version=s.version, pod=s.pod_name)
+        proxy: dict[str, Any] = {"proxy_upstream_port": s.proxy_upstream_port} if s.proxy_upstream_port else {}
+        _log("listening", host=s.host, port=s.port, version=s.version, pod=s.pod_name, **proxy)
         poller = select.poll()
         poller.register(listener, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
@@ -191,7 +272,7 @@ class App:
         closed_at = _now()  # the measurement: no connection is accepted from here on
         with self._lock:
             self._draining = True
-            self._drain_deadline = time.monotonic() + s.drain_timeout
+            self._drain_deadline = time.monotonic() + (0.0 if s.close_idle_on_sigterm else s.drain_timeout)
             open_now = self._connections
         os.write(self._drain_w, b"x")
         _log("listener-closed", at=closed_at, open_connections=open_now)
@@ -230,52 +311,65 @@ class App:
         while True:
             remaining = self._drain_deadline - time.monotonic()
             if remaining <= 0:
-                return bool(poller.poll(0))
+                # A request already waiting is answered (with Connection: close); a connection kept
+                # alive while draining is cut, so that a client sending at once cannot keep it forever.
+                return self.settings.drain_send_close and bool(poller.poll(0))
             if poller.poll(int(remaining * 1000) + 1):
                 return True
 
+    def _read_request(self, conn: socket.socket, buf: bytearray) -> _Request | bytes | None:
+        """The next request (body included) from `buf` and `conn`; an error answer's body; None at EOF."""
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+            if len(buf) > MAX_HEAD_BYTES and b"\r\n\r\n" not in buf:
+                return b"request head too large\n"
+        head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+        buf[:] = rest
+        request = self._parse(head)
+        if request is None:
+            return b"bad request\n"
+        length = request.headers.get("content-length", "0").strip() or "0"
+        if "transfer-encoding" in request.headers or not length.isdigit():
+            return b"chunked request bodies are not supported\n"
+        while len(buf) < int(length):
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        request.body = bytes(buf[: int(length)])
+        del buf[: int(length)]
+        return request
+
     def _connection(self, conn: socket.socket) -> None:
         buf = bytearray()
+        upstream = None
+        if self._upstream_class is not None:
+            upstream = self._upstream_class(self._upstream_host, self.settings.proxy_upstream_port)
         try:
             while True:
                 if not buf and not self._wait_readable(conn):
                     return  # idle when the drain timeout ran out
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                    if len(buf) > MAX_HEAD_BYTES and b"\r\n\r\n" not in buf:
-                        conn.sendall(self._response(400, b"request head too large\n", close=True))
-                        return
-                head, _, rest = bytes(buf).partition(b"\r\n\r\n")
-                buf = bytearray(rest)
-                request = self._parse(head)
-                if request is None:
-                    conn.sendall(self._response(400, b"bad request\n", close=True))
+                request = self._read_request(conn, buf)
+                if not isinstance(request, _Request):
+                    if request is not None:
+                        conn.sendall(self._response(400, request, close=True))
                     return
-                length = request.headers.get("content-length", "0").strip() or "0"
-                if "transfer-encoding" in request.headers or not length.isdigit():
-                    conn.sendall(self._response(400, b"chunked request bodies are not supported\n", close=True))
-                    return
-                while len(buf) < int(length):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                del buf[: int(length)]
-                close = request.wants_close()
-                status, body = self._handle(request)
-                with self._lock:
-                    close = close or self._draining
-                extra = {"X-Pod-Name": self.settings.pod_name} if request.path == "/" else {}
-                payload = b"" if request.method == "HEAD" else body
-                conn.sendall(self._response(status, payload, close=close, length=len(body), extra=extra))
+                with self._workers:
+                    status, body, headers = self._handle(request, upstream)
+                    with self._lock:
+                        close = request.wants_close() or (self._draining and self.settings.drain_send_close)
+                    payload = b"" if request.method == "HEAD" else body
+                    conn.sendall(self._response(status, payload, close=close, length=len(body), headers=headers))
                 if close:
                     return
         except OSError:
             return
         finally:
+            if upstream is not None:
+                upstream.close()
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_WR)
             conn.close()
@@ -300,23 +394,25 @@ class App:
             headers[name.strip().lower()] = value.strip()
         return _Request(method, target, version, headers)
 
-    def _handle(self, request: _Request) -> tuple[int, bytes]:
-        if request.method not in ("GET", "HEAD"):
-            return 405, b"method not allowed\n"
+    def _handle(self, request: _Request, upstream: Upstream | None) -> Answer:
         s = self.settings
+        if s.response_delay and request.path in s.response_delay_paths:
+            time.sleep(s.response_delay)
+        if request.path == "/ready" and self._sigterm.is_set():
+            return 503, b"shutting down\n", {}
+        if upstream is not None:
+            return upstream.forward(request.method, request.target, request.headers, request.body)
+        if request.method not in ("GET", "HEAD") and not (request.path == "/" and request.method == "POST"):
+            return 405, b"method not allowed\n", {}
         if request.path == "/":
-            if s.response_delay:
-                time.sleep(s.response_delay)
-            return 200, f"Hello from {s.pod_name} (version {s.version})\n".encode()
+            return 200, f"Hello from {s.pod_name} (version {s.version})\n".encode(), {"X-Pod-Name": s.pod_name}
         if request.path == "/ready":
-            if self._sigterm.is_set():
-                return 503, b"shutting down\n"
             if time.monotonic() - self._listening_at < s.ready_delay:
-                return 503, b"not ready yet\n"
-            return 200, b"ready\n"
+                return 503, b"not ready yet\n", {}
+            return 200, b"ready\n", {}
         if request.path == "/healthz":
-            return 200, b"ok\n"
-        return 404, b"not found\n"
+            return 200, b"ok\n", {}
+        return 404, b"not found\n", {}
 
     def _response(
         self,
@@ -325,23 +421,22 @@ class App:
         *,
         close: bool,
         length: int | None = None,
-        extra: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> bytes:
+        fields = {"Content-Type": "text/plain; charset=utf-8", "X-Version": self.settings.version, **(headers or {})}
         lines = [
             f"HTTP/1.1 {status} {_STATUS_TEXT.get(status, 'Unknown')}",
-            "Content-Type: text/plain; charset=utf-8",
             f"Content-Length: {len(body) if length is None else length}",
-            f"X-Version: {self.settings.version}",
             f"Connection: {'close' if close else 'keep-alive'}",
+            *(f"{k}: {v}" for k, v in fields.items()),
         ]
-        lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def main() -> int:
     """Run the app until SIGTERM (or Ctrl-C); returns the exit code."""
     app = App(Settings.from_env(dict(os.environ)))
-    signal.signal(signal.SIGTERM, app.on_sigterm)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if app.settings.ignore_sigterm else app.on_sigterm)
     try:
         return app.serve()
     except KeyboardInterrupt:

@@ -3,99 +3,24 @@
 from __future__ import annotations
 
 import http.client
-import json
-import os
-import random
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import pytest
+from sample_app_helpers import PORT, Apps, load
 
 from nonstop.sandbox import sample_app
-
-PORT = 8080
-
-
-@dataclass
-class App:
-    proc: subprocess.Popen[str]
-    ip: str
-    lines: list[dict[str, object]] = field(default_factory=list)
-
-    def event_at(self, name: str, timeout: float = 10.0) -> float:
-        """Wall-clock time of the app's first `name` log line (waits for it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.lines):
-                if line.get("event") == name:
-                    return datetime.fromisoformat(str(line["at"]).replace("Z", "+00:00")).timestamp()
-            time.sleep(0.01)
-        raise AssertionError(f"no {name!r} line from the app; got {self.lines}")
-
-    def conn(self, timeout: float = 5.0) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.ip, PORT, timeout=timeout)
-
-    def get(self, path: str = "/") -> http.client.HTTPResponse:
-        c = self.conn()
-        c.request("GET", path)
-        response = c.getresponse()
-        response.read()
-        c.close()
-        return response
-
-    def exit_code(self, timeout: float = 10.0) -> int:
-        return self.proc.wait(timeout=timeout)
-
-
-def _free_ip() -> str:
-    return f"127.20.{random.randint(0, 254)}.{random.randint(1, 254)}"
 
 
 @pytest.fixture
 def start_app() -> Iterator[object]:
-    started: list[App] = []
-
-    def start(wait_listening: bool = True, argv: list[str] | None = None, **env: str) -> App:
-        ip = _free_ip()
-        full_env = {"PATH": os.environ.get("PATH", ""), "POD_IP": ip, "PORT": str(PORT), **env}
-        proc = subprocess.Popen(
-            argv or [sys.executable, "-m", "nonstop.sandbox.sample_app"],
-            env=full_env,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        app = App(proc, ip)
-
-        def read() -> None:
-            assert proc.stderr is not None
-            for raw in proc.stderr:
-                try:
-                    app.lines.append(json.loads(raw))
-                except ValueError:
-                    app.lines.append({"event": "text", "text": raw})
-
-        threading.Thread(target=read, daemon=True).start()
-        started.append(app)
-        if wait_listening:
-            app.event_at("listening")
-        return app
-
-    yield start
-    for app in started:
-        if app.proc.poll() is None:
-            app.proc.kill()
-        app.proc.wait(timeout=5)
-        if app.proc.stderr is not None:
-            app.proc.stderr.close()
+    with Apps() as apps:
+        yield apps.start
 
 
 def test_root_answers_with_pod_name_version_and_header(start_app) -> None:
@@ -258,32 +183,6 @@ def test_graceful_answers_a_request_in_flight_past_the_drain_timeout(start_app) 
     assert app.exit_code() == 0
 
 
-def _load(app: App, stop: threading.Event, keepalive: bool, outcomes: list[tuple[float, str]]) -> None:
-    conn: http.client.HTTPConnection | None = None
-    while not stop.is_set():
-        try:
-            if conn is None:
-                conn = app.conn(timeout=5)
-            conn.request("GET", "/")
-            r = conn.getresponse()
-            r.read()
-            outcomes.append((time.time(), "ok" if r.status == 200 else f"http-{r.status}"))
-            if not keepalive or r.getheader("Connection") == "close":
-                conn.close()
-                conn = None
-        except ConnectionRefusedError:
-            outcomes.append((time.time(), "refused"))
-            conn = None
-            time.sleep(0.01)
-        except (OSError, http.client.HTTPException) as exc:
-            outcomes.append((time.time(), f"broken:{type(exc).__name__}"))
-            if conn is not None:
-                conn.close()
-            conn = None
-    if conn is not None:
-        conn.close()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "new-connections"])
 def test_graceful_shutdown_under_load_fails_no_request(start_app, keepalive: bool) -> None:
@@ -291,7 +190,7 @@ def test_graceful_shutdown_under_load_fails_no_request(start_app, keepalive: boo
     app = start_app(GRACEFUL_SHUTDOWN="true", SHUTDOWN_DELAY_SECONDS="1", DRAIN_TIMEOUT_SECONDS="2")
     stop = threading.Event()
     outcomes: list[tuple[float, str]] = []
-    threads = [threading.Thread(target=_load, args=(app, stop, keepalive, outcomes)) for _ in range(4)]
+    threads = [threading.Thread(target=load, args=(app, stop, keepalive, outcomes)) for _ in range(4)]
     for t in threads:
         t.start()
     time.sleep(0.5)
@@ -313,7 +212,7 @@ def test_serves_about_a_thousand_requests_per_second(start_app) -> None:
     app = start_app()
     stop = threading.Event()
     outcomes: list[tuple[float, str]] = []
-    threads = [threading.Thread(target=_load, args=(app, stop, True, outcomes)) for _ in range(4)]
+    threads = [threading.Thread(target=load, args=(app, stop, True, outcomes)) for _ in range(4)]
     t0 = time.monotonic()
     for t in threads:
         t.start()
