@@ -280,3 +280,32 @@ def test_an_app_answering_in_3_s_settles_and_is_drilled_with_a_fast_probe_path(
     assert old
     assert all(pod["orderingOk"] for pod in old)
     assert all(pod["gracefulExit"] for pod in old)
+
+
+def test_a_pid1_that_ignores_sigterm_fails_on_graceful_exit_whatever_the_budget_saw(
+    sandbox: Any, namespace: str, tmp_path: Path
+) -> None:
+    """Issue 15's false pass (retries not counted, as before): the SIGKILL at the grace period's end is judged."""
+    docs = manifest("after", env={"IGNORE_SIGTERM": "true"})
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            doc["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 8
+    apply(sandbox, namespace, docs, tmp_path)
+    result = run_drill(sandbox, drill_spec(namespace, budget={"countRetries": False}), tmp_path)
+    assert result.code == 1, result.stderr[-2000:]
+    report = result.report
+    checks = {check["name"]: check for check in report["checks"]}
+    assert checks["graceful-exit"]["passed"] is False
+    assert "ignores SIGTERM" in checks["graceful-exit"]["summary"]
+    (old,) = [pod for pod in report["pods"] if pod["role"] == "old"]
+    assert old["exitCode"] == 137
+    assert old["gracefulExit"] is False
+    assert old["gracePeriodSeconds"] == 8
+    assert report["decision"] == "rollback"
+
+
+def test_graceful_exit_can_be_turned_off(sandbox: Any, namespace: str, tmp_path: Path) -> None:
+    apply(sandbox, namespace, manifest("after"), tmp_path)
+    result = run_drill(sandbox, drill_spec(namespace, gracefulExit={"enabled": False}), tmp_path)
+    assert result.code == 0, result.stderr[-2000:]
+    assert [check["name"] for check in result.report["checks"]] == ["error-budget", "endpoint-ordering"]
