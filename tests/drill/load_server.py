@@ -2,7 +2,9 @@
 
 Modes: `ok` (200, `X-Pod-Name: $POD_NAME`), `status CODE`, `sleep SECONDS` (answers 200 after
 that long), `trickle SECONDS` (a 200 whose 5-byte body arrives one byte per SECONDS), `reset`
-(accepts, reads the request, answers with a TCP RST). Binds 127.0.0.1 on a free port (or `$PORT`)
+(accepts, reads the request, answers with a TCP RST), `stale N` (each connection answers N requests,
+then closes without answering the next one — a kept-alive connection gone stale under the client;
+`X-Pod-Name` is `$POD_NAME-<connection number>`). Binds 127.0.0.1 on a free port (or `$PORT`)
 and prints `listening <port>` once it accepts. `GET /__stats` answers
 `{"connections": n, "requests": n}` counted since start (itself excluded).
 """
@@ -33,6 +35,12 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         with LOCK:
             COUNTS["connections"] += 1
+            self.connection_number = COUNTS["connections"]
+        self.answered = 0
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.do_GET()
 
     def do_GET(self) -> None:
         if self.path == "/__stats":
@@ -44,6 +52,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         with LOCK:
             COUNTS["requests"] += 1
+        if MODE == "stale" and self.answered >= int(ARG):
+            self.close_connection = True  # no answer: the client sees the connection close first
+            return
+        self.answered += 1
         if MODE == "sleep":
             time.sleep(float(ARG))
         if MODE == "trickle":
@@ -65,7 +77,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, body: bytes) -> None:
         self.send_response(status)
-        self.send_header("X-Pod-Name", POD_NAME)
+        pod = f"{POD_NAME}-{self.connection_number}" if MODE == "stale" else POD_NAME
+        self.send_header("X-Pod-Name", pod)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")

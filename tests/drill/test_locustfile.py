@@ -201,3 +201,28 @@ def test_the_sample_app_exiting_at_sigterm_turns_into_refused_requests() -> None
     failures = {s.failure for s in sink.samples if s.failure is not None}
     assert "refused" in failures
     assert failures <= {"refused", "reset"}
+
+
+def test_a_request_retried_on_a_stale_connection_names_the_pod_that_connection_had(server: Server) -> None:
+    """geventhttpclient silently sends a GET again when its kept-alive connection closes before any answer:
+    the record carries the retry and the pod that last answered on the failed connection."""
+    url = server("stale", "2", pod="web")
+    samples, _ = run_load(url, 12, users=1, spawn_rate=10, user_rate=20, close_share=0.0)
+    retried = [s for s in samples if s.retries]
+    assert retried, "no request was retried"
+    for sample in retried:
+        assert sample.failure is None  # the retry hid it: only the record tells
+        assert sample.retries == 1
+        assert sample.retried_pod is not None
+        assert sample.pod is not None
+        assert sample.retried_pod != sample.pod  # the failed connection's pod, not the answering one
+        assert int(sample.pod.rsplit("-", 1)[1]) == int(sample.retried_pod.rsplit("-", 1)[1]) + 1
+    assert all(not s.retries for s in samples if s not in retried)
+
+
+def test_a_post_is_never_retried_so_the_stale_connection_is_a_reset(server: Server) -> None:
+    url = server("stale", "2", pod="web")
+    samples, _ = run_load(url, 12, users=1, spawn_rate=10, user_rate=20, close_share=0.0, method="POST")
+    assert {s.retries for s in samples} == {0}
+    assert "reset" in {s.failure for s in samples}
+    assert {s.status for s in samples if s.failure is None} == {200}
