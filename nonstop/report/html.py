@@ -643,7 +643,7 @@ def _pods_table(report: Report, scale: _Scale) -> str:
         "<tr><th>pod</th><th>role</th><th>created</th><th>ready</th><th>deletion</th><th>left endpoints</th>"
         "<th>last answered</th><th>stopped accepting</th><th>exited (code)</th>"
         f"<th>served after leaving endpoints{'' if minimum is None else f' (min {minimum:g} s)'}</th>"
-        "<th>in order</th><th>failures</th><th>why</th></tr>"
+        "<th>in order</th><th>failures</th><th>retries</th><th>exited by itself</th><th>why</th></tr>"
     )
     rows = []
     for pod in report.pods:
@@ -669,10 +669,13 @@ def _pods_table(report: Report, scale: _Scale) -> str:
             )
             + _cell_time(pod.exited_at, scale, "" if pod.exit_code is None else f" ({pod.exit_code})")
             + f"<td>{'–' if serve is None else f'{serve:.2f} s'}</td>"
-            + f"<td>{order[pod.ordering_ok]}</td><td>{_e(failures)}</td>"
-            + f"<td>{_e(pod.ordering_reason or '')}{'' if pod.measurable else ' (not measurable)'}</td></tr>"
+            + f"<td>{order[pod.ordering_ok]}</td><td>{_e(failures)}</td><td>{pod.retries}</td>"
+            + f'<td title="{_e(pod.graceful_exit_reason or "")}">{order[pod.graceful_exit]}</td>'
+            + f"<td>{_e(pod.ordering_reason or '')}{'' if pod.measurable else ' (not measurable)'}"
+            + ("" if pod.graceful_exit is not False else f"; {_e(pod.graceful_exit_reason or '')}")
+            + "</td></tr>"
         )
-    body = "".join(rows) or '<tr><td colspan="13">no pod of the target was seen</td></tr>'
+    body = "".join(rows) or '<tr><td colspan="15">no pod of the target was seen</td></tr>'
     return (
         '<section id="pods"><h2>Pods</h2><p class="hint">Times relative to the rollout action (t = 0); hover a '
         f'cell for the UTC time.</p><div class="scroll"><table><thead>{head}</thead><tbody>{body}</tbody></table>'

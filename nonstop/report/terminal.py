@@ -20,6 +20,11 @@ def _mark(passed: bool | None) -> str:
     return {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]inconclusive[/]"}[passed]
 
 
+def _exit(pod: dict[str, Any]) -> str:
+    code = "-" if pod.get("exitCode") is None else str(pod["exitCode"])
+    return code if pod.get("gracefulExit") is not False else f"[red]{code} killed[/]"
+
+
 def print_summary(report: dict[str, Any], report_dir: Path | None = None, *, console: Console | None = None) -> None:
     """Print the verdict, the checks, the requests and the old pods' ordering as tables."""
     console = console or Console()
@@ -41,12 +46,12 @@ def print_summary(report: dict[str, Any], report_dir: Path | None = None, *, con
     p99 = "-" if r.get("p99Ms") is None else f"{r['p99Ms']:.1f} ms"
     console.print(
         f"requests in the window: {r['total']} total, {r['failed']} failed ({r['failureRatio']:.2%}; {classes}), "
-        f"p50 {p50}, p99 {p99}, unattributed {r.get('unattributedFailures', 0)}"
+        f"p50 {p50}, p99 {p99}, unattributed {r.get('unattributedFailures', 0)}, retried {r.get('retried', 0)}"
     )
     old = [p for p in report["pods"] if p["role"] == "old"]
     if old:
         pods = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        for column in ("old pod", "served after leaving endpoints", "in order", "failures", "exit"):
+        for column in ("old pod", "served after leaving endpoints", "in order", "failures", "retries", "exit"):
             pods.add_column(column)
         for pod in old:
             serve = pod.get("serveAfterUnreadySeconds")
@@ -55,7 +60,8 @@ def print_summary(report: dict[str, Any], report_dir: Path | None = None, *, con
                 "-" if serve is None else f"{serve:.2f} s",
                 {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[pod.get("orderingOk")],
                 str(pod.get("failuresAttributed", 0)),
-                "-" if pod.get("exitCode") is None else str(pod["exitCode"]),
+                str(pod.get("retries", 0)),
+                _exit(pod),
             )
         console.print(pods)
     for note in report.get("notes") or []:
