@@ -170,6 +170,7 @@ class HttpNodeApi:
         uid = pod["metadata"].get("uid")
         for attempt in range(_CONFLICT_RETRIES):
             body = copy.deepcopy(current)
+            body.update(apiVersion="v1", kind="Pod")  # a list's items come without them
             change(body)
             try:
                 return self.request("PUT", self._pod_path(pod, "status"), body=body, what=self._pod_what("update", pod))
