@@ -124,6 +124,13 @@ def register(app: typer.Typer) -> None:
         data_plane: Annotated[
             str, typer.Option("--data-plane", help="kube-proxy (per connection), ingress (per request) or none.")
         ] = "kube-proxy",
+        data_plane_kubeconfig: Annotated[
+            Path | None,
+            typer.Option(
+                "--data-plane-kubeconfig",
+                help="The data plane's credentials (default: --kubeconfig); a node's may not list EndpointSlices.",
+            ),
+        ] = None,
         proxy_lag: Annotated[
             float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
         ] = 1.0,
@@ -141,6 +148,7 @@ def register(app: typer.Typer) -> None:
         if proxy_lag < 0:
             raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
         for option, path in (
+            ("--data-plane-kubeconfig", data_plane_kubeconfig),
             ("--client-ca-file", client_ca),
             ("--tls-cert-file", tls_cert),
             ("--tls-private-key-file", tls_key),
@@ -161,6 +169,7 @@ def register(app: typer.Typer) -> None:
             tls_cert=tls_cert,
             tls_key=tls_key,
             data_plane=None if data_plane == "none" else data_plane,
+            data_plane_kubeconfig=data_plane_kubeconfig,
             proxy_lag=proxy_lag,
             log=get_logger("node"),
         )

@@ -13,7 +13,9 @@ What runs (`nonstop sandbox node`):
   known (`client_ca`, else the CA of the kubeconfig's cluster): the API server's kubelet-client
   certificate must be signed by it. Without one the API is not served (said in the log);
 - the data plane (`python -m nonstop.sandbox.dataplane --kubeconfig …`, its own process), which
-  follows the cluster's Services and EndpointSlices and forwards each ClusterIP.
+  follows the cluster's Services and EndpointSlices and forwards each ClusterIP. It may need
+  other credentials than the kubelet (`data_plane_kubeconfig`): a node's identity
+  (`system:node:<name>`) may not list EndpointSlices; kube-proxy's (`system:kube-proxy`) may.
 
 Pods get their own 127.x address; see docs/sandbox.md "The sandbox as a node" for what a real
 control plane accepts of that.
@@ -76,6 +78,7 @@ class SandboxNode:
         tls_cert: Path | None = None,
         tls_key: Path | None = None,
         data_plane: str | None = "kube-proxy",
+        data_plane_kubeconfig: Path | None = None,
         proxy_lag: float = 1.0,
         lease_every: float = 10.0,
         log: structlog.typing.FilteringBoundLogger | None = None,
@@ -110,6 +113,7 @@ class SandboxNode:
             self.api, kubelet_port=self.server.port if self.server else 0, log=self.log, lease_every=lease_every
         )
         self.data_plane = data_plane
+        self.data_plane_kubeconfig = data_plane_kubeconfig or kubeconfig
         self.proxy_lag = proxy_lag
         self._dataplane: subprocess.Popen[bytes] | None = None
 
@@ -119,7 +123,7 @@ class SandboxNode:
         self.kubelet.start()
         self.agent.start()
         if self.data_plane is not None:
-            argv = [sys.executable, "-m", "nonstop.sandbox.dataplane", "--kubeconfig", str(self.kubeconfig)]
+            argv = [sys.executable, "-m", "nonstop.sandbox.dataplane", "--kubeconfig", str(self.data_plane_kubeconfig)]
             argv += ["--mode", self.data_plane, "--proxy-lag", str(self.proxy_lag)]
             self._dataplane = subprocess.Popen(argv)
         self.log.info(

@@ -49,7 +49,9 @@ def node(realcp: Any, kubectl: Any, tmp_path_factory: pytest.TempPathFactory) ->
     log_path = Path(tmp_path_factory.mktemp("node")) / "node.log"
     argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "node",
             "--kubeconfig", str(creds.kubeconfig), "--node-name", NODE, "--kubelet-port", "0",
-            "--client-ca-file", str(creds.ca_cert)]  # fmt: skip
+            "--client-ca-file", str(creds.ca_cert),
+            # a node may not list EndpointSlices; kube-proxy's identity may (none minted yet: admin's)
+            "--data-plane-kubeconfig", str(realcp.admin_kubeconfig)]  # fmt: skip
     started = time.monotonic()
     with log_path.open("ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
