@@ -61,16 +61,19 @@ class TargetSpec(_Model):
 
 
 class RolloutSpec(_Model):
-    strategy: Literal["restart", "image", "canary", "external"] = "restart"
+    strategy: Literal["restart", "image", "canary", "scale", "external"] = "restart"
     """How the new version arrives: `restart` (as `kubectl rollout restart`), `image` (set a new image),
-    `canary` (a `<name>-canary` Deployment beside the stable one), or `external` (someone else rolls out;
-    nonstop observes)."""
+    `canary` (a `<name>-canary` Deployment beside the stable one), `scale` (to `replicas` through the
+    `/scale` subresource, as an HPA scales down: the removed pods are judged), or `external` (someone
+    else rolls out; nonstop observes)."""
     image: str | None = None
     """For `image` and `canary`: the new image. Required by those strategies, ignored by the others."""
     container: str | None = None
     """Which container gets the new image; null means every container of the pod template."""
     canary_replicas: int = Field(default=1, ge=1, le=1000)
     """For `canary` on a Deployment: replicas of the `<name>-canary` Deployment. Default 1."""
+    replicas: int | None = Field(default=None, ge=0, le=10000)
+    """For `scale`: the replica count to scale the Deployment to. Required by `scale`, ignored otherwise."""
 
 
 class LoadSpec(_Model):
@@ -193,6 +196,8 @@ class DrillSpec(_Model):
         strategy = self.rollout.strategy
         if strategy in ("image", "canary") and not self.rollout.image:
             raise ValueError(f"rollout.image is required by strategy {strategy!r}")
+        if strategy == "scale" and self.rollout.replicas is None:
+            raise ValueError("rollout.replicas is required by strategy 'scale'")
         if self.target.kind == "Rollout" and strategy != "external":
             raise ValueError(
                 f"strategy {strategy!r} is not supported for an Argo Rollout; use 'external' "

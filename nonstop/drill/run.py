@@ -297,13 +297,14 @@ def _run(
         max_p99_ms=spec.budget.max_p99_ms,
         min_requests=spec.budget.min_requests,
         min_serve_after_unready_seconds=spec.ordering.min_serve_after_unready_seconds,
-        expect_terminations=_expects_terminations(drill, dry_run),
+        expect_terminations=_expects_terminations(drill, dry_run, replicas_before=pre.target.replicas),
         graceful_exit=spec.graceful_exit.enabled,
         count_retries=spec.budget.count_retries,
         problems=window.problems,
     )
     verdict = judgement.verdict.verdict
-    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run)
+    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run,
+                              replicas_before=pre.target.replicas)  # fmt: skip
     observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
     log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
     reporter.enter("done")
@@ -313,10 +314,12 @@ def _run(
     )  # fmt: skip
 
 
-def _expects_terminations(drill: Drill, dry_run: bool) -> bool:
+def _expects_terminations(drill: Drill, dry_run: bool, *, replicas_before: int) -> bool:
     strategy = drill.spec.rollout.strategy
     if dry_run and strategy != "external":
         return False
+    if strategy == "scale":
+        return (drill.spec.rollout.replicas or 0) < replicas_before
     return strategy in ("restart", "image", "external") or drill.spec.chaos.terminate_old_pods
 
 
@@ -353,6 +356,9 @@ def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer,
         actions.restart(kube, namespace, name)
     elif strategy == "image":
         actions.set_image(kube, namespace, name, spec.rollout.image or "", spec.rollout.container)
+    elif strategy == "scale":
+        before = actions.scale(kube, namespace, name, spec.rollout.replicas or 0)
+        window.notes.append(f"scaled Deployment {name} from {before} to {spec.rollout.replicas} replicas")
     elif strategy == "canary":
         actions.create_canary(kube, namespace, name, image=spec.rollout.image or "", container=spec.rollout.container,
                               replicas=spec.rollout.canary_replicas)  # fmt: skip
@@ -445,9 +451,10 @@ def _rollout_and_watch(
             window.problems.append(DrillProblem("deadline-passed", failure))
             return
         chaos_done = chaos is None or chaos.done.is_set()
-        old_gone = strategy not in ("restart", "image") or all(
-            p.exited_at is not None for p in pods if p.name in window.old
-        )
+        if strategy in ("restart", "image"):
+            old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
+        else:  # scale (and the rest): every pod that was deleted has exited
+            old_gone = all(p.exited_at is not None for p in pods if p.deleted_at is not None)
         if target.kind == "Rollout" and chaos is not None and chaos.done.is_set() and not terminating:
             complete = True  # as an analysis job the Rollout waits for us: the chaos is the rollout we judge
         if complete and chaos_done and old_gone and not terminating and (not wants_chaos or chaos is not None):
