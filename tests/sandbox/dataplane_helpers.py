@@ -103,9 +103,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def http_backend(name: str, ip: str | None = None) -> Iterator[tuple[str, int]]:
+def http_backend(name: str, ip: str | None = None, port: int = 0) -> Iterator[tuple[str, int]]:
     """A keep-alive HTTP/1.1 server on a pod-like loopback address answering with X-Pod-Name."""
-    server = _Server((ip or pod_ip(), 0), _Handler)
+    server = _Server((ip or pod_ip(), port), _Handler)
     server.name = name
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
