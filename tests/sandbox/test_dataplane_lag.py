@@ -86,3 +86,15 @@ def test_a_removal_after_a_slow_addition_follows_it() -> None:
     assert effective(s, 2.0) == {"a": (True, False)}
     assert effective(s, 5.99) == {"a": (True, False)}
     assert effective(s, 6.0) == {}
+
+
+def test_a_gated_pod_is_registered_before_it_turns_ready_so_it_gets_traffic_at_once() -> None:
+    """Its readiness gates were set once its target was registered: no second add lag."""
+    s = LagSchedule(add_lag=5.0, remove_lag=0.5, gated=lambda namespace, pod: (namespace, pod) == ("default", "g"))
+    s.observe(routes(ready(A, "a")), 0.0)
+    effective(s, 5.0)
+    s.observe(routes(ready(A, "a"), ready(B, "g")), 10.0)
+    assert effective(s, 10.0) == {"a": (True, False), "g": (True, False)}
+    s.observe(routes(ready(A, "a")), 20.0)
+    assert effective(s, 20.49) == {"a": (True, False), "g": (True, False)}  # removal: the remove lag as usual
+    assert effective(s, 20.5) == {"a": (True, False)}

@@ -194,10 +194,14 @@ def _pod(name: str, gates: list[str]) -> dict[str, Any]:
     }
     if gates:
         spec["readinessGates"] = [{"conditionType": g} for g in gates]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"pod": name}}, "spec": spec}
 
 
-def test_a_gated_pod_becomes_ready_add_lag_after_its_containers(lagged_ipvs: Cluster) -> None:
+def test_a_gated_pod_becomes_ready_add_lag_after_its_containers_and_gets_traffic_at_once(
+    lagged_ipvs: Cluster,
+) -> None:
+    """The gate stands for the load balancer's registration: an ungated pod is Ready at once and
+    gets traffic `addLag` later; a gated one is Ready `addLag` later and gets traffic at once."""
     c = lagged_ipvs
     ns = c.namespace()
     gates = ["target-health.elbv2.k8s.aws/web", "cloud.google.com/load-balancer-neg-ready"]
@@ -221,17 +225,35 @@ def test_a_gated_pod_becomes_ready_add_lag_after_its_containers(lagged_ipvs: Clu
     watcher.start()
     try:
         time.sleep(0.2)  # let the watch start (it lists first: a pod created earlier is still seen)
+        vips = {}
+        for name in ("plain", "gated"):
+            body = {
+                "metadata": {"name": name},
+                "spec": {
+                    "clusterIP": sandbox_cluster_ip(),
+                    "selector": {"pod": name},
+                    "ports": [{"port": 80, "targetPort": 8080}],
+                },
+            }
+            vips[name] = str(c.core.create_namespaced_service(ns, body).spec.cluster_ip)
         c.core.create_namespaced_pod(ns, _pod("plain", []))
         c.core.create_namespaced_pod(ns, _pod("gated", gates))
+        served: dict[str, float] = {}
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not {("plain", "Ready"), ("gated", "Ready")} <= seen.keys():
-            time.sleep(0.05)
+        while time.monotonic() < deadline and len(served) < 2:
+            for name, vip in vips.items():
+                if name not in served and answer(vip) == f"200 {name}":
+                    served[name] = time.monotonic()
+            time.sleep(0.02)
         done.set()
+        assert served.keys() == {"plain", "gated"}, served
         assert {("plain", "Ready"), ("gated", "Ready")} <= seen.keys(), seen
         assert abs(seen["plain", "Ready"] - seen["plain", "ContainersReady"]) < 0.5
         waited = seen["gated", "Ready"] - seen["gated", "ContainersReady"]
         assert ADD_LAG - 0.3 <= waited <= ADD_LAG + SLACK, waited
         assert all(seen["gated", g] <= seen["gated", "Ready"] for g in gates)
+        assert ADD_LAG - 0.3 <= served["plain"] - seen["plain", "Ready"] <= ADD_LAG + SLACK
+        assert served["gated"] - seen["gated", "Ready"] <= SLACK
         assert f'corresponding condition of pod readiness gate "{gates[0]}" does not exist.' in " ".join(messages)
         pod = json.loads(c.core.read_namespaced_pod("gated", ns, _preload_content=False).data)
         conds = {cond["type"]: cond for cond in pod["status"]["conditions"]}

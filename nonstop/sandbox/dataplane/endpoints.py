@@ -1,6 +1,7 @@
 """The data plane's late view of Services and EndpointSlices, through the official client.
 
-Two watch threads (Services, EndpointSlices) list, then watch from the list's resourceVersion,
+Two watch threads (Services, EndpointSlices; a third for Pods, only to know which have readiness
+gates, when the add lag is not 0) list, then watch from the list's resourceVersion,
 resume from the last resourceVersion they saw after a dropped or timed-out stream, and list
 again after `410 Gone` (K8S-SEMANTICS.md §6 "Watch", §6a). Each change they see is handed to
 the event loop with the time it was seen; `LaggedFeed` folds it in at once and lets it take
@@ -59,14 +60,15 @@ class LaggedFeed:
         self.remove_lag = lag if remove_lag is None else remove_lag
         self.table = table
         self.plane = plane
-        self.schedule = LagSchedule(add_lag=self.add_lag, remove_lag=self.remove_lag)
+        self.schedule = LagSchedule(add_lag=self.add_lag, remove_lag=self.remove_lag, gated=table.gated)
         self._wakeup = asyncio.Event()
         self.applied = 0
 
     def put(self, change: Change, seen_at: float) -> None:
         self.table.apply(change)
-        self.schedule.observe(self.table.routes(), seen_at)
-        self._wakeup.set()
+        if change.kind != "Pod":  # pods only say which are gated: no route changes
+            self.schedule.observe(self.table.routes(), seen_at)
+            self._wakeup.set()
 
     async def run(self) -> None:
         while True:
@@ -196,6 +198,15 @@ def start_watchers(
             log=log,
         ),
     ]
+    if feed.add_lag > 0:  # which pods have readiness gates: their endpoints skip the add lag (lag.py)
+        watchers.append(
+            Watcher(
+                kind="Pod",
+                list_fn=client.CoreV1Api(api).list_pod_for_all_namespaces,
+                deliver=deliver,
+                log=log,
+            )
+        )
     for w in watchers:
         w.start()
     return watchers

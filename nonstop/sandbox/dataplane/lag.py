@@ -9,7 +9,12 @@ does. The lag depends on the direction of the change:
 - `remove_lag`: everything else — an endpoint is removed, turns unready or terminating, stops
   serving, and a Service port goes away — a load balancer deregistering a target.
 
-With both lags equal this is exactly "the whole view, `lag` seconds late". Each route (one
+With both lags equal this is exactly "the whole view, `lag` seconds late".
+
+A pod with readiness gates is the exception for additions: its gates are set (by the load
+balancer's controller; in the sandbox `addLagSeconds` after its containers are ready) once its
+target is registered, so by the time its endpoint turns ready the registration has happened, and
+the endpoint receives traffic as soon as it is seen ready (`gated` says which pods those are). Each route (one
 Service port) and each endpoint of it is an *item* with its own queue of observed states, in the
 order seen. A newly observed state due no later than states still queued for the same item
 supersedes them: an endpoint that turned ready and was removed again before its registration
@@ -22,7 +27,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeAlias
 
 from nonstop.sandbox.dataplane.table import Backend, Route, RouteKey
@@ -48,9 +53,12 @@ def _is_add(before: _State, after: _State) -> bool:
 class LagSchedule:
     """Observed routes in, effective routes out: each change applied `add_lag` or `remove_lag` after it was seen."""
 
-    def __init__(self, *, add_lag: float, remove_lag: float) -> None:
+    def __init__(
+        self, *, add_lag: float, remove_lag: float, gated: Callable[[str, str | None], bool] | None = None
+    ) -> None:
         self.add_lag = add_lag
         self.remove_lag = remove_lag
+        self._gated = gated or (lambda namespace, pod: False)
         self._observed: dict[RouteKey, Route] = {}
         self._heads: dict[RouteKey, Route] = {}
         self._backends: dict[RouteKey, dict[_Addr, Backend]] = {}
@@ -84,7 +92,13 @@ class LagSchedule:
         before = queue[-1][1] if queue else self._effective(item)
         if state == before:
             return
-        due = seen_at + (self.add_lag if _is_add(before, state) else self.remove_lag)
+        if not _is_add(before, state):
+            lag = self.remove_lag
+        elif isinstance(state, Backend) and self._gated(self._observed[item[0]].namespace, state.pod):
+            lag = 0.0  # registered before its readiness gates let it turn ready
+        else:
+            lag = self.add_lag
+        due = seen_at + lag
         if queue is None:
             queue = self._pending[item] = collections.deque()
         while queue and queue[-1][0] >= due:
