@@ -154,7 +154,8 @@ class SandboxSpec(_Model):
     add_lag_seconds: float | None = Field(default=None, ge=0, le=600)
     """With `--sandbox`: seconds until a new (or newly ready) endpoint starts receiving traffic, as a cloud load
     balancer registers a target slowly; also how long after its containers are ready a pod with
-    `spec.readinessGates` gets each gate's condition set True. Null: `proxyLagSeconds`."""
+    `spec.readinessGates` gets each gate's condition set True (its endpoint then gets traffic as soon as
+    it is ready: the gate stood for the registration). Null: `proxyLagSeconds`."""
     remove_lag_seconds: float | None = Field(default=None, ge=0, le=600)
     """With `--sandbox`: seconds until a removed, unready or terminating endpoint stops receiving traffic, as a
     load balancer deregisters a target late. Null: `proxyLagSeconds`."""
