@@ -27,6 +27,7 @@ __all__ = [
     "OrderingSpec",
     "RolloutSpec",
     "SafetySpec",
+    "SandboxIngressSpec",
     "SandboxSpec",
     "TargetSpec",
     "drill_schema",
@@ -159,12 +160,42 @@ class SafetySpec(_Model):
     """Namespaces nonstop never acts in: a target there is refused before anything changes."""
 
 
+class SandboxIngressSpec(_Model):
+    retry_stale_connections: bool = True
+    """With `--sandbox` and `dataPlane: ingress`: a request sent on a pooled upstream connection that the pod
+    had already closed (no response byte) is retried once on a fresh connection to the same pod, as a
+    keep-alive client does. `false`: the client gets the 502, as behind a load balancer that does not retry
+    (an app whose keep-alive timeout is shorter than the proxy's). Default true."""
+
+
 class SandboxSpec(_Model):
     proxy_lag_seconds: float = Field(default=1.0, ge=0, le=60)
-    """With `--sandbox`: how late the data plane sees endpoint changes, in seconds (ignored otherwise)."""
-    data_plane: Literal["kube-proxy", "ingress"] = "kube-proxy"
+    """With `--sandbox`: how late the data plane sees endpoint changes, in seconds (ignored otherwise);
+    the shorthand for both `addLagSeconds` and `removeLagSeconds`, each of which wins when set. Default 1.0."""
+    add_lag_seconds: float | None = Field(default=None, ge=0, le=600)
+    """With `--sandbox`: seconds until a new (or newly ready) endpoint starts receiving traffic, as a cloud load
+    balancer registers a target slowly; also how long after its containers are ready a pod with
+    `spec.readinessGates` gets each gate's condition set True (its endpoint then gets traffic as soon as
+    it is ready: the gate stood for the registration). Null: `proxyLagSeconds`."""
+    remove_lag_seconds: float | None = Field(default=None, ge=0, le=600)
+    """With `--sandbox`: seconds until a removed, unready or terminating endpoint stops receiving traffic, as a
+    load balancer deregisters a target late. Null: `proxyLagSeconds`."""
+    data_plane: Literal["kube-proxy", "ingress", "ipvs"] = "kube-proxy"
     """With `--sandbox`: `kube-proxy` (a backend per connection, falls back to serving terminating
-    endpoints) or `ingress` (a backend per request, no fallback)."""
+    endpoints), `ingress` (a backend per request, no fallback) or `ipvs` (as kube-proxy, but an established
+    connection whose endpoint left is reset on its next packet, kubernetes#123116)."""
+    ingress: SandboxIngressSpec = Field(default_factory=SandboxIngressSpec)
+    """With `--sandbox` and `dataPlane: ingress`: how the ingress data plane treats stale upstream connections."""
+
+    @property
+    def add_lag(self) -> float:
+        """The lag in effect for an endpoint to start receiving traffic, in seconds."""
+        return self.proxy_lag_seconds if self.add_lag_seconds is None else self.add_lag_seconds
+
+    @property
+    def remove_lag(self) -> float:
+        """The lag in effect for an endpoint to stop receiving traffic, in seconds."""
+        return self.proxy_lag_seconds if self.remove_lag_seconds is None else self.remove_lag_seconds
 
 
 class DrillSpec(_Model):

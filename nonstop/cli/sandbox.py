@@ -37,9 +37,34 @@ def register(app: typer.Typer) -> None:
         proxy_lag: Annotated[
             float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
         ] = 1.0,
+        add_lag: Annotated[
+            float | None,
+            typer.Option(
+                "--add-lag",
+                help="Seconds until a new endpoint gets traffic, and readiness gates are set (default: --proxy-lag).",
+            ),
+        ] = None,
+        remove_lag: Annotated[
+            float | None,
+            typer.Option(
+                "--remove-lag", help="Seconds until a removed endpoint stops getting traffic (default: --proxy-lag)."
+            ),
+        ] = None,
         data_plane: Annotated[
-            str, typer.Option("--data-plane", help="kube-proxy (per connection) or ingress (per request).")
+            str,
+            typer.Option(
+                "--data-plane",
+                help="kube-proxy (per connection), ingress (per request) or ipvs "
+                "(per connection; established ones reset when their endpoint leaves).",
+            ),
         ] = "kube-proxy",
+        retry_stale_connections: Annotated[
+            bool,
+            typer.Option(
+                "--retry-stale-connections/--no-retry-stale-connections",
+                help="ingress: retry a request once when its pooled upstream connection was stale.",
+            ),
+        ] = True,
         port: Annotated[int, typer.Option("--port", help="API port on 127.0.0.1 (0: a free one).")] = 0,
         bookmark_interval: Annotated[
             float, typer.Option("--bookmark-interval", hidden=True, help="Seconds between watch BOOKMARKs.")
@@ -59,10 +84,11 @@ def register(app: typer.Typer) -> None:
         from nonstop.logs import get_logger
         from nonstop.sandbox.cluster import Cluster, load_manifests, write_kubeconfig
 
-        if data_plane not in ("kube-proxy", "ingress"):
-            raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
-        if proxy_lag < 0:
-            raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        if data_plane not in ("kube-proxy", "ingress", "ipvs"):
+            raise InputError(f"--data-plane must be kube-proxy, ingress or ipvs, not {data_plane!r}")
+        for flag, value in (("--proxy-lag", proxy_lag), ("--add-lag", add_lag), ("--remove-lag", remove_lag)):
+            if value is not None and value < 0:
+                raise InputError(f"{flag} must be ≥ 0 seconds, not {value}")
         plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
@@ -73,10 +99,14 @@ def register(app: typer.Typer) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
+        extra_lag = plan.data_plane_lag_seconds if plan is not None else 0.0
         cluster = Cluster(
             port=port,
-            proxy_lag=proxy_lag + (plan.data_plane_lag_seconds if plan is not None else 0.0),
-            data_plane="ingress" if data_plane == "ingress" else "kube-proxy",
+            proxy_lag=proxy_lag + extra_lag,
+            add_lag=None if add_lag is None else add_lag + extra_lag,
+            remove_lag=None if remove_lag is None else remove_lag + extra_lag,
+            retry_stale_connections=retry_stale_connections,
+            data_plane="ingress" if data_plane == "ingress" else "ipvs" if data_plane == "ipvs" else "kube-proxy",
             bookmark_interval=bookmark_interval,
             components=("controllers", "dataplane") if no_kubelet else ("controllers", "kubelet", "dataplane"),
             log=log,

@@ -16,7 +16,14 @@ from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kubelet.containers import ContainerRunner
 from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, KubeletContext
 from nonstop.sandbox.kubelet.probes import run_handler
-from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX, conditions, phase_of, rfc3339_ms, rfc3339_s
+from nonstop.sandbox.kubelet.status import (
+    ANNOTATION_PREFIX,
+    conditions,
+    phase_of,
+    ready_needs_update,
+    rfc3339_ms,
+    rfc3339_s,
+)
 from nonstop.sandbox.kubelet.termination import StopTimeline
 from nonstop.sandbox.store import Obj
 
@@ -68,6 +75,8 @@ class PodWorker:
             self._wake_all()
             if self.runners:
                 self.publish()  # the deletion-observed-at annotation, at once
+        elif self.runners and not self.finished.is_set() and ready_needs_update(pod):
+            self.publish()  # a readiness gate's condition changed: Ready follows
 
     def removed(self) -> None:
         """The pod left the API (DELETED): force deletion if we did not remove it ourselves."""
