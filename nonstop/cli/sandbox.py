@@ -65,6 +65,13 @@ def register(app: typer.Typer) -> None:
                 help="ingress: retry a request once when its pooled upstream connection was stale.",
             ),
         ] = True,
+        nodes: Annotated[
+            int,
+            typer.Option(
+                "--nodes",
+                help="How many Nodes (1: `sandbox`; N: `sandbox-1` … `sandbox-N`); pods are scheduled onto them.",
+            ),
+        ] = 1,
         port: Annotated[int, typer.Option("--port", help="API port on 127.0.0.1 (0: a free one).")] = 0,
         bookmark_interval: Annotated[
             float, typer.Option("--bookmark-interval", hidden=True, help="Seconds between watch BOOKMARKs.")
@@ -89,6 +96,8 @@ def register(app: typer.Typer) -> None:
         for flag, value in (("--proxy-lag", proxy_lag), ("--add-lag", add_lag), ("--remove-lag", remove_lag)):
             if value is not None and value < 0:
                 raise InputError(f"{flag} must be ≥ 0 seconds, not {value}")
+        if not 1 <= nodes <= 100:
+            raise InputError(f"--nodes must be between 1 and 100, not {nodes}")
         plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
@@ -106,6 +115,7 @@ def register(app: typer.Typer) -> None:
             add_lag=None if add_lag is None else add_lag + extra_lag,
             remove_lag=None if remove_lag is None else remove_lag + extra_lag,
             retry_stale_connections=retry_stale_connections,
+            nodes=nodes,
             data_plane="ingress" if data_plane == "ingress" else "ipvs" if data_plane == "ipvs" else "kube-proxy",
             bookmark_interval=bookmark_interval,
             components=("controllers", "dataplane") if no_kubelet else ("controllers", "kubelet", "dataplane"),

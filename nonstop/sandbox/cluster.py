@@ -114,6 +114,7 @@ class Cluster:
         add_lag: float | None = None,
         remove_lag: float | None = None,
         retry_stale_connections: bool = True,
+        nodes: int = 1,
         components: tuple[str, ...] = ("controllers", "kubelet", "dataplane"),
         bookmark_interval: float = 5.0,
         tokens: dict[str, int] | None = None,
@@ -138,6 +139,10 @@ class Cluster:
         self.remove_lag = remove_lag
         """Seconds until a removed or unready endpoint stops receiving traffic (None: `proxy_lag`)."""
         self.retry_stale_connections = retry_stale_connections
+        if nodes < 1:
+            raise InputError(f"a sandbox needs at least one node, not {nodes}")
+        self.nodes = nodes
+        """How many Nodes the in-process kubelet registers and serves (`sandbox`, or `sandbox-1` … `sandbox-N`)."""
         self.data_plane: DataPlaneMode = data_plane
         self.components = components
         self._running: list[tuple[str, _Component]] = []
@@ -164,7 +169,7 @@ class Cluster:
                 "controllers", "nonstop.sandbox.controllers", "ControllerManager", readiness_gate_delay=gate_delay
             )
         if "kubelet" in self.components:
-            self._start_in_process("kubelet", "nonstop.sandbox.kubelet", "Kubelet")
+            self._start_in_process("kubelet", "nonstop.sandbox.kubelet", "Kubelet", nodes=self.nodes)
         if "dataplane" in self.components:
             self._start_dataplane()
         return self

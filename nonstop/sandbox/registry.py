@@ -49,6 +49,7 @@ CORE_EVENTS = require("", "v1", "events")
 NEW_EVENTS = require("events.k8s.io", "v1", "events")
 PDBS = require("policy", "v1", "poddisruptionbudgets")
 SERVICES = require("", "v1", "services")
+NODES = require("", "v1", "nodes")
 
 
 def _spec_like(obj: Obj) -> dict[str, Any]:
@@ -150,8 +151,8 @@ class Registry:
             meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
         for server_set in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(server_set, None)
-        if "status" in kind.subresources and kind is not NAMESPACES:
-            obj.pop("status", None)  # status is the controllers' to write, as on a real server
+        if "status" in kind.subresources and kind not in (NAMESPACES, NODES):
+            obj.pop("status", None)  # status is the controllers' to write, as on a real server (a Node's is its own)
         apply_defaults(kind, obj)
         validate(kind, obj)
         allocated = None

@@ -159,6 +159,7 @@ _EXTRA_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "events"): _EVENT_FIELDS,
     ("events.k8s.io", "events"): _EVENT_FIELDS,
     ("", "namespaces"): ("status.phase",),
+    ("", "nodes"): ("spec.unschedulable",),
     ("", "secrets"): ("type",),
     ("apps", "replicasets"): ("status.replicas",),
 }

@@ -220,10 +220,31 @@ def test_status_writes_survive_a_stale_copy_and_refuse_a_replaced_pod(cluster, c
     assert caught.value.code == 404
 
 
-def test_the_node_is_not_registered_where_nodes_are_not_served(cluster) -> None:
+def test_the_node_registers_its_node_object_and_lease(cluster, core) -> None:
+    """The embedded API serves nodes: without its own kubelet, the node process registers `sandbox` itself."""
     node = cluster[1]
-    assert node.event("node.not_registered") is not None
     assert node.event("kubelet.started") is not None
+    assert node.event("node.not_registered") is None
+    wait_for(lambda: node.event("node.registered"), timeout=10, message="the node to register")
+    registered = json.loads(core.read_node(NODE, _preload_content=False).data)
+    assert registered["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
+    ready = next(c for c in registered["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
+    assert registered["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"] == node.kubelet_port
+    coordination = client.CoordinationV1Api(core.api_client)
+    lease = wait_for(lambda: _lease(coordination), timeout=15, message="the node's Lease in kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == NODE
+
+
+def _lease(coordination: client.CoordinationV1Api) -> dict[str, Any] | None:
+    try:
+        return dict(
+            json.loads(coordination.read_namespaced_lease(NODE, "kube-node-lease", _preload_content=False).data)
+        )
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def _https(port: int, path: str, cert: tuple[Path, Path] | None) -> tuple[int, bytes]:

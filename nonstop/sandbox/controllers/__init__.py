@@ -1,4 +1,4 @@
-"""The sandbox's controllers: Deployment, ReplicaSet, EndpointSlice, garbage collection, readiness gates.
+"""The sandbox's controllers: Deployment, ReplicaSet, EndpointSlice, garbage collection, readiness gates, scheduler.
 
 They run in the API server's process, on the shared in-process `Store`, each in its own thread,
 level-triggered: a change of an object a controller cares about wakes it at once, and it
@@ -18,6 +18,7 @@ from nonstop.sandbox.controllers.garbage import GarbageCollector
 from nonstop.sandbox.controllers.loop import Controller
 from nonstop.sandbox.controllers.readinessgates import ReadinessGateController
 from nonstop.sandbox.controllers.replicaset import ReplicaSetController
+from nonstop.sandbox.controllers.scheduler import Scheduler
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.store import Store
 
@@ -28,6 +29,7 @@ __all__ = [
     "GarbageCollector",
     "ReadinessGateController",
     "ReplicaSetController",
+    "Scheduler",
 ]
 
 
@@ -54,6 +56,7 @@ class ControllerManager:
             DeploymentController(store, recorder, log=log),
             GarbageCollector(store, recorder, log=log),
             ReadinessGateController(store, recorder, log=log, delay=readiness_gate_delay),
+            Scheduler(store, recorder, log=log),
         )
 
     def start(self) -> None:

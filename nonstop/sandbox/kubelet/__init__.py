@@ -1,9 +1,10 @@
 """The sandbox's kubelet: runs every pod bound to its node as real local processes.
 
 It talks to its API server through a `NodeApi` (`nonstop.sandbox.kubelet.nodeapi`): inside the
-embedded sandbox that is the shared in-process `Store` (and the kubelet acts as the scheduler too:
-a pod without `spec.nodeName` is bound to `sandbox` with a `Scheduled` event); as the node of any
-other API server it is `HttpNodeApi` (`nonstop.sandbox.kubelet.remote`, see `nonstop sandbox
+embedded sandbox that is the shared in-process `Store`, and the kubelet is every node of the
+sandbox at once (it registers their `Node` objects: `sandbox`, or `sandbox-1` … `sandbox-N`; the
+sandbox's scheduler, `nonstop.sandbox.controllers.scheduler`, binds pods to them); as the node of
+any other API server it is `HttpNodeApi` (`nonstop.sandbox.kubelet.remote`, see `nonstop sandbox
 node`). One loop hands every pod change to that pod's `PodWorker` (`nonstop.sandbox.kubelet.pods`),
 which runs the containers, probes and termination — the same workers over either API.
 
@@ -29,7 +30,7 @@ from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kubelet.containers import ContainerRunner
 from nonstop.sandbox.kubelet.context import HOST_IP, NODE_NAME, KubeletContext
-from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi
+from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi, node_names
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX
@@ -41,7 +42,8 @@ __all__ = ["ANNOTATION_PREFIX", "HOST_IP", "NODE_NAME", "Kubelet"]
 class Kubelet:
     """Watches its node's pods and runs them; `stop()` reaps every process it started.
 
-    `api` is a `NodeApi`, or the embedded sandbox's `Store` (with its `EventRecorder`).
+    `api` is a `NodeApi`, or the embedded sandbox's `Store` (with its `EventRecorder`); then it is
+    the sandbox's `nodes` nodes (`node_names`), registered on `start()`.
     `crash_backoff` is the restart back-off (initial, maximum) in seconds: Kubernetes' 10 s and 300 s.
     """
 
@@ -53,10 +55,11 @@ class Kubelet:
         log: structlog.typing.FilteringBoundLogger,
         crash_backoff: tuple[float, float] = (10.0, 300.0),
         timestamped_logs: bool = False,
+        nodes: int = 1,
     ) -> None:
         if isinstance(api, Store):
             assert recorder is not None, "the in-process kubelet records events through the sandbox's recorder"
-            api = StoreNodeApi(api, recorder)
+            api = StoreNodeApi(api, recorder, nodes=node_names(nodes))
         self.api: NodeApi = api
         self._log = log
         self._crash_backoff = crash_backoff
@@ -70,6 +73,8 @@ class Kubelet:
         """Start the spawner and the watch loop (returns at once)."""
         if self._thread is not None:
             return
+        if isinstance(self.api, StoreNodeApi):
+            self.api.register_nodes()
         spawner = Spawner()
         spawner.start()
         self._stopping = threading.Event()
@@ -86,7 +91,7 @@ class Kubelet:
         )
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
         self._thread.start()
-        self._log.info("kubelet.started", node=self.api.node_name, workdir=str(self._ctx.workdir))
+        self._log.info("kubelet.started", nodes=sorted(self.api.node_names), workdir=str(self._ctx.workdir))
 
     def stop(self) -> None:
         """SIGKILL every pod process group, end every thread, remove the work directory."""
@@ -174,9 +179,8 @@ class Kubelet:
         if worker is not None:
             worker.update(pod)
             return
-        node = pod.get("spec", {}).get("nodeName")
-        if node != self.api.node_name and (node or not self.api.schedules):
-            return
+        if pod.get("spec", {}).get("nodeName") not in self.api.node_names:
+            return  # not bound yet (the scheduler's to do), or bound to another node
         if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             return
         assert self._ctx is not None

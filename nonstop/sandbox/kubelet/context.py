@@ -10,11 +10,11 @@ import structlog
 
 from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kubelet.nodeapi import NODE_NAME, PODS, NodeApi
+from nonstop.sandbox.kubelet.nodestatus import HOST_IP
 from nonstop.sandbox.kubelet.processes import Spawner
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "HOST_IP", "NODE_NAME", "PODS", "KubeletContext"]
 
-HOST_IP = "127.0.0.1"
 DEFAULT_GRACE_SECONDS = 30
 
 

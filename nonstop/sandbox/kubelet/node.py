@@ -9,24 +9,22 @@
 - Heartbeats: the Lease `kube-node-lease/<node>` renewed every `lease_every` seconds (duration
   40 s, owned by the Node), and the Node status posted again every `status_every` seconds with a
   new `lastHeartbeatTime`. The node lifecycle controller keeps the node Ready on the Lease alone.
-- An API server that serves no `nodes` (or no `leases`), such as the embedded sandbox, gets no
-  registration (or no Lease): said once in the log, never retried. Every other failure (the
+- An API server that serves no `nodes` (or no `leases`) gets no registration (or no Lease): said
+  once in the log, never retried. The embedded sandbox serves both (`sandbox up --no-kubelet`
+  leaves the registration to this agent). Every other failure (the
   `kube-node-lease` namespace not created yet, a restart of the API server) is retried next period.
 """
 
 from __future__ import annotations
 
-import os
-import platform
 import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from nonstop import __version__
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.kubelet.context import HOST_IP
+from nonstop.sandbox.kubelet.nodestatus import node_labels, node_status
 from nonstop.sandbox.kubelet.remote import HttpNodeApi
 from nonstop.sandbox.store import Obj, now_rfc3339
 
@@ -34,27 +32,10 @@ __all__ = ["LEASE_NAMESPACE", "NodeAgent"]
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
-MAX_PODS = 110
 
 
 def _micro(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _memory_kib() -> int:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 4 * 1024 * 1024
-
-
-def _arch() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine or "amd64")
 
 
 class NodeAgent:
@@ -153,60 +134,17 @@ class NodeAgent:
     # -- the Node --------------------------------------------------------------------------------
 
     def _labels(self) -> dict[str, str]:
-        arch = _arch()
-        return {
-            "kubernetes.io/hostname": self.node,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": arch,
-            "beta.kubernetes.io/os": "linux",
-            "beta.kubernetes.io/arch": arch,
-            "node.nonstop.dev/sandbox": "true",
-        }
+        return node_labels(self.node)
 
     def node_status(self) -> Obj:
         """The status this kubelet reports (a fresh `lastHeartbeatTime`)."""
-        now = now_rfc3339()
-        resources = {
-            "cpu": str(os.cpu_count() or 1),
-            "memory": f"{_memory_kib()}Ki",
-            "pods": str(MAX_PODS),
-            "ephemeral-storage": "10Gi",
-        }
-
-        def condition(ctype: str, status: str, reason: str, message: str) -> Obj:
-            return {
-                "type": ctype,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": self._ready_since,
-            }
-
-        return {
-            "capacity": resources,
-            "allocatable": dict(resources),
-            "conditions": [
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "addresses": [{"type": "InternalIP", "address": HOST_IP}, {"type": "Hostname", "address": "localhost"}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
-            "nodeInfo": {
-                "machineID": self._boot_id.replace("-", ""),
-                "systemUUID": self._boot_id,
-                "bootID": self._boot_id,
-                "kernelVersion": platform.release(),
-                "osImage": f"nonstop sandbox node ({platform.system()})",
-                "containerRuntimeVersion": f"nonstop://{__version__}",
-                "kubeletVersion": self.kubelet_version,
-                "kubeProxyVersion": self.kubelet_version,
-                "operatingSystem": "linux",
-                "architecture": _arch(),
-            },
-        }
+        return node_status(
+            now=now_rfc3339(),
+            ready_since=self._ready_since,
+            boot_id=self._boot_id,
+            kubelet_port=self.kubelet_port,
+            kubelet_version=self.kubelet_version,
+        )
 
     def _register(self) -> None:
         body = {

@@ -4,7 +4,9 @@ The pod workers never talk to a store or a client directly: they go through a `N
 implementations run the same workers:
 
 - `StoreNodeApi` (here): the embedded sandbox's path — the kubelet lives in the API server's
-  process and reads and writes the shared `Store` under its lock (no HTTP, no conflicts);
+  process and reads and writes the shared `Store` under its lock (no HTTP, no conflicts); it is
+  every node of the sandbox at once (`sandbox`, or `sandbox-1` … `sandbox-N`: it registers their
+  `Node` objects) and runs the pods the sandbox's scheduler bound to any of them;
 - `HttpNodeApi` (`nonstop.sandbox.kubelet.remote`): any API server, reached by a kubeconfig, as a
   real kubelet reaches it (pods of its node by field selector, `/status` writes with the
   resourceVersion precondition, deletion with grace 0, core/v1 Events).
@@ -20,14 +22,25 @@ from collections.abc import Callable, Iterator
 from typing import Literal, Protocol
 
 from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.discovery import version
 from nonstop.sandbox.events import EventRecorder
-from nonstop.sandbox.kinds import Kind, by_resource
-from nonstop.sandbox.store import Obj, Store
+from nonstop.sandbox.kinds import Kind, by_resource, require
+from nonstop.sandbox.kubelet.nodestatus import node_object
+from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
-__all__ = ["NODE_NAME", "PODS", "NodeApi", "PodChange", "StoreNodeApi"]
+__all__ = ["NODE_NAME", "PODS", "NodeApi", "PodChange", "StoreNodeApi", "node_names"]
 
 PODS = by_resource("", "v1", "pods")
+NODES = require("", "v1", "nodes")
 NODE_NAME = "sandbox"
+
+
+def node_names(count: int) -> tuple[str, ...]:
+    """The embedded sandbox's node names: one node is `sandbox` (as always), more are `sandbox-1` … `sandbox-N`."""
+    if count < 1:
+        raise ValueError(f"a sandbox has at least one node, not {count}")
+    return (NODE_NAME,) if count == 1 else tuple(f"{NODE_NAME}-{i}" for i in range(1, count + 1))
+
 
 PodChange = tuple[Literal["ADDED", "MODIFIED", "DELETED"], Obj]
 
@@ -36,20 +49,17 @@ class NodeApi(Protocol):
     """The API calls of one kubelet."""
 
     node_name: str
+    """The node this kubelet is (the first of `node_names`)."""
+    node_names: frozenset[str]
+    """Every node whose pods this kubelet runs."""
 
     def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
         """Batches of pod changes (the first one lists every pod) until `stopping` is set.
 
         A batch may be empty (nothing changed for a while): the kubelet uses the pause to tidy up.
         After the server lost the history (410), the difference to a fresh list comes as changes,
-        DELETED included. Pods bound to other nodes may be included; unbound ones only where the
-        kubelet schedules (`schedules`).
+        DELETED included. Pods bound to other nodes, or to none yet, may be included.
         """
-        ...
-
-    @property
-    def schedules(self) -> bool:
-        """Whether this kubelet binds unscheduled pods to itself (the embedded sandbox has no scheduler)."""
         ...
 
     def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
@@ -61,10 +71,6 @@ class NodeApi(Protocol):
 
         `pod` is the kubelet's latest copy; a stale copy is re-read and `change` applied again.
         """
-        ...
-
-    def bind_pod(self, pod: Obj) -> Obj:
-        """Bind an unscheduled pod to this node; returns the pod after it."""
         ...
 
     def remove_pod(self, pod: Obj) -> None:
@@ -86,14 +92,22 @@ class NodeApi(Protocol):
 
 
 class StoreNodeApi:
-    """The kubelet inside the embedded sandbox: the shared store, its history as the watch."""
+    """The kubelet inside the embedded sandbox: the shared store, its history as the watch; every node."""
 
-    schedules = True
-
-    def __init__(self, store: Store, recorder: EventRecorder, *, node_name: str = NODE_NAME) -> None:
+    def __init__(self, store: Store, recorder: EventRecorder, *, nodes: tuple[str, ...] = (NODE_NAME,)) -> None:
         self.store = store
         self.recorder = recorder
-        self.node_name = node_name
+        self.node_name = nodes[0]
+        self.node_names = frozenset(nodes)
+        self._nodes = nodes
+
+    def register_nodes(self) -> None:
+        """Create the `Node` of every node this kubelet is (Ready, schedulable); one that exists is left as it is."""
+        now, kubelet_version = now_rfc3339(), str(version()["gitVersion"])  # the API server's: no skew warning
+        for name in self._nodes:
+            if self.store.find(NODES, None, name) is None:
+                with contextlib.suppress(ApiError):  # created meanwhile by someone else: theirs stands
+                    self.store.create(NODES, node_object(name, now=now, kubelet_version=kubelet_version))
 
     def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
         assert PODS is not None
@@ -134,23 +148,6 @@ class StoreNodeApi:
         assert PODS is not None
         meta = pod["metadata"]
         return self.store.mutate(PODS, meta.get("namespace"), meta["name"], change)
-
-    def bind_pod(self, pod: Obj) -> Obj:
-        assert PODS is not None
-        meta = pod["metadata"]
-
-        def bind(obj: Obj) -> None:
-            obj.setdefault("spec", {})["nodeName"] = self.node_name
-
-        bound = self.store.mutate(PODS, meta.get("namespace"), meta["name"], bind)
-        with contextlib.suppress(ApiError):
-            self.recorder.record(
-                bound,
-                reason="Scheduled",
-                message=f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {self.node_name}",
-                component="default-scheduler",
-            )
-        return bound
 
     def remove_pod(self, pod: Obj) -> None:
         assert PODS is not None

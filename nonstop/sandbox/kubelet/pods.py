@@ -1,4 +1,4 @@
-"""One pod's life on the sandbox node: binding, IP, containers, status, termination, removal.
+"""One pod's life on a sandbox node once it is bound: IP, containers, status, termination, removal.
 
 A `PodWorker` thread owns the pod; each container has a `ContainerRunner` thread
 (`nonstop.sandbox.kubelet.containers`) and one `ProbeWorker` per probe. The runners' in-memory state
@@ -187,19 +187,7 @@ class PodWorker:
             self.ctx.ipam.release(self.uid)
             self.finished.set()
 
-    def _bind(self) -> None:
-        pod = self.snapshot()
-        if pod.get("spec", {}).get("nodeName"):
-            return
-        bound = self.ctx.api.bind_pod(pod)
-        with self._lock:
-            self._pod = bound
-
     def _live(self) -> None:
-        try:
-            self._bind()
-        except ApiError:
-            return  # deleted before it could be bound
         self.pod_ip = self.ctx.ipam.allocate(self.uid)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         spec = self.snapshot().get("spec", {})

@@ -50,12 +50,11 @@ _TIMEOUT = (5.0, 30.0)
 class HttpNodeApi:
     """One node's API calls to a real (or embedded) API server over HTTP(S)."""
 
-    schedules = False
-
     def __init__(self, connection: Connection, *, node_name: str = NODE_NAME, log: Any = None) -> None:
         self.connection = connection
         self.api = connection.api
         self.node_name = node_name
+        self.node_names = frozenset({node_name})
         self._log = log
         self._events_lock = threading.Lock()
         self._recent: dict[FoldKey, tuple[str, int]] = {}  # fold key -> (event name, count)
@@ -181,16 +180,6 @@ class HttpNodeApi:
             if current["metadata"].get("uid") != uid:  # another pod of the same name: ours is gone
                 raise ApiError(404, "NotFound", f"{self._pod_what('update', pod)}: the pod was replaced")
         raise AssertionError("unreachable")
-
-    def bind_pod(self, pod: Obj) -> Obj:
-        binding = {
-            "apiVersion": "v1",
-            "kind": "Binding",
-            "metadata": {"name": pod["metadata"]["name"], "uid": pod["metadata"].get("uid")},
-            "target": {"apiVersion": "v1", "kind": "Node", "name": self.node_name},
-        }
-        self.request("POST", self._pod_path(pod, "binding"), body=binding, what=self._pod_what("bind", pod))
-        return self.request("GET", self._pod_path(pod), what=self._pod_what("get", pod))
 
     def remove_pod(self, pod: Obj) -> None:
         options = {
