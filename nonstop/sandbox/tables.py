@@ -205,6 +205,29 @@ def _namespace_row(obj: Obj) -> Row:
     return [obj["metadata"]["name"], phase, _age(obj["metadata"].get("creationTimestamp"))]
 
 
+def _node_row(obj: Obj) -> Row:
+    spec, status, labels = obj.get("spec") or {}, obj.get("status") or {}, obj["metadata"].get("labels") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    state = "Unknown" if ready is None else {"True": "Ready", "False": "NotReady"}.get(ready.get("status"), "Unknown")
+    if spec.get("unschedulable"):
+        state += ",SchedulingDisabled"
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    info = status.get("nodeInfo") or {}
+    return [
+        obj["metadata"]["name"],
+        state,
+        ",".join(roles) or "<none>",
+        _age(obj["metadata"].get("creationTimestamp")),
+        info.get("kubeletVersion", ""),
+        addresses.get("InternalIP") or "<none>",
+        addresses.get("ExternalIP") or "<none>",
+        info.get("osImage", ""),
+        info.get("kernelVersion", ""),
+        info.get("containerRuntimeVersion", ""),
+    ]
+
+
 def _configmap_row(obj: Obj) -> Row:
     data = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
     return [obj["metadata"]["name"], data, _age(obj["metadata"].get("creationTimestamp"))]
@@ -308,6 +331,21 @@ _LAYOUTS: dict[str, tuple[list[Column], Callable[[Obj], Row]]] = {
     ),
     "namespaces": ([("Name", _S, 0), ("Status", _S, 0), ("Age", _S, 0)], _namespace_row),
     "configmaps": ([("Name", _S, 0), ("Data", _I, 0), ("Age", _S, 0)], _configmap_row),
+    "nodes": (
+        [
+            ("Name", _S, 0),
+            ("Status", _S, 0),
+            ("Roles", _S, 0),
+            ("Age", _S, 0),
+            ("Version", _S, 0),
+            ("Internal-IP", _S, 1),
+            ("External-IP", _S, 1),
+            ("OS-Image", _S, 1),
+            ("Kernel-Version", _S, 1),
+            ("Container-Runtime", _S, 1),
+        ],
+        _node_row,
+    ),
     "poddisruptionbudgets": (
         [
             ("Name", _S, 0),

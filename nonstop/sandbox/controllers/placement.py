@@ -24,11 +24,11 @@ that passed and picks the best (ties at random, as `selectHost` does):
   maxSkew − 1`, normalised so the emptiest domain scores 100. A pod with no constraint at all gets
   the system default `maxSkew: 3` over `kubernetes.io/hostname`, ScheduleAnyway, selecting the pods
   its Services and ReplicaSets select: a Deployment's pods spread over nodes by themselves.
-- **InterPodAffinity**: the pod's required anti-affinity (no matching pod — terminating ones
-  included — in the node's domain of `topologyKey`: "node(s) didn't match pod anti-affinity
-  rules"), existing pods' required anti-affinity against it ("node(s) didn't satisfy existing pods
-  anti-affinity rules"), the pod's required affinity ("node(s) didn't match pod affinity rules";
-  the first pod of a group that matches its own terms may go anywhere). Preferred terms of both
+- **InterPodAffinity**, in its order: the pod's required affinity ("node(s) didn't match pod
+  affinity rules"; the first pod of a group that matches its own terms may go anywhere), its
+  required anti-affinity (no matching pod — terminating ones included — in the node's domain of
+  `topologyKey`: "node(s) didn't match pod anti-affinity rules"), existing pods' required
+  anti-affinity against it ("node(s) didn't satisfy existing pods anti-affinity rules"). Preferred terms of both
   score (weight 2): each matching pod in the domain adds (affinity) or subtracts (anti-affinity)
   its term's weight, normalised to 0–100 between the lowest and highest node.
 - **NodeResourcesFit** scoring, LeastAllocated (weight 1): the free share of CPU and memory after
@@ -80,7 +80,7 @@ R_SPREAD_LABEL = "node(s) didn't match pod topology spread constraints (missing 
 R_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 R_EXISTING_ANTI_AFFINITY = "node(s) didn't satisfy existing pods anti-affinity rules"
 R_AFFINITY = "node(s) didn't match pod affinity rules"
-UNRESOLVABLE = frozenset({R_UNSCHEDULABLE, R_NODE_AFFINITY, R_SPREAD_LABEL})
+UNRESOLVABLE = frozenset({R_UNSCHEDULABLE, R_NODE_AFFINITY, R_SPREAD_LABEL, R_AFFINITY})
 """Reasons kube-scheduler marks UnschedulableAndUnresolvable: preemption would not help there."""
 NO_NODES = "no nodes available to schedule pods"
 NO_VICTIMS = "No preemption victims found for incoming pod"
@@ -379,13 +379,19 @@ def _same_domain(key: str, node: Obj, other_node: Obj | None) -> bool:
 
 
 def _affinity_filter(pod: Obj, node: Obj, view: ClusterView, nodes: dict[str, Obj]) -> str | None:
-    required_anti = _affinity(pod, "podAntiAffinity").get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    """InterPodAffinity's filter, in its order: the pod's affinity, its anti-affinity, existing pods' anti-affinity."""
     required = _affinity(pod, "podAffinity").get("requiredDuringSchedulingIgnoredDuringExecution") or []
-    for other in view.pods:
-        other_node = nodes.get(_node_name(other))
-        for term in _affinity(other, "podAntiAffinity").get("requiredDuringSchedulingIgnoredDuringExecution") or []:
-            if _term_matches(term, other, pod) and _same_domain(term.get("topologyKey", ""), node, other_node):
-                return R_EXISTING_ANTI_AFFINITY
+    required_anti = _affinity(pod, "podAntiAffinity").get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    if required:
+        anywhere = any(_term_matches(t, pod, other) for t in required for other in view.pods)
+        first_of_group = not anywhere and all(_term_matches(t, pod, pod) for t in required)
+        for term in required if not first_of_group else []:
+            key = term.get("topologyKey", "")
+            if not any(
+                _term_matches(term, pod, other) and _same_domain(key, node, nodes.get(_node_name(other)))
+                for other in view.pods
+            ):
+                return R_AFFINITY
     for term in required_anti:
         key = term.get("topologyKey", "")
         if any(
@@ -393,17 +399,11 @@ def _affinity_filter(pod: Obj, node: Obj, view: ClusterView, nodes: dict[str, Ob
             for other in view.pods
         ):
             return R_ANTI_AFFINITY
-    if required:
-        anywhere = any(_term_matches(t, pod, other) for t in required for other in view.pods)
-        if not anywhere and all(_term_matches(t, pod, pod) for t in required):
-            return None  # the first pod of a group that selects itself
-        for term in required:
-            key = term.get("topologyKey", "")
-            if not any(
-                _term_matches(term, pod, other) and _same_domain(key, node, nodes.get(_node_name(other)))
-                for other in view.pods
-            ):
-                return R_AFFINITY
+    for other in view.pods:
+        other_node = nodes.get(_node_name(other))
+        for term in _affinity(other, "podAntiAffinity").get("requiredDuringSchedulingIgnoredDuringExecution") or []:
+            if _term_matches(term, other, pod) and _same_domain(term.get("topologyKey", ""), node, other_node):
+                return R_EXISTING_ANTI_AFFINITY
     return None
 
 

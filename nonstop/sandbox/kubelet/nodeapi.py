@@ -25,13 +25,14 @@ from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.discovery import version
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_resource, require
-from nonstop.sandbox.kubelet.nodestatus import node_object
+from nonstop.sandbox.kubelet.nodestatus import node_lease, node_object
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
 __all__ = ["NODE_NAME", "PODS", "NodeApi", "PodChange", "StoreNodeApi", "node_names"]
 
 PODS = by_resource("", "v1", "pods")
 NODES = require("", "v1", "nodes")
+LEASES = require("coordination.k8s.io", "v1", "leases")
 NODE_NAME = "sandbox"
 
 
@@ -102,12 +103,15 @@ class StoreNodeApi:
         self._nodes = nodes
 
     def register_nodes(self) -> None:
-        """Create the `Node` of every node this kubelet is (Ready, schedulable); one that exists is left as it is."""
+        """Create the `Node` (Ready, schedulable) and its `kube-node-lease` Lease of every node this kubelet is.
+
+        A Node that exists is left as it is. The Leases are not renewed: no node lifecycle controller reads them.
+        """
         now, kubelet_version = now_rfc3339(), str(version()["gitVersion"])  # the API server's: no skew warning
         for name in self._nodes:
-            if self.store.find(NODES, None, name) is None:
-                with contextlib.suppress(ApiError):  # created meanwhile by someone else: theirs stands
-                    self.store.create(NODES, node_object(name, now=now, kubelet_version=kubelet_version))
+            with contextlib.suppress(ApiError):  # it exists (or was created meanwhile): it stands as it is
+                node = self.store.create(NODES, node_object(name, now=now, kubelet_version=kubelet_version))
+                self.store.create(LEASES, node_lease(node, now=now))
 
     def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
         assert PODS is not None

@@ -16,7 +16,7 @@ from typing import Any
 
 from nonstop import __version__
 
-__all__ = ["HOST_IP", "MAX_PODS", "arch", "node_labels", "node_object", "node_status"]
+__all__ = ["HOST_IP", "MAX_PODS", "arch", "node_labels", "node_lease", "node_object", "node_status"]
 
 HOST_IP = "127.0.0.1"
 """Every pod's `status.hostIP` and every node's `InternalIP`: the pods run on this machine."""
@@ -122,4 +122,23 @@ def node_object(name: str, *, now: str, kubelet_version: str) -> Obj:
             kubelet_version=kubelet_version,
             hostname=name,
         ),
+    }
+
+
+def node_lease(node: Obj, *, now: str) -> Obj:
+    """The node's Lease in `kube-node-lease` (owned by the Node), renewed `now`, as a kubelet first writes it."""
+    name = node["metadata"]["name"]
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-node-lease",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": name, "uid": node["metadata"]["uid"]}],
+        },
+        "spec": {
+            "holderIdentity": name,
+            "leaseDurationSeconds": 40,
+            "renewTime": now.replace("Z", ".000000Z"),
+        },
     }
