@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Permission", "required_permissions"]
+__all__ = ["CLUSTER_SCOPED", "Permission", "required_permissions"]
+
+CLUSTER_SCOPED = frozenset({"nodes"})
+"""Resources without a namespace: their access is checked cluster-wide (a namespaced Role cannot grant them)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -58,9 +61,12 @@ def required_permissions(
             needed.add(Permission(*deployments, "patch", "scale"))
         if strategy == "canary":
             needed |= {Permission(*deployments, "create"), Permission(*deployments, "delete")}
+        if strategy == "drain":  # cordon and uncordon the node (as kubectl drain), evict the target's pods on it
+            needed |= {Permission("", "nodes", "get"), Permission("", "nodes", "patch")}
+            needed.add(Permission("", "pods", "create", "eviction"))
         if on_pass == "promote":
             needed.add(Permission(*deployments, "patch"))
-        if on_fail in ("rollback", "abort") and strategy not in ("restart", "scale"):
+        if on_fail in ("rollback", "abort") and strategy not in ("restart", "scale", "drain"):
             needed.add(Permission(*deployments, "patch"))
             if strategy == "canary":
                 needed.add(Permission(*deployments, "delete"))

@@ -62,11 +62,12 @@ class TargetSpec(_Model):
 
 
 class RolloutSpec(_Model):
-    strategy: Literal["restart", "image", "canary", "scale", "external"] = "restart"
+    strategy: Literal["restart", "image", "canary", "scale", "drain", "external"] = "restart"
     """How the new version arrives: `restart` (as `kubectl rollout restart`), `image` (set a new image),
     `canary` (a `<name>-canary` Deployment beside the stable one), `scale` (to `replicas` through the
-    `/scale` subresource, as an HPA scales down: the removed pods are judged), or `external` (someone
-    else rolls out; nonstop observes)."""
+    `/scale` subresource, as an HPA scales down: the removed pods are judged), `drain` (as `kubectl
+    drain` of `node`: cordon it, evict the target's pods on it through the Eviction API, uncordon it
+    afterwards; the evicted pods are judged), or `external` (someone else rolls out; nonstop observes)."""
     image: str | None = None
     """For `image` and `canary`: the new image. Required by those strategies, ignored by the others."""
     container: str | None = None
@@ -75,6 +76,9 @@ class RolloutSpec(_Model):
     """For `canary` on a Deployment: replicas of the `<name>-canary` Deployment. Default 1."""
     replicas: int | None = Field(default=None, ge=0, le=10000)
     """For `scale`: the replica count to scale the Deployment to. Required by `scale`, ignored otherwise."""
+    node: str | None = Field(default=None, min_length=1, max_length=253)
+    """For `drain`: the Node to drain (only the target's pods on it are evicted; other pods stay). Required by
+    `drain`, ignored otherwise."""
 
 
 class LoadSpec(_Model):
@@ -186,6 +190,10 @@ class SandboxSpec(_Model):
     connection whose endpoint left is reset on its next packet, kubernetes#123116)."""
     ingress: SandboxIngressSpec = Field(default_factory=SandboxIngressSpec)
     """With `--sandbox` and `dataPlane: ingress`: how the ingress data plane treats stale upstream connections."""
+    nodes: int = Field(default=1, ge=1, le=100)
+    """With `--sandbox`: how many Nodes the sandbox has (1: `sandbox`; N: `sandbox-1` … `sandbox-N`); its
+    scheduler places pods over them (topology spread, pod anti-affinity, cordons), for `rollout.strategy:
+    drain`. Default 1."""
 
     @property
     def add_lag(self) -> float:
@@ -229,6 +237,8 @@ class DrillSpec(_Model):
             raise ValueError(f"rollout.image is required by strategy {strategy!r}")
         if strategy == "scale" and self.rollout.replicas is None:
             raise ValueError("rollout.replicas is required by strategy 'scale'")
+        if strategy == "drain" and not self.rollout.node:
+            raise ValueError("rollout.node (the Node to drain) is required by strategy 'drain'")
         if self.target.kind == "Rollout" and strategy != "external":
             raise ValueError(
                 f"strategy {strategy!r} is not supported for an Argo Rollout; use 'external' "

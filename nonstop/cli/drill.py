@@ -51,6 +51,7 @@ def sandbox_connection(
     add_lag: float | None = None,
     remove_lag: float | None = None,
     retry_stale_connections: bool = True,
+    nodes: int = 1,
 ) -> Iterator[str | None]:
     """Start the embedded sandbox with `apply`, wait until the target is available; yields the kubeconfig path."""
     from nonstop.drill.target import is_complete
@@ -68,6 +69,7 @@ def sandbox_connection(
         add_lag=add_lag,
         remove_lag=remove_lag,
         retry_stale_connections=retry_stale_connections,
+        nodes=nodes,
     )
     sandbox.start()
     try:
@@ -117,7 +119,7 @@ def run_drill_command(
             cm = sandbox_connection(
                 apply=apply, proxy_lag=spec.sandbox.proxy_lag_seconds, data_plane=spec.sandbox.data_plane,
                 add_lag=spec.sandbox.add_lag_seconds, remove_lag=spec.sandbox.remove_lag_seconds,
-                retry_stale_connections=spec.sandbox.ingress.retry_stale_connections,
+                retry_stale_connections=spec.sandbox.ingress.retry_stale_connections, nodes=spec.sandbox.nodes,
                 target_kind=spec.target.kind, target=spec.target.name, namespace=spec.target.namespace,
             )  # fmt: skip
         else:

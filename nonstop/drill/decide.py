@@ -95,6 +95,10 @@ def apply_decision(
         return Decision(decision, "promoted", f"revision {revision} annotated {actions.VERIFIED_REVISION}")
     if strategy == "restart":
         return Decision(decision, "none", "a restart leaves the template unchanged: nothing to undo")
+    if strategy == "drain":
+        return Decision(
+            decision, "none", "a drain leaves the template unchanged (the node was uncordoned): nothing to undo"
+        )
     if strategy == "scale" and replicas_before is not None:
         actions.scale(kube, namespace, name, replicas_before)
         action: ActionName = "rolled-back" if decision == "rollback" else "aborted"

@@ -20,6 +20,7 @@ from checks.judge import Judgement, judge_drill
 from checks.verdict import DrillProblem
 from nonstop.drill.chaos import Chaos
 from nonstop.drill.decide import Decision, apply_decision, choose_decision
+from nonstop.drill.drain import Drain
 from nonstop.drill.load import LoadRunner, external_workers_from_env
 from nonstop.drill.observe import Observer, PodRecord
 from nonstop.drill.preflight import Preflight, preflight
@@ -158,6 +159,8 @@ class _Window:
     old: set[str] = field(default_factory=set)
     stable_hash: str | None = None
     """For an Argo Rollout in the middle of a canary: `status.stableRS`, the hash of its old pods."""
+    drain: Drain | None = None
+    """For `drain`: the node's cordon and evictions, finished (node uncordoned) on every way out."""
 
 
 def run_drill(
@@ -257,6 +260,8 @@ def _run(
             if window.start is None:
                 raise
             window.problems.append(DrillProblem("observation-lost", str(exc)))
+        finally:
+            _finish_drain(window)
         if window.start is None:
             window.start = baseline_start
         if not interrupted.is_set():
@@ -320,7 +325,7 @@ def _expects_terminations(drill: Drill, dry_run: bool, *, replicas_before: int) 
         return False
     if strategy == "scale":
         return (drill.spec.rollout.replicas or 0) < replicas_before
-    return strategy in ("restart", "image", "external") or drill.spec.chaos.terminate_old_pods
+    return strategy in ("restart", "image", "external", "drain") or drill.spec.chaos.terminate_old_pods
 
 
 def _with_role(record: PodRecord, drill: Drill, window: _Window) -> PodTimeline:
@@ -359,6 +364,10 @@ def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer,
     elif strategy == "scale":
         before = actions.scale(kube, namespace, name, spec.rollout.replicas or 0)
         window.notes.append(f"scaled Deployment {name} from {before} to {spec.rollout.replicas} replicas")
+    elif strategy == "drain":
+        window.drain = Drain(kube, observer, namespace=namespace, node=spec.rollout.node or "", owner=name,
+                             drill=drill.metadata.name, grace_seconds=spec.chaos.grace_period_seconds)  # fmt: skip
+        window.drain.start()
     elif strategy == "canary":
         actions.create_canary(kube, namespace, name, image=spec.rollout.image or "", container=spec.rollout.container,
                               replicas=spec.rollout.canary_replicas)  # fmt: skip
@@ -450,7 +459,7 @@ def _rollout_and_watch(
         if failure:
             window.problems.append(DrillProblem("deadline-passed", failure))
             return
-        chaos_done = chaos is None or chaos.done.is_set()
+        chaos_done = (chaos is None or chaos.done.is_set()) and (window.drain is None or window.drain.over(pods))
         if strategy in ("restart", "image"):
             old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
         else:  # scale (and the rest): every pod that was deleted has exited
@@ -465,6 +474,14 @@ def _rollout_and_watch(
             return
         progress.tick()
         observer.wait_for_change(0.25, since=seen)
+
+
+def _finish_drain(window: _Window) -> None:
+    """A drain's evictions stop and its node is uncordoned, whatever ended the window."""
+    if window.drain is not None:
+        window.drain.finish()
+        if window.drain.note:
+            window.notes.append(window.drain.note)
 
 
 ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"

@@ -93,6 +93,13 @@ class Kube:
         )  # fmt: skip
         return list(body.get("items") or [])
 
+    def get_node(self, name: str) -> Obj:
+        return _json(call(self.core.read_node, name, _preload_content=False, what=f"get Node {name}"))
+
+    def list_nodes(self) -> list[Obj]:
+        body = _json(call(self.core.list_node, _preload_content=False, what="list Nodes"))
+        return list(body.get("items") or [])
+
     def list_objects(self, namespace: str, kind: str) -> list[Obj]:
         """Services, PodDisruptionBudgets or HorizontalPodAutoscalers of a namespace, for lint."""
         if kind == "Service":
@@ -111,7 +118,9 @@ class Kube:
 
     def can(self, verb: str, *, group: str, resource: str, namespace: str, subresource: str = "") -> bool:
         """A SelfSubjectAccessReview: may these credentials do `verb` on the resource?"""
-        attributes = {"verb": verb, "group": group, "resource": resource, "namespace": namespace}
+        attributes = {"verb": verb, "group": group, "resource": resource}
+        if namespace:  # "" for a cluster-scoped resource (nodes)
+            attributes["namespace"] = namespace
         if subresource:
             attributes["subresource"] = subresource
         body = {
@@ -132,6 +141,20 @@ class Kube:
             call(self.apps.patch_namespaced_deployment, name, namespace, body,
                  _content_type=_CONTENT_TYPES[patch], _preload_content=False,
                  what=f"patch Deployment {namespace}/{name}")
+        )  # fmt: skip
+
+    def set_unschedulable(
+        self, name: str, unschedulable: bool, *, annotations: dict[str, str | None] | None = None
+    ) -> Obj:
+        """Cordon or uncordon a Node with the patch `kubectl cordon`/`uncordon` sends (plus `annotations`, None
+        removing one)."""
+        body: Obj = {"spec": {"unschedulable": True if unschedulable else None}}
+        if annotations:
+            body["metadata"] = {"annotations": annotations}
+        verb = "cordon" if unschedulable else "uncordon"
+        return _json(
+            call(self.core.patch_node, name, body, _content_type=_CONTENT_TYPES["strategic"], _preload_content=False,
+                 what=f"{verb} Node {name}")
         )  # fmt: skip
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> Obj:
