@@ -75,3 +75,28 @@ def test_schema_documents_the_new_fields() -> None:
     retry = defs["SandboxIngressSpec"]["properties"]["retryStaleConnections"]
     assert retry["default"] is True
     assert "502" in retry["description"]
+
+
+def test_nodes_default_to_one_and_are_bounded() -> None:
+    assert parse_drill(drill({}), source="d.yaml").spec.sandbox.nodes == 1
+    assert parse_drill(drill({"nodes": 3}), source="d.yaml").spec.sandbox.nodes == 3
+    for bad in (0, 101, "many"):
+        with pytest.raises(SpecError, match=re.escape("d.yaml: field spec.sandbox.nodes:")):
+            parse_drill(drill({"nodes": bad}), source="d.yaml")
+
+
+def test_drain_needs_a_node_and_asks_for_node_and_eviction_permissions() -> None:
+    from nonstop.permissions import Permission, required_permissions
+
+    body = drill({})
+    body["spec"]["rollout"] = {"strategy": "drain"}
+    with pytest.raises(SpecError, match=re.escape("rollout.node (the Node to drain) is required by strategy 'drain'")):
+        parse_drill(body, source="d.yaml")
+    body["spec"]["rollout"]["node"] = "sandbox-2"
+    assert parse_drill(body, source="d.yaml").spec.rollout.node == "sandbox-2"
+    needed = required_permissions(
+        kind="Deployment", strategy="drain", on_pass="none", on_fail="rollback", terminate_old_pods=True
+    )
+    assert {Permission("", "nodes", "get"), Permission("", "nodes", "patch"),
+            Permission("", "pods", "create", "eviction")} <= set(needed)  # fmt: skip
+    assert not any(p.group == "apps" and p.verb == "patch" for p in needed)  # nothing to undo after a drain

@@ -6,6 +6,7 @@ Three replicas spread one per node over a 3-node sandbox; the drill drains one n
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import uuid
@@ -19,7 +20,7 @@ import yaml
 from kubernetes import client, config
 
 from nonstop.sandbox.launcher import SandboxProcess
-from tests.drill.drill_helpers import DrillResult, apply, drill_spec, manifest, run_drill, writes
+from tests.drill.drill_helpers import DrillResult, apply, drill_command, drill_spec, manifest, run_drill, writes
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -196,3 +197,58 @@ def test_a_drain_spec_without_node_or_on_a_rollout_is_exit_2(
     assert line.startswith("error: ")
     assert message in line
     assert "field spec" in line
+
+
+def test_an_interrupted_drain_uncordons_the_node_and_is_inconclusive(
+    three: Any, core: client.CoreV1Api, ns: str, tmp_path: Path
+) -> None:
+    """SIGINT while evictions are refused: exit 3, evictions stop, the node is schedulable again."""
+    pdb = {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+           "spec": {"minAvailable": 3, "selector": {"matchLabels": {"app": "web"}}}}  # fmt: skip
+    apply(three, ns, [*spread_manifest("after"), pdb], tmp_path)
+    argv, report_dir = drill_command(
+        three, drill_spec(ns, rollout={"strategy": "drain", "node": "sandbox-2"}, timeoutSeconds=120), tmp_path
+    )
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # bounded by the drill's own deadline
+                if '"event": "drain started"' in line:
+                    break
+            assert node(core, "sandbox-2")["spec"].get("unschedulable") is True
+            assert node(core, "sandbox-2")["metadata"]["annotations"]["nonstop.dev/cordoned-by"] == f"{ns}/test-drill"
+            proc.send_signal(signal.SIGINT)
+            proc.stderr.read()
+            assert proc.wait(timeout=240) == 3
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    report = DrillResult(3, "", "", report_dir).report
+    assert report["verdict"] == "inconclusive"
+    assert "SIGINT/SIGTERM after the rollout started" in json.dumps(report)
+    assert_uncordoned(core)
+
+
+def test_credentials_that_may_not_cordon_are_refused_before_anything_changes(
+    three: Any, core: client.CoreV1Api, ns: str, tmp_path: Path
+) -> None:
+    import urllib.request
+
+    def access(body: dict[str, Any]) -> None:
+        request = urllib.request.Request(f"{three.url}/sandbox.nonstop.dev/access", data=json.dumps(body).encode(),
+                                         method="POST", headers={"Content-Type": "application/json"})  # fmt: skip
+        urllib.request.urlopen(request, timeout=30).close()
+
+    apply(three, ns, spread_manifest("after"), tmp_path)
+    access({"deny": [["patch", "nodes"]]})
+    try:
+        mark = len(requests(three))
+        result = run_drill(three, drill_spec(ns, rollout={"strategy": "drain", "node": "sandbox-1"}), tmp_path)
+    finally:
+        access({"allowAll": True})
+    assert result.code == 2
+    assert "may not patch nodes" in result.stderr.strip().splitlines()[-1]
+    reviews = [e for e in requests(three)[mark:] if e.get("resource") == "selfsubjectaccessreviews"]
+    assert reviews
+    assert writes(requests(three)[mark:]) == []
+    assert_uncordoned(core)
