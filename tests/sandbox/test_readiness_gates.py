@@ -66,11 +66,12 @@ def test_the_controller_sets_each_gate_true_its_delay_after_containers_ready() -
     manager = ControllerManager(store, EventRecorder(store), log=structlog.get_logger(), readiness_gate_delay=0.5)
     manager.start()
     try:
-        spec = {"containers": [{"name": "app", "image": "x"}], "readinessGates": [{"conditionType": GATE}]}
+        # bound to a node, so the scheduler (which finds no Node here) leaves their conditions alone
+        spec = {"containers": [{"name": "app", "image": "x"}], "readinessGates": [{"conditionType": GATE}],
+                "nodeName": "sandbox"}  # fmt: skip
         store.create(PODS, {"metadata": {"name": "gated", "namespace": "ns"}, "spec": spec})
-        store.create(
-            PODS, {"metadata": {"name": "plain", "namespace": "ns"}, "spec": {"containers": spec["containers"]}}
-        )
+        plain = {"containers": spec["containers"], "nodeName": "sandbox"}
+        store.create(PODS, {"metadata": {"name": "plain", "namespace": "ns"}, "spec": plain})
         time.sleep(0.7)  # longer than the delay: nothing may be set before the containers are ready
         assert "conditions" not in store.get(PODS, "ns", "gated").get("status", {})
 
