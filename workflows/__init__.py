@@ -5,6 +5,7 @@
 - `postsync_hook` — the Argo CD PostSync hook Workflow
 - `analysis_template` — the Argo Rollouts AnalysisTemplate (`job` metric; the exit code is the gate)
 - `rbac_manifests`, `DRILL_RULES`, `WORKFLOW_RULES` — least-privilege RBAC, the verbs as data
+- `pod_security_context`, `container_security_context` — Pod Security `restricted`, on every pod
 - `render_manifests`, `write_manifests` — all of it as files with kustomizations
 - `plan_values`, `write_plan`, `deadline_seconds` — what the plan step derives from a drill spec
 - `drill_workflow`, `submit_drill`, `ArgoServer` — submission through the Argo Server API
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from workflows.plan import PLAN_KEYS, deadline_seconds, plan_values, write_plan
     from workflows.rbac import DRILL_RULES, WORKFLOW_RULES, Rule, rbac_manifests
     from workflows.render import render_manifests, write_manifests
+    from workflows.security import container_security_context, pod_security_context
     from workflows.submit import ArgoServer, drill_workflow, submit_drill
 
 __all__ = [
@@ -42,10 +44,12 @@ __all__ = [
     "ArgoServer",
     "Rule",
     "analysis_template",
+    "container_security_context",
     "deadline_seconds",
     "drill_template",
     "drill_workflow",
     "plan_values",
+    "pod_security_context",
     "postsync_hook",
     "rbac_manifests",
     "render_manifests",
@@ -66,6 +70,8 @@ _HOME = {
     "Rule": "rbac",
     "rbac_manifests": "rbac",
     "HOOK_ANNOTATIONS": "argocd_hook",
+    "pod_security_context": "security",
+    "container_security_context": "security",
     "postsync_hook": "argocd_hook",
     "OUTCOME_KEYS": "drill_template",
     "drill_template": "drill_template",

@@ -25,12 +25,11 @@ from __future__ import annotations
 from typing import Any
 
 from hera.workflows import Container, Env, Parameter, Resources, RetryStrategy, Step, Steps, WorkflowTemplate
-from hera.workflows.models import Backoff, ContainerPort, PodSecurityContext, SeccompProfile, Sequence, ValueFrom
+from hera.workflows.models import Backoff, ContainerPort, PodSecurityContext, SecurityContext, Sequence, ValueFrom
 
 from workflows.names import (
     LOCUST_MASTER_PORT,
     LOCUST_ROLE_LABEL,
-    NON_ROOT_UID,
     PLAN_DIR,
     REPORT_DIR,
     SERVICE_ACCOUNT,
@@ -38,6 +37,7 @@ from workflows.names import (
     WORKFLOW_TEMPLATE,
 )
 from workflows.plan import PLAN_KEYS
+from workflows.security import container_security_context, pod_security_context
 
 __all__ = ["LOCUST_SINK_PORT", "OUTCOME_KEYS", "drill_template"]
 
@@ -143,6 +143,7 @@ def _shell(
         inputs=[Parameter(name=i) for i in inputs],
         env=[Env(name=k, value=v) for k, v in env.items()],
         resources=Resources(cpu_request=cpu, memory_request=memory, memory_limit=memory),
+        security_context=SecurityContext.model_validate(container_security_context()),
         **extra,
     )
 
@@ -167,12 +168,7 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
         labels={"app.kubernetes.io/name": "nonstop"},
         entrypoint="main",
         service_account_name=SERVICE_ACCOUNT,
-        security_context=PodSecurityContext(
-            run_as_non_root=True,
-            run_as_user=NON_ROOT_UID,
-            run_as_group=NON_ROOT_UID,
-            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
-        ),
+        security_context=PodSecurityContext.model_validate(pod_security_context()),
         arguments=[
             Parameter(
                 name="drill",
