@@ -25,8 +25,18 @@ from __future__ import annotations
 from typing import Any
 
 from hera.workflows import Container, Env, Parameter, Resources, RetryStrategy, Step, Steps, WorkflowTemplate
-from hera.workflows.models import Backoff, ContainerPort, PodSecurityContext, SecurityContext, Sequence, ValueFrom
+from hera.workflows.models import (
+    Backoff,
+    ContainerPort,
+    PodGC,
+    PodSecurityContext,
+    SecurityContext,
+    Sequence,
+    TTLStrategy,
+    ValueFrom,
+)
 
+from workflows.lifetime import POD_GC, WORKFLOW_TTL
 from workflows.names import (
     LOCUST_MASTER_PORT,
     LOCUST_ROLE_LABEL,
@@ -169,6 +179,8 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
         entrypoint="main",
         service_account_name=SERVICE_ACCOUNT,
         security_context=PodSecurityContext.model_validate(pod_security_context()),
+        ttl_strategy=TTLStrategy.model_validate(WORKFLOW_TTL),
+        pod_gc=PodGC.model_validate(POD_GC),
         arguments=[
             Parameter(
                 name="drill",

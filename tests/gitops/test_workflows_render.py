@@ -16,7 +16,7 @@ import yaml
 from hera.workflows import CronWorkflow, Workflow, WorkflowTemplate
 
 from nonstop.spec import parse_drill
-from workflows import DRILL_RULES, WORKFLOW_RULES, render_manifests
+from workflows import DRILL_RULES, HOOK_HEADER, POD_GC, WORKFLOW_RULES, WORKFLOW_TTL, render_manifests
 from workflows.names import DEFAULT_IMAGE, PLAN_DIR, SERVICE_ACCOUNT, WORK_DIR, WORKFLOW_TEMPLATE
 from workflows.plan import PLAN_KEYS
 
@@ -201,12 +201,49 @@ def test_workflow_template_is_wired_as_argo_reads_it(rendered: dict[str, list[di
         "verdict": f"{WORK_DIR}/verdict", "action": f"{WORK_DIR}/action", "exit-code": f"{WORK_DIR}/exit-code",
     }  # fmt: skip
     assert templates["lint"]["retryStrategy"]["limit"] == 2
+    assert [name for name, t in templates.items() if "retryStrategy" in t] == ["lint"]
     assert templates["locust-worker"]["daemon"] is True
     steps = {s["name"]: s for group in main["steps"] for s in group}
     assert steps["locust-workers"]["withSequence"] == {"count": "{{steps.plan.outputs.parameters.workers}}"}
     assert steps["promote"]["when"] == "'{{steps.drill.outputs.parameters.verdict}}' == 'pass'"
     assert steps["abort"]["when"] == "'{{steps.drill.outputs.parameters.verdict}}' != 'pass'"
     assert all(t["container"]["image"] == GOLDEN_OPTIONS["image"] for t in templates.values() if "container" in t)
+
+
+def test_every_workflow_is_deleted_after_it_ends(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """ttlStrategy and podGC on the template (every Workflow from it) and on the hook's and schedule's own spec."""
+    specs = {
+        "workflow-template.yaml": _one(rendered, "workflow-template.yaml")["spec"],
+        "argocd-postsync-hook.yaml": _one(rendered, "argocd-postsync-hook.yaml")["spec"],
+        "cron-workflow.yaml": _one(rendered, "cron-workflow.yaml")["spec"]["workflowSpec"],
+    }
+    for path, spec in specs.items():
+        ttl = spec["ttlStrategy"]
+        assert ttl == WORKFLOW_TTL, path
+        assert set(ttl) == {"secondsAfterSuccess", "secondsAfterFailure"}, "Argo's TTLStrategy fields"
+        assert all(isinstance(v, int) and v > 0 for v in ttl.values()), path
+        # Kept long enough for Argo CD to see a hook finish, and a failure outlives a weekend.
+        assert ttl["secondsAfterSuccess"] >= 3600
+        assert ttl["secondsAfterFailure"] >= 3 * 24 * 3600
+        assert spec["podGC"] == POD_GC, path
+        assert spec["podGC"]["strategy"] in {
+            "OnPodCompletion",
+            "OnPodSuccess",
+            "OnWorkflowCompletion",
+            "OnWorkflowSuccess",
+        }
+
+
+def test_the_postsync_hook_is_an_opt_in() -> None:
+    """No kustomization installs the hook; its file says that adopting it restarts the target on every sync."""
+    files = render_manifests(**GOLDEN_OPTIONS)
+    for path, text in files.items():
+        if path.endswith("kustomization.yaml"):
+            assert "argocd-postsync-hook.yaml" not in _docs(text)[0]["resources"], path
+    header = files["argocd-postsync-hook.yaml"].split("apiVersion:", 1)[0]
+    assert HOOK_HEADER in header
+    assert "EVERY sync" in header
+    assert "opt-in" in header
 
 
 def _drill_argument(workflow_spec: dict[str, Any]) -> dict[str, Any]:
