@@ -7,7 +7,8 @@ Steps, in order (each a node in the Argo UI)::
 - `plan` validates the spec (`nonstop workflows plan`) and exposes the target, the worker count
   and the drill step's deadline as output parameters. A bad spec stops here, nothing changed.
 - `lint` fetches the live workload and Service with kubectl and runs `nonstop lint` on them
-  (findings are information; `lint-fail-on` can make them a gate). Read-only, so retried.
+  (findings are information; `lint-fail-on` can make them a gate). Retried on Argo errors only
+  (a lost pod), never on its own non-zero exit: a gate that failed on purpose stays failed.
 - `locust-workers` are daemoned pods running `locust --worker`; each finds the drill pod's IP by
   its label and connects to the Locust master the drill runs there. They need no other setting:
   the master sends them the record sink (its port on the same pod IP), the token and the load's
@@ -217,7 +218,10 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
             env={key.upper().replace("-", "_"): _input(key) for key in lint_inputs},
             cpu="100m",
             memory="256Mi",
-            retry_strategy=RetryStrategy(limit=2, retry_policy="Always", backoff=Backoff(duration="5s", factor=2)),
+            # OnError: retry what Argo calls an error (the pod was lost, its init/wait container failed,
+            # a controller error), never a step that ran and exited non-zero: a lint gate that
+            # failed on purpose, or kubectl not finding the target, fails at once.
+            retry_strategy=RetryStrategy(limit=2, retry_policy="OnError", backoff=Backoff(duration="5s", factor=2)),
         )
         worker = _shell(
             "locust-worker",

@@ -201,6 +201,9 @@ def test_workflow_template_is_wired_as_argo_reads_it(rendered: dict[str, list[di
         "verdict": f"{WORK_DIR}/verdict", "action": f"{WORK_DIR}/action", "exit-code": f"{WORK_DIR}/exit-code",
     }  # fmt: skip
     assert templates["lint"]["retryStrategy"]["limit"] == 2
+    # Argo: OnError retries errors (lost pod, init/wait failure), never a main container's non-zero exit.
+    assert templates["lint"]["retryStrategy"]["retryPolicy"] == "OnError", "a failed lint gate must stay failed"
+    assert "expression" not in templates["lint"]["retryStrategy"]
     assert [name for name, t in templates.items() if "retryStrategy" in t] == ["lint"]
     assert templates["locust-worker"]["daemon"] is True
     steps = {s["name"]: s for group in main["steps"] for s in group}
