@@ -17,7 +17,7 @@ from hera.workflows import CronWorkflow, Workflow, WorkflowTemplate
 
 from nonstop.spec import parse_drill
 from workflows import DRILL_RULES, HOOK_HEADER, POD_GC, WORKFLOW_RULES, WORKFLOW_TTL, render_manifests
-from workflows.names import DEFAULT_IMAGE, PLAN_DIR, SERVICE_ACCOUNT, WORK_DIR, WORKFLOW_TEMPLATE
+from workflows.names import DEFAULT_IMAGE, NON_ROOT_UID, PLAN_DIR, SERVICE_ACCOUNT, WORK_DIR, WORKFLOW_TEMPLATE
 from workflows.plan import PLAN_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -351,11 +351,60 @@ def test_step_image_dockerfile_ships_what_the_steps_run() -> None:
     copied = {word for line in text.splitlines() if line.startswith("COPY ") for word in line.split()[1:-1]}
     needed = {"pyproject.toml", "setup.py", "README.md", "nonstop", "checks", "workflows", "locustfiles", "config"}
     assert needed <= copied
-    assert "pip install --no-cache-dir ." in text
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in text
     assert "sha256sum -c" in text
     assert "/usr/local/bin/kubectl" in text
     user = [line for line in text.splitlines() if line.startswith("USER ")]
-    assert user == ["USER 65532:65532"]
+    assert user == [f"USER {NON_ROOT_UID}:{NON_ROOT_UID}"], "the rendered pods' runAsUser is the image's user"
+
+
+def test_step_image_builds_the_same_from_the_same_commit() -> None:
+    """Base pinned by digest, output unbuffered, every Python package installed from the hashed lock file."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    (base,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base), base
+    assert re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE) == ["${BASE_IMAGE}"]
+    env = re.search(r"^ENV PYTHONUNBUFFERED=1\b", text, flags=re.MULTILINE)
+    assert env, "Python output must reach the pod log as it is written"
+    assert "COPY config/deploy/requirements.lock /tmp/requirements.lock" in text
+    assert "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.lock" in text
+    assert text.index("--require-hashes") < text.index("--no-build-isolation ."), "the lock installs first"
+
+
+def _locked() -> dict[str, tuple[str, int]]:
+    """Package name → (pinned version, number of hashes) from config/deploy/requirements.lock."""
+    locked: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"^([A-Za-z0-9._-]+)==(\S+) \\$", line):
+            name = re.sub(r"[-_.]+", "-", match[1]).lower()
+            locked[name] = (match[2], 0)
+        elif line.strip().startswith("--hash=sha256:") and name:
+            version, count = locked[name]
+            locked[name] = (version, count + 1)
+        else:
+            assert not line.strip() or line.lstrip().startswith("#"), f"unexpected line in the lock: {line!r}"
+    return locked
+
+
+def test_lock_file_pins_every_runtime_and_build_dependency_with_hashes() -> None:
+    """Each dependency and build requirement of pyproject.toml is locked at a version it allows, with hashes."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    locked = _locked()
+    assert all(count > 0 for _, count in locked.values()), "every pin carries at least one hash"
+    wanted = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    for text in wanted:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in locked, f"{requirement.name} is not in config/deploy/requirements.lock: regenerate it"
+        version, _ = locked[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{requirement.name}=={version} in the lock does not satisfy {requirement.specifier}: regenerate it"
+        )
 
 
 def test_drill_rules_are_the_drills_own_permission_list() -> None:
