@@ -54,11 +54,13 @@ def required_permissions(
     if kind == "Deployment":
         if strategy in ("restart", "image"):
             needed.add(Permission(*deployments, "patch"))
+        if strategy == "scale":  # the scale itself, and scaling back on rollback or abort
+            needed.add(Permission(*deployments, "patch", "scale"))
         if strategy == "canary":
             needed |= {Permission(*deployments, "create"), Permission(*deployments, "delete")}
         if on_pass == "promote":
             needed.add(Permission(*deployments, "patch"))
-        if on_fail in ("rollback", "abort") and strategy != "restart":
+        if on_fail in ("rollback", "abort") and strategy not in ("restart", "scale"):
             needed.add(Permission(*deployments, "patch"))
             if strategy == "canary":
                 needed.add(Permission(*deployments, "delete"))

@@ -27,6 +27,7 @@ __all__ = [
     "OrderingSpec",
     "RolloutSpec",
     "SafetySpec",
+    "SandboxIngressSpec",
     "SandboxSpec",
     "TargetSpec",
     "drill_schema",
@@ -61,16 +62,19 @@ class TargetSpec(_Model):
 
 
 class RolloutSpec(_Model):
-    strategy: Literal["restart", "image", "canary", "external"] = "restart"
+    strategy: Literal["restart", "image", "canary", "scale", "external"] = "restart"
     """How the new version arrives: `restart` (as `kubectl rollout restart`), `image` (set a new image),
-    `canary` (a `<name>-canary` Deployment beside the stable one), or `external` (someone else rolls out;
-    nonstop observes)."""
+    `canary` (a `<name>-canary` Deployment beside the stable one), `scale` (to `replicas` through the
+    `/scale` subresource, as an HPA scales down: the removed pods are judged), or `external` (someone
+    else rolls out; nonstop observes)."""
     image: str | None = None
     """For `image` and `canary`: the new image. Required by those strategies, ignored by the others."""
     container: str | None = None
     """Which container gets the new image; null means every container of the pod template."""
     canary_replicas: int = Field(default=1, ge=1, le=1000)
     """For `canary` on a Deployment: replicas of the `<name>-canary` Deployment. Default 1."""
+    replicas: int | None = Field(default=None, ge=0, le=10000)
+    """For `scale`: the replica count to scale the Deployment to. Required by `scale`, ignored otherwise."""
 
 
 class LoadSpec(_Model):
@@ -156,12 +160,42 @@ class SafetySpec(_Model):
     """Namespaces nonstop never acts in: a target there is refused before anything changes."""
 
 
+class SandboxIngressSpec(_Model):
+    retry_stale_connections: bool = True
+    """With `--sandbox` and `dataPlane: ingress`: a request sent on a pooled upstream connection that the pod
+    had already closed (no response byte) is retried once on a fresh connection to the same pod, as a
+    keep-alive client does. `false`: the client gets the 502, as behind a load balancer that does not retry
+    (an app whose keep-alive timeout is shorter than the proxy's). Default true."""
+
+
 class SandboxSpec(_Model):
     proxy_lag_seconds: float = Field(default=1.0, ge=0, le=60)
-    """With `--sandbox`: how late the data plane sees endpoint changes, in seconds (ignored otherwise)."""
-    data_plane: Literal["kube-proxy", "ingress"] = "kube-proxy"
+    """With `--sandbox`: how late the data plane sees endpoint changes, in seconds (ignored otherwise);
+    the shorthand for both `addLagSeconds` and `removeLagSeconds`, each of which wins when set. Default 1.0."""
+    add_lag_seconds: float | None = Field(default=None, ge=0, le=600)
+    """With `--sandbox`: seconds until a new (or newly ready) endpoint starts receiving traffic, as a cloud load
+    balancer registers a target slowly; also how long after its containers are ready a pod with
+    `spec.readinessGates` gets each gate's condition set True (its endpoint then gets traffic as soon as
+    it is ready: the gate stood for the registration). Null: `proxyLagSeconds`."""
+    remove_lag_seconds: float | None = Field(default=None, ge=0, le=600)
+    """With `--sandbox`: seconds until a removed, unready or terminating endpoint stops receiving traffic, as a
+    load balancer deregisters a target late. Null: `proxyLagSeconds`."""
+    data_plane: Literal["kube-proxy", "ingress", "ipvs"] = "kube-proxy"
     """With `--sandbox`: `kube-proxy` (a backend per connection, falls back to serving terminating
-    endpoints) or `ingress` (a backend per request, no fallback)."""
+    endpoints), `ingress` (a backend per request, no fallback) or `ipvs` (as kube-proxy, but an established
+    connection whose endpoint left is reset on its next packet, kubernetes#123116)."""
+    ingress: SandboxIngressSpec = Field(default_factory=SandboxIngressSpec)
+    """With `--sandbox` and `dataPlane: ingress`: how the ingress data plane treats stale upstream connections."""
+
+    @property
+    def add_lag(self) -> float:
+        """The lag in effect for an endpoint to start receiving traffic, in seconds."""
+        return self.proxy_lag_seconds if self.add_lag_seconds is None else self.add_lag_seconds
+
+    @property
+    def remove_lag(self) -> float:
+        """The lag in effect for an endpoint to stop receiving traffic, in seconds."""
+        return self.proxy_lag_seconds if self.remove_lag_seconds is None else self.remove_lag_seconds
 
 
 class DrillSpec(_Model):
@@ -193,6 +227,8 @@ class DrillSpec(_Model):
         strategy = self.rollout.strategy
         if strategy in ("image", "canary") and not self.rollout.image:
             raise ValueError(f"rollout.image is required by strategy {strategy!r}")
+        if strategy == "scale" and self.rollout.replicas is None:
+            raise ValueError("rollout.replicas is required by strategy 'scale'")
         if self.target.kind == "Rollout" and strategy != "external":
             raise ValueError(
                 f"strategy {strategy!r} is not supported for an Argo Rollout; use 'external' "

@@ -41,7 +41,16 @@ def interrupt_handler() -> Iterator[threading.Event]:
 
 @contextmanager
 def sandbox_connection(
-    *, apply: list[Path], proxy_lag: float, data_plane: str, target_kind: str, target: str, namespace: str | None
+    *,
+    apply: list[Path],
+    proxy_lag: float,
+    data_plane: str,
+    target_kind: str,
+    target: str,
+    namespace: str | None,
+    add_lag: float | None = None,
+    remove_lag: float | None = None,
+    retry_stale_connections: bool = True,
 ) -> Iterator[str | None]:
     """Start the embedded sandbox with `apply`, wait until the target is available; yields the kubeconfig path."""
     from nonstop.drill.target import is_complete
@@ -52,7 +61,14 @@ def sandbox_connection(
     for manifest in apply:
         if not manifest.exists():
             raise InputError(f"{manifest}: no such manifest file (--apply)")
-    sandbox = SandboxProcess(apply=apply, proxy_lag=proxy_lag, data_plane=data_plane)
+    sandbox = SandboxProcess(
+        apply=apply,
+        proxy_lag=proxy_lag,
+        data_plane=data_plane,
+        add_lag=add_lag,
+        remove_lag=remove_lag,
+        retry_stale_connections=retry_stale_connections,
+    )
     sandbox.start()
     try:
         kube = Kube(connect(kubeconfig=str(sandbox.kubeconfig)))
@@ -100,6 +116,8 @@ def run_drill_command(
         if sandbox:
             cm = sandbox_connection(
                 apply=apply, proxy_lag=spec.sandbox.proxy_lag_seconds, data_plane=spec.sandbox.data_plane,
+                add_lag=spec.sandbox.add_lag_seconds, remove_lag=spec.sandbox.remove_lag_seconds,
+                retry_stale_connections=spec.sandbox.ingress.retry_stale_connections,
                 target_kind=spec.target.kind, target=spec.target.name, namespace=spec.target.namespace,
             )  # fmt: skip
         else:

@@ -37,9 +37,34 @@ def register(app: typer.Typer) -> None:
         proxy_lag: Annotated[
             float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
         ] = 1.0,
+        add_lag: Annotated[
+            float | None,
+            typer.Option(
+                "--add-lag",
+                help="Seconds until a new endpoint gets traffic, and readiness gates are set (default: --proxy-lag).",
+            ),
+        ] = None,
+        remove_lag: Annotated[
+            float | None,
+            typer.Option(
+                "--remove-lag", help="Seconds until a removed endpoint stops getting traffic (default: --proxy-lag)."
+            ),
+        ] = None,
         data_plane: Annotated[
-            str, typer.Option("--data-plane", help="kube-proxy (per connection) or ingress (per request).")
+            str,
+            typer.Option(
+                "--data-plane",
+                help="kube-proxy (per connection), ingress (per request) or ipvs "
+                "(per connection; established ones reset when their endpoint leaves).",
+            ),
         ] = "kube-proxy",
+        retry_stale_connections: Annotated[
+            bool,
+            typer.Option(
+                "--retry-stale-connections/--no-retry-stale-connections",
+                help="ingress: retry a request once when its pooled upstream connection was stale.",
+            ),
+        ] = True,
         port: Annotated[int, typer.Option("--port", help="API port on 127.0.0.1 (0: a free one).")] = 0,
         bookmark_interval: Annotated[
             float, typer.Option("--bookmark-interval", hidden=True, help="Seconds between watch BOOKMARKs.")
@@ -48,15 +73,22 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--faults", help="A fault plan (YAML) applied from the start; see docs/reliability.md."),
         ] = None,
+        no_kubelet: Annotated[
+            bool,
+            typer.Option(
+                "--no-kubelet", hidden=True, help="Run no in-process kubelet (a `sandbox node` is the node instead)."
+            ),
+        ] = False,
     ) -> None:
         """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM."""
         from nonstop.logs import get_logger
         from nonstop.sandbox.cluster import Cluster, load_manifests, write_kubeconfig
 
-        if data_plane not in ("kube-proxy", "ingress"):
-            raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
-        if proxy_lag < 0:
-            raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        if data_plane not in ("kube-proxy", "ingress", "ipvs"):
+            raise InputError(f"--data-plane must be kube-proxy, ingress or ipvs, not {data_plane!r}")
+        for flag, value in (("--proxy-lag", proxy_lag), ("--add-lag", add_lag), ("--remove-lag", remove_lag)):
+            if value is not None and value < 0:
+                raise InputError(f"{flag} must be ≥ 0 seconds, not {value}")
         plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
@@ -67,11 +99,16 @@ def register(app: typer.Typer) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
+        extra_lag = plan.data_plane_lag_seconds if plan is not None else 0.0
         cluster = Cluster(
             port=port,
-            proxy_lag=proxy_lag + (plan.data_plane_lag_seconds if plan is not None else 0.0),
-            data_plane="ingress" if data_plane == "ingress" else "kube-proxy",
+            proxy_lag=proxy_lag + extra_lag,
+            add_lag=None if add_lag is None else add_lag + extra_lag,
+            remove_lag=None if remove_lag is None else remove_lag + extra_lag,
+            retry_stale_connections=retry_stale_connections,
+            data_plane="ingress" if data_plane == "ingress" else "ipvs" if data_plane == "ipvs" else "kube-proxy",
             bookmark_interval=bookmark_interval,
+            components=("controllers", "dataplane") if no_kubelet else ("controllers", "kubelet", "dataplane"),
             log=log,
         )
         try:
@@ -94,6 +131,88 @@ def register(app: typer.Typer) -> None:
             cluster.stop()
             signal.signal(signal.SIGTERM, previous)
             log.info("sandbox stopped")
+
+    @sandbox_app.command(name="node")
+    def node(
+        kubeconfig: Annotated[Path, typer.Option("--kubeconfig", help="The API server to be the node of.")],
+        node_name: Annotated[str, typer.Option("--node-name", help="The Node's name.")] = "sandbox",
+        kubelet_port: Annotated[
+            int, typer.Option("--kubelet-port", help="The kubelet API's port on 127.0.0.1 (0: a free one).")
+        ] = 10250,
+        client_ca: Annotated[
+            Path | None,
+            typer.Option(
+                "--client-ca-file",
+                help="CA of the API server's kubelet-client certificate (default: the cluster's CA).",
+            ),
+        ] = None,
+        tls_cert: Annotated[
+            Path | None,
+            typer.Option("--tls-cert-file", help="The kubelet API's serving certificate (default: self-signed)."),
+        ] = None,
+        tls_key: Annotated[Path | None, typer.Option("--tls-private-key-file", help="Its private key.")] = None,
+        data_plane: Annotated[
+            str, typer.Option("--data-plane", help="kube-proxy (per connection), ingress (per request) or none.")
+        ] = "kube-proxy",
+        data_plane_kubeconfig: Annotated[
+            Path | None,
+            typer.Option(
+                "--data-plane-kubeconfig",
+                help="The data plane's credentials (default: --kubeconfig); a node's may not list EndpointSlices.",
+            ),
+        ] = None,
+        proxy_lag: Annotated[
+            float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
+        ] = 1.0,
+    ) -> None:
+        """Be the node of any API server: run its pods as local processes, until Ctrl-C or SIGTERM.
+
+        Registers the Node (with its Lease), serves the kubelet API for `kubectl logs`, and runs the
+        data plane for the cluster's Services. See docs/sandbox.md "The sandbox as a node".
+        """
+        from nonstop.logs import get_logger
+        from nonstop.sandbox.node import SandboxNode
+
+        if data_plane not in ("kube-proxy", "ingress", "none"):
+            raise InputError(f"--data-plane must be kube-proxy, ingress or none, not {data_plane!r}")
+        if proxy_lag < 0:
+            raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        for option, path in (
+            ("--data-plane-kubeconfig", data_plane_kubeconfig),
+            ("--client-ca-file", client_ca),
+            ("--tls-cert-file", tls_cert),
+            ("--tls-private-key-file", tls_key),
+        ):
+            if path is not None and not path.is_file():
+                raise InputError(f"{option} {path}: no such file")
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = signal.signal(signal.SIGTERM, on_signal)
+        sandbox_node = SandboxNode(
+            kubeconfig=kubeconfig,
+            node_name=node_name,
+            kubelet_port=kubelet_port,
+            client_ca=client_ca,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            data_plane=None if data_plane == "none" else data_plane,
+            data_plane_kubeconfig=data_plane_kubeconfig,
+            proxy_lag=proxy_lag,
+            log=get_logger("node"),
+        )
+        try:
+            sandbox_node.start()
+            typer.echo(f"node {node_name} running against {sandbox_node.connection.host}", err=True)
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sandbox_node.stop()
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _load_fault_plan(path: Path) -> FaultPlan:

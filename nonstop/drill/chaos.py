@@ -2,7 +2,8 @@
 
 Rules (CONTRACT.md "Chaos"): Eviction API only (PodDisruptionBudgets hold); one pod at a time,
 waiting for each to exit; only while the Service keeps at least the workload's replica count of
-ready endpoints that have been ready longer than the data-plane lag; never more than
+ready endpoints that have been ready endpoints (in the EndpointSlices, not merely Ready pods) for
+longer than the data-plane lag, so the data plane routes to them before the next pod goes; never more than
 maxUnavailable pods away at once (one at a time already bounds it; with maxUnavailable 0 an
 eviction waits for the replacement to settle). Only pods the drill selected from the target, in
 the target's namespace, are ever evicted: a victim must be controlled by the ReplicaSet
@@ -99,8 +100,8 @@ class Chaos:
             1
             for p in self._observer.ready_endpoints()
             if p.name != exclude
-            and p.ready_at is not None
-            and now - p.ready_at >= self._settle
+            and p.endpoint_ready_at is not None
+            and now - p.endpoint_ready_at >= self._settle
             and p.deleted_at is None
         )
 

@@ -55,8 +55,12 @@ def apply_decision(
     decision: DecisionName,
     dry_run: bool,
     interrupted: Callable[[], bool] = lambda: False,
+    replicas_before: int | None = None,
 ) -> Decision:
-    """Carry out `decision` (or describe it under --dry-run); returns what was done and why."""
+    """Carry out `decision` (or describe it under --dry-run); returns what was done and why.
+
+    `replicas_before`: the Deployment's replica count before a `scale` drill, which rollback and abort restore.
+    """
     t, strategy = spec.target, spec.rollout.strategy
     name = t.name
     if decision == "none":
@@ -91,6 +95,10 @@ def apply_decision(
         return Decision(decision, "promoted", f"revision {revision} annotated {actions.VERIFIED_REVISION}")
     if strategy == "restart":
         return Decision(decision, "none", "a restart leaves the template unchanged: nothing to undo")
+    if strategy == "scale" and replicas_before is not None:
+        actions.scale(kube, namespace, name, replicas_before)
+        action: ActionName = "rolled-back" if decision == "rollback" else "aborted"
+        return Decision(decision, action, f"scaled Deployment {name} back to {replicas_before} replicas")
     if decision == "abort":
         actions.pause(kube, namespace, name)
         return Decision(decision, "paused", f"Deployment {name} paused (spec.paused: true) for a human")

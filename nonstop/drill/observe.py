@@ -51,6 +51,8 @@ class PodRecord:
     ready_at: float | None = None
     was_serving: bool = False
     endpoint_ready: bool = False
+    endpoint_ready_at: float | None = None
+    """When the EndpointSlices first listed it as a ready endpoint (what chaos's settling is measured from)."""
     deleted_at: float | None = None
     endpoint_unready_at: float | None = None
     last_routed_at: float | None = None
@@ -354,6 +356,7 @@ class Observer:
                 continue
             if ready and not record.endpoint_ready and record.endpoint_unready_at is None:
                 record.endpoint_ready = True
+                record.endpoint_ready_at = at
                 record.was_serving = True
                 self.timeline.append(TimelineEntry(at, "endpointslice", f"{pod_name} ready endpoint"))
             elif not ready and record.endpoint_ready:

@@ -156,6 +156,8 @@ class _Window:
     problems: list[DrillProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     old: set[str] = field(default_factory=set)
+    stable_hash: str | None = None
+    """For an Argo Rollout in the middle of a canary: `status.stableRS`, the hash of its old pods."""
 
 
 def run_drill(
@@ -283,7 +285,7 @@ def _run(
             )
         )
     reporter.enter("judging")
-    pods = [_with_role(p, drill, window.old) for p in observer.snapshot()]
+    pods = [_with_role(p, drill, window) for p in observer.snapshot()]
     # The budget also charges the cool-down: a data plane still routing to an exited pod fails
     # requests after the window closed, and those failures are the rollout's.
     judged_end = None if window.end is None else window.end + spec.load.cooldown_seconds
@@ -295,13 +297,14 @@ def _run(
         max_p99_ms=spec.budget.max_p99_ms,
         min_requests=spec.budget.min_requests,
         min_serve_after_unready_seconds=spec.ordering.min_serve_after_unready_seconds,
-        expect_terminations=_expects_terminations(drill, dry_run),
+        expect_terminations=_expects_terminations(drill, dry_run, replicas_before=pre.target.replicas),
         graceful_exit=spec.graceful_exit.enabled,
         count_retries=spec.budget.count_retries,
         problems=window.problems,
     )
     verdict = judgement.verdict.verdict
-    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run)
+    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run,
+                              replicas_before=pre.target.replicas)  # fmt: skip
     observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
     log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
     reporter.enter("done")
@@ -311,19 +314,23 @@ def _run(
     )  # fmt: skip
 
 
-def _expects_terminations(drill: Drill, dry_run: bool) -> bool:
+def _expects_terminations(drill: Drill, dry_run: bool, *, replicas_before: int) -> bool:
     strategy = drill.spec.rollout.strategy
     if dry_run and strategy != "external":
         return False
+    if strategy == "scale":
+        return (drill.spec.rollout.replicas or 0) < replicas_before
     return strategy in ("restart", "image", "external") or drill.spec.chaos.terminate_old_pods
 
 
-def _with_role(record: PodRecord, drill: Drill, old: set[str]) -> PodTimeline:
+def _with_role(record: PodRecord, drill: Drill, window: _Window) -> PodTimeline:
     evidence = record.evidence()
     if drill.spec.rollout.strategy == "canary":
         is_old = record.labels.get(actions.CANARY_TRACK_LABEL) != "canary"
+    elif window.stable_hash is not None:  # an Argo Rollout's stable pods, replacements of evicted ones included
+        is_old = record.labels.get(ROLLOUT_HASH_LABEL) == window.stable_hash
     else:
-        is_old = record.name in old
+        is_old = record.name in window.old
     return dataclasses.replace(evidence, role="old" if is_old else "new")
 
 
@@ -349,6 +356,9 @@ def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer,
         actions.restart(kube, namespace, name)
     elif strategy == "image":
         actions.set_image(kube, namespace, name, spec.rollout.image or "", spec.rollout.container)
+    elif strategy == "scale":
+        before = actions.scale(kube, namespace, name, spec.rollout.replicas or 0)
+        window.notes.append(f"scaled Deployment {name} from {before} to {spec.rollout.replicas} replicas")
     elif strategy == "canary":
         actions.create_canary(kube, namespace, name, image=spec.rollout.image or "", container=spec.rollout.container,
                               replicas=spec.rollout.canary_replicas)  # fmt: skip
@@ -392,7 +402,11 @@ def _rollout_and_watch(
         window.notes.append(f"dry run: the {strategy} rollout was not started; only the baseline was measured")
         return
     progress.enter("rollout", spec.timeout_seconds)
-    if strategy == "external":
+    under = _canary_in_progress(kube, drill, namespace, window) if target.kind == "Rollout" else None
+    if strategy == "external" and under:
+        window.notes.append(under)
+        observer.note("action", f"Argo Rollout canary in progress: {under}", at=window.start)
+    elif strategy == "external":
         if not _wait_external(observer, window, deadline, interrupted):
             window.problems.append(
                 DrillProblem("interrupted" if interrupted.is_set() else "deadline-passed", "no rollout was seen")
@@ -424,8 +438,12 @@ def _rollout_and_watch(
         terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
         if wants_chaos and chaos is None and _canary_ready(kube, drill, namespace):
             victims = sorted(n for n in window.old if not _is_canary(pods, n))
+            # A Deployment's canary pods come on top of its replicas; an Argo Rollout's are part of them.
+            min_ready = (
+                target.replicas if target.kind == "Deployment" else max(1, target.replicas - target.max_unavailable)
+            )
             chaos = Chaos(kube, observer, namespace=namespace, victims=victims, owner=target.name,
-                          min_ready=target.replicas, settle_seconds=spec.ordering.min_serve_after_unready_seconds,
+                          min_ready=min_ready, settle_seconds=spec.ordering.min_serve_after_unready_seconds,
                           grace_seconds=spec.chaos.grace_period_seconds, interrupted=interrupted.is_set)  # fmt: skip
             chaos.start()
         complete, failure = _rollout_complete(kube, drill, namespace, target.kind)
@@ -433,9 +451,10 @@ def _rollout_and_watch(
             window.problems.append(DrillProblem("deadline-passed", failure))
             return
         chaos_done = chaos is None or chaos.done.is_set()
-        old_gone = strategy not in ("restart", "image") or all(
-            p.exited_at is not None for p in pods if p.name in window.old
-        )
+        if strategy in ("restart", "image"):
+            old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
+        else:  # scale (and the rest): every pod that was deleted has exited
+            old_gone = all(p.exited_at is not None for p in pods if p.deleted_at is not None)
         if target.kind == "Rollout" and chaos is not None and chaos.done.is_set() and not terminating:
             complete = True  # as an analysis job the Rollout waits for us: the chaos is the rollout we judge
         if complete and chaos_done and old_gone and not terminating and (not wants_chaos or chaos is not None):
@@ -446,6 +465,34 @@ def _rollout_and_watch(
             return
         progress.tick()
         observer.wait_for_change(0.25, since=seen)
+
+
+ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
+
+
+def _canary_in_progress(kube: Kube, drill: Drill, namespace: str, window: _Window) -> str | None:
+    """An Argo Rollout already between its stable and its canary version (an analysis step runs the drill
+    while the Rollout waits, changing no pod): the window opens now, the stable pods are the old ones.
+    Returns which step it ran under, for the report; None when no canary is in progress."""
+    rollout = kube.get_rollout(namespace, drill.spec.target.name)
+    status = rollout.get("status") or {}
+    stable, current = status.get("stableRS"), status.get("currentPodHash")
+    if not stable or not current or stable == current:
+        return None
+    window.start = time.time()
+    window.stable_hash = str(stable)
+    pods = kube.list_pods(namespace)
+    window.old = {
+        str(p["metadata"]["name"])
+        for p in pods
+        if (p["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL) == stable
+        and not p["metadata"].get("deletionTimestamp")
+    }
+    steps = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary", {}).get("steps") or []
+    index = status.get("currentStepIndex")
+    step = f"step {int(index) + 1} of {len(steps)}" if index is not None and steps else "no step recorded"
+    kind = next(iter(steps[int(index)]), "?") if index is not None and int(index) < len(steps) else "?"
+    return f"ran under Rollout {drill.spec.target.name} {step} ({kind}), canary {current}, stable {stable}"
 
 
 def _is_canary(pods: list[PodRecord], name: str) -> bool:

@@ -56,6 +56,13 @@ def restart(kube: Kube, namespace: str, name: str) -> None:
     kube.patch_deployment(namespace, name, body)
 
 
+def scale(kube: Kube, namespace: str, name: str, replicas: int) -> int:
+    """`kubectl scale`: set the replica count through `/scale`; returns the count before."""
+    before = int((kube.get_deployment(namespace, name).get("spec") or {}).get("replicas", 1))
+    kube.scale_deployment(namespace, name, replicas)
+    return before
+
+
 def _containers_with_image(template: Obj, image: str, container: str | None, what: str) -> list[Obj]:
     containers = template.get("spec", {}).get("containers") or []
     names = [c["name"] for c in containers]

@@ -134,6 +134,14 @@ class Kube:
                  what=f"patch Deployment {namespace}/{name}")
         )  # fmt: skip
 
+    def scale_deployment(self, namespace: str, name: str, replicas: int) -> Obj:
+        """Set spec.replicas through the `/scale` subresource, as `kubectl scale` and an HPA do."""
+        return _json(
+            call(self.apps.patch_namespaced_deployment_scale, name, namespace, {"spec": {"replicas": replicas}},
+                 _content_type=_CONTENT_TYPES["merge"], _preload_content=False,
+                 what=f"scale Deployment {namespace}/{name} to {replicas}")
+        )  # fmt: skip
+
     def create_deployment(self, namespace: str, body: Obj) -> Obj:
         name = body["metadata"]["name"]
         return _json(

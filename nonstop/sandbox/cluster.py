@@ -15,7 +15,6 @@ import importlib.util
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from nonstop.sandbox.store import Obj, Store
 
 __all__ = ["Cluster", "DataPlaneMode", "kubeconfig_text", "load_manifests", "write_kubeconfig"]
 
-DataPlaneMode = Literal["kube-proxy", "ingress"]
+DataPlaneMode = Literal["kube-proxy", "ingress", "ipvs"]
 
 
 class _Component(Protocol):
@@ -112,6 +111,9 @@ class Cluster:
         kubeconfig_path: Path | None = None,
         proxy_lag: float = 1.0,
         data_plane: DataPlaneMode = "kube-proxy",
+        add_lag: float | None = None,
+        remove_lag: float | None = None,
+        retry_stale_connections: bool = True,
         components: tuple[str, ...] = ("controllers", "kubelet", "dataplane"),
         bookmark_interval: float = 5.0,
         tokens: dict[str, int] | None = None,
@@ -131,6 +133,11 @@ class Cluster:
             kubeconfig_path = Path(self._tmp.name) / "kubeconfig"
         self.kubeconfig_path = kubeconfig_path
         self.proxy_lag = proxy_lag
+        self.add_lag = add_lag
+        """Seconds until a new endpoint receives traffic, and a readiness gate is set (None: `proxy_lag`)."""
+        self.remove_lag = remove_lag
+        """Seconds until a removed or unready endpoint stops receiving traffic (None: `proxy_lag`)."""
+        self.retry_stale_connections = retry_stale_connections
         self.data_plane: DataPlaneMode = data_plane
         self.components = components
         self._running: list[tuple[str, _Component]] = []
@@ -152,21 +159,24 @@ class Cluster:
         write_kubeconfig(self.kubeconfig_path, self.url)
         self.log.info("sandbox api serving", url=self.url, seconds=round(time.monotonic() - started, 3))
         if "controllers" in self.components:
-            self._start_in_process("controllers", "nonstop.sandbox.controllers", "ControllerManager")
+            gate_delay = self.proxy_lag if self.add_lag is None else self.add_lag
+            self._start_in_process(
+                "controllers", "nonstop.sandbox.controllers", "ControllerManager", readiness_gate_delay=gate_delay
+            )
         if "kubelet" in self.components:
             self._start_in_process("kubelet", "nonstop.sandbox.kubelet", "Kubelet")
         if "dataplane" in self.components:
             self._start_dataplane()
         return self
 
-    def _start_in_process(self, name: str, module: str, cls_name: str) -> None:
+    def _start_in_process(self, name: str, module: str, cls_name: str, **options: Any) -> None:
         try:
             loaded = importlib.import_module(module)
             factory = getattr(loaded, cls_name)
         except (ImportError, AttributeError) as exc:
             self.log.warning("sandbox component not available", component=name, error=str(exc))
             return
-        component: _Component = factory(self.store, self.recorder, log=self.log.bind(sandbox_component=name))
+        component: _Component = factory(self.store, self.recorder, log=self.log.bind(sandbox_component=name), **options)
         component.start()
         self._running.append((name, component))
         if name == "kubelet":
@@ -177,17 +187,16 @@ class Cluster:
         if importlib.util.find_spec("nonstop.sandbox.dataplane") is None:
             self.log.warning("sandbox component not available", component="dataplane")
             return
-        argv = [
-            sys.executable,
-            "-m",
-            "nonstop.sandbox.dataplane",
-            "--kubeconfig",
-            str(self.kubeconfig_path),
-            "--mode",
-            self.data_plane,
-            "--proxy-lag",
-            str(self.proxy_lag),
-        ]
+        from nonstop.sandbox.dataplane import dataplane_command
+
+        argv = dataplane_command(
+            kubeconfig=str(self.kubeconfig_path),
+            mode=self.data_plane,
+            proxy_lag=self.proxy_lag,
+            add_lag=self.add_lag,
+            remove_lag=self.remove_lag,
+            retry_stale_connections=self.retry_stale_connections,
+        )
         self._dataplane = subprocess.Popen(argv)
         self.log.info("sandbox component started", component="dataplane", pid=self._dataplane.pid)
 

@@ -9,7 +9,7 @@ from typing import Literal
 from nonstop.sandbox.kinds import by_resource
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
-__all__ = ["EventRecorder"]
+__all__ = ["EventRecorder", "FoldKey", "event_body", "fold_key_of"]
 
 EVENTS = by_resource("", "v1", "events")
 
@@ -20,7 +20,7 @@ class EventRecorder:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._lock = threading.Lock()
-        self._recent: dict[tuple[str, str, str, str, str, str], str] = {}  # fold key -> event name
+        self._recent: dict[FoldKey, str] = {}  # fold key -> event name
 
     def record(
         self,
@@ -36,17 +36,7 @@ class EventRecorder:
         assert EVENTS is not None
         meta = involved["metadata"]
         namespace = meta.get("namespace") or "default"
-        ref = {
-            "kind": involved.get("kind"),
-            "namespace": namespace,
-            "name": meta["name"],
-            "uid": meta.get("uid"),
-            "apiVersion": involved.get("apiVersion"),
-            "resourceVersion": meta.get("resourceVersion"),
-        }
-        if field_path:
-            ref["fieldPath"] = field_path
-        fold_key = (namespace, str(meta.get("uid")), reason, message, component, field_path or "")
+        fold_key = fold_key_of(involved, reason, message, component, field_path)
         now = now_rfc3339()
         with self._lock:
             existing = self._recent.get(fold_key)
@@ -58,22 +48,63 @@ class EventRecorder:
 
                 self._store.mutate(EVENTS, namespace, existing, bump)
                 return
-            name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
-            self._store.create(
-                EVENTS,
-                {
-                    "metadata": {"name": name, "namespace": namespace},
-                    "involvedObject": ref,
-                    "reason": reason,
-                    "message": message,
-                    "type": type,
-                    "source": {"component": component},
-                    "reportingComponent": component,
-                    "reportingInstance": "sandbox",
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "eventTime": None,
-                    "count": 1,
-                },
+            body = event_body(
+                involved, reason=reason, message=message, component=component, type=type, field_path=field_path, now=now
             )
-            self._recent[fold_key] = name
+            self._store.create(EVENTS, body)
+            self._recent[fold_key] = body["metadata"]["name"]
+
+
+FoldKey = tuple[str, str, str, str, str, str]
+
+
+def fold_key_of(involved: Obj, reason: str, message: str, component: str, field_path: str | None) -> FoldKey:
+    """Events with the same key are one Event with a growing `count`."""
+    meta = involved["metadata"]
+    return (meta.get("namespace") or "default", str(meta.get("uid")), reason, message, component, field_path or "")
+
+
+def event_body(
+    involved: Obj,
+    *,
+    reason: str,
+    message: str,
+    component: str,
+    type: Literal["Normal", "Warning"],
+    field_path: str | None,
+    now: str,
+    instance: str = "sandbox",
+    host: str | None = None,
+) -> Obj:
+    """A new core/v1 Event about `involved` (a unique name, count 1), as a component posts it.
+
+    `host` is the node a kubelet's event comes from (`source.host`); controllers have none.
+    """
+    meta = involved["metadata"]
+    namespace = meta.get("namespace") or "default"
+    ref = {
+        "kind": involved.get("kind") or "Pod",
+        "namespace": namespace,
+        "name": meta["name"],
+        "uid": meta.get("uid"),
+        "apiVersion": involved.get("apiVersion") or "v1",
+        "resourceVersion": meta.get("resourceVersion"),
+    }
+    if field_path:
+        ref["fieldPath"] = field_path
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+        "involvedObject": ref,
+        "reason": reason,
+        "message": message,
+        "type": type,
+        "source": {"component": component, **({"host": host} if host else {})},
+        "reportingComponent": component,
+        "reportingInstance": instance,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "eventTime": None,
+        "count": 1,
+    }

@@ -36,6 +36,9 @@ class SandboxProcess:
         apply: Sequence[Path] = (),
         proxy_lag: float | None = None,
         data_plane: str | None = None,
+        add_lag: float | None = None,
+        remove_lag: float | None = None,
+        retry_stale_connections: bool = True,
         extra_args: Sequence[str] = (),
         workdir: Path | None = None,
         startup_timeout: float = 60.0,
@@ -55,6 +58,12 @@ class SandboxProcess:
             args += ["--proxy-lag", str(proxy_lag)]
         if data_plane is not None:
             args += ["--data-plane", data_plane]
+        if add_lag is not None:
+            args += ["--add-lag", str(add_lag)]
+        if remove_lag is not None:
+            args += ["--remove-lag", str(remove_lag)]
+        if not retry_stale_connections:
+            args.append("--no-retry-stale-connections")
         self.argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", *args, *extra_args]
         self.startup_timeout = startup_timeout
         self.env = env

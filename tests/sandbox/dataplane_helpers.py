@@ -9,7 +9,7 @@ import random
 import socket
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import structlog
@@ -20,6 +20,7 @@ __all__ = [
     "PlaneThread",
     "cluster_ip",
     "http_backend",
+    "one_answer_per_connection",
     "pod_ip",
     "request_new_connection",
     "sandbox_cluster_ip",
@@ -48,15 +49,15 @@ def pod_ip() -> str:
 class PlaneThread:
     """A DataPlane running in an event loop on a background thread, fed routes by the test."""
 
-    def __init__(self, mode: Mode) -> None:
+    def __init__(self, mode: Mode, **options: Any) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.plane = self.call(self._make(mode))
+        self.plane = self.call(self._make(mode, options))
 
     @staticmethod
-    async def _make(mode: Mode) -> DataPlane:
-        return DataPlane(mode=mode, log=structlog.get_logger("test-dataplane"))
+    async def _make(mode: Mode, options: dict[str, Any]) -> DataPlane:
+        return DataPlane(mode=mode, log=structlog.get_logger("test-dataplane"), **options)
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
@@ -102,9 +103,9 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def http_backend(name: str, ip: str | None = None) -> Iterator[tuple[str, int]]:
+def http_backend(name: str, ip: str | None = None, port: int = 0) -> Iterator[tuple[str, int]]:
     """A keep-alive HTTP/1.1 server on a pod-like loopback address answering with X-Pod-Name."""
-    server = _Server((ip or pod_ip(), 0), _Handler)
+    server = _Server((ip or pod_ip(), port), _Handler)
     server.name = name
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -132,3 +133,46 @@ def refused_port(ip: str) -> int:
     with socket.socket() as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def one_answer_per_connection(name: str) -> Iterator[tuple[str, int]]:
+    """A server that answers the first request of each connection with keep-alive, then closes the
+    connection without answering when the next request arrives: every reused connection is stale."""
+    listener = socket.create_server((pod_ip(), 0))
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            body = name.encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Pod-Name: %s\r\nContent-Length: %d\r\n\r\n%s" % (body, len(body), body))
+            conn.settimeout(30)
+            with suppress(OSError):
+                conn.recv(65536)  # the next request (or EOF): close without an answer
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(None)
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[0], listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

@@ -1,4 +1,4 @@
-"""The sandbox's controllers: Deployment, ReplicaSet, EndpointSlice and garbage collection.
+"""The sandbox's controllers: Deployment, ReplicaSet, EndpointSlice, garbage collection, readiness gates.
 
 They run in the API server's process, on the shared in-process `Store`, each in its own thread,
 level-triggered: a change of an object a controller cares about wakes it at once, and it
@@ -16,6 +16,7 @@ from nonstop.sandbox.controllers.deployment import DeploymentController
 from nonstop.sandbox.controllers.endpointslice import EndpointSliceController
 from nonstop.sandbox.controllers.garbage import GarbageCollector
 from nonstop.sandbox.controllers.loop import Controller
+from nonstop.sandbox.controllers.readinessgates import ReadinessGateController
 from nonstop.sandbox.controllers.replicaset import ReplicaSetController
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.store import Store
@@ -25,14 +26,26 @@ __all__ = [
     "DeploymentController",
     "EndpointSliceController",
     "GarbageCollector",
+    "ReadinessGateController",
     "ReplicaSetController",
 ]
 
 
 class ControllerManager:
-    """Starts and stops every controller of the sandbox, one thread each; `stop()` joins them."""
+    """Starts and stops every controller of the sandbox, one thread each; `stop()` joins them.
 
-    def __init__(self, store: Store, recorder: EventRecorder, *, log: structlog.typing.FilteringBoundLogger) -> None:
+    `readiness_gate_delay`: seconds between a gated pod's containers being ready and its readiness
+    gates being set (the sandbox's `addLagSeconds`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        recorder: EventRecorder,
+        *,
+        log: structlog.typing.FilteringBoundLogger,
+        readiness_gate_delay: float = 1.0,
+    ) -> None:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.controllers: tuple[Controller[Any], ...] = (
@@ -40,6 +53,7 @@ class ControllerManager:
             ReplicaSetController(store, recorder, log=log),
             DeploymentController(store, recorder, log=log),
             GarbageCollector(store, recorder, log=log),
+            ReadinessGateController(store, recorder, log=log, delay=readiness_gate_delay),
         )
 
     def start(self) -> None:

@@ -1,12 +1,14 @@
 """The sandbox's data plane: each Service's ClusterIP forwarded to its endpoints, `proxyLagSeconds` late.
 
 It runs in its own process (`python -m nonstop.sandbox.dataplane --kubeconfig PATH --mode
-kube-proxy|ingress --proxy-lag SECONDS`), so forwarding load never skews the API server's timing.
+kube-proxy|ingress|ipvs --proxy-lag SECONDS [--add-lag S] [--remove-lag S]
+[--no-retry-stale-connections]`), so forwarding load never skews the API server's timing.
 
     endpoints.py   watch threads (official client) and the lagged feed
     table.py       Services + EndpointSlices → routes (pure)
+    lag.py         when each observed change takes effect: add/remove lags per endpoint (pure)
     plane.py       listeners per (ClusterIP, port), opened and closed as routes change
-    kubeproxy.py   a backend per connection, terminating fallback, resets
+    kubeproxy.py   a backend per connection, terminating fallback, resets; ipvs: resets on removal
     ingress.py     HTTP per request to pod IPs, 502/503
     process.py     arguments, signals, parent death
 """
@@ -19,11 +21,19 @@ from nonstop.sandbox.dataplane.table import Backend, Change, EndpointTable, Rout
 __all__ = ["MODES", "Backend", "Change", "DataPlane", "EndpointTable", "Mode", "Route", "RouteKey", "dataplane_command"]
 
 
-def dataplane_command(*, kubeconfig: str, mode: Mode = "kube-proxy", proxy_lag: float = 1.0) -> list[str]:
+def dataplane_command(
+    *,
+    kubeconfig: str,
+    mode: Mode = "kube-proxy",
+    proxy_lag: float = 1.0,
+    add_lag: float | None = None,
+    remove_lag: float | None = None,
+    retry_stale_connections: bool = True,
+) -> list[str]:
     """The argument list that starts the data-plane process (prepend nothing: it uses this interpreter)."""
     import sys
 
-    return [
+    argv = [
         sys.executable,
         "-m",
         "nonstop.sandbox.dataplane",
@@ -34,3 +44,10 @@ def dataplane_command(*, kubeconfig: str, mode: Mode = "kube-proxy", proxy_lag: 
         "--proxy-lag",
         str(proxy_lag),
     ]
+    if add_lag is not None:
+        argv += ["--add-lag", str(add_lag)]
+    if remove_lag is not None:
+        argv += ["--remove-lag", str(remove_lag)]
+    if not retry_stale_connections:
+        argv.append("--no-retry-stale-connections")
+    return argv

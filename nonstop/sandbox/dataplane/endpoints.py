@@ -1,17 +1,20 @@
 """The data plane's late view of Services and EndpointSlices, through the official client.
 
-Two watch threads (Services, EndpointSlices) list, then watch from the list's resourceVersion,
+Two watch threads (Services, EndpointSlices; a third for Pods, only to know which have readiness
+gates, when the add lag is not 0) list, then watch from the list's resourceVersion,
 resume from the last resourceVersion they saw after a dropped or timed-out stream, and list
 again after `410 Gone` (K8S-SEMANTICS.md §6 "Watch", §6a). Each change they see is handed to
-the event loop with the time it was seen; `LaggedFeed` applies it `proxy_lag` seconds later, in
-the order seen — the propagation delay of kube-proxy and Ingress controllers (§4 "The race").
-Lists are changes too: the first one, and each after a 410, is applied as late as any event.
+the event loop with the time it was seen; `LaggedFeed` folds it in at once and lets it take
+effect `add_lag` seconds later when it makes an endpoint start receiving traffic, `remove_lag`
+seconds later otherwise (both default to `proxy_lag`; `lag.py`) — the propagation delay of
+kube-proxy, Ingress controllers and cloud load balancers (§4 "The race"). Lists are changes
+too: the first one, and each after a 410, takes effect as late as any event.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import json
 import threading
 import time
@@ -21,6 +24,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from nonstop.sandbox.dataplane.lag import LagSchedule
 from nonstop.sandbox.dataplane.table import Change, ChangeKind, EndpointTable
 
 if TYPE_CHECKING:
@@ -37,41 +41,52 @@ _REQUEST_TIMEOUT = (5.0, 330.0)
 
 
 class LaggedFeed:
-    """Applies each change `lag` seconds after it was seen, in order, then updates the plane.
+    """Folds each change in when seen, and makes it take effect `add_lag`/`remove_lag` later (`lag.py`).
 
     `put` must be called from the event loop's thread (watch threads go through
     `loop.call_soon_threadsafe`); `run` is the task that applies.
     """
 
-    def __init__(self, *, lag: float, table: EndpointTable, plane: DataPlane) -> None:
-        self.lag = lag
+    def __init__(
+        self,
+        *,
+        lag: float,
+        table: EndpointTable,
+        plane: DataPlane,
+        add_lag: float | None = None,
+        remove_lag: float | None = None,
+    ) -> None:
+        self.add_lag = lag if add_lag is None else add_lag
+        self.remove_lag = lag if remove_lag is None else remove_lag
         self.table = table
         self.plane = plane
-        self._queue: collections.deque[tuple[float, Change]] = collections.deque()
+        self.schedule = LagSchedule(add_lag=self.add_lag, remove_lag=self.remove_lag, gated=table.gated)
         self._wakeup = asyncio.Event()
         self.applied = 0
 
     def put(self, change: Change, seen_at: float) -> None:
-        due = seen_at + self.lag
-        if self._queue and due < self._queue[-1][0]:
-            due = self._queue[-1][0]  # never overtake a change seen earlier
-        self._queue.append((due, change))
-        self._wakeup.set()
+        self.table.apply(change)
+        if change.kind != "Pod":  # pods only say which are gated: no route changes
+            self.schedule.observe(self.table.routes(), seen_at)
+            self._wakeup.set()
 
     async def run(self) -> None:
         while True:
-            if not self._queue:
-                self._wakeup.clear()
+            self._wakeup.clear()  # before looking: a `put` from here on wakes the wait below
+            due = self.schedule.next_due()
+            if due is None:
                 await self._wakeup.wait()
                 continue
-            delay = self._queue[0][0] - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now = time.monotonic()
-            while self._queue and self._queue[0][0] <= now:
-                self.table.apply(self._queue.popleft()[1])
-                self.applied += 1
-            await self.plane.update(self.table.routes())
+            delay = due - time.monotonic()
+            if delay > 0:  # a change seen meanwhile may be due sooner (the other direction's lag)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wakeup.wait()
+                continue
+            applied = self.schedule.apply_due(time.monotonic())
+            if applied:
+                self.applied += applied
+                await self.plane.update(self.schedule.routes())
 
 
 class Watcher:
@@ -183,6 +198,15 @@ def start_watchers(
             log=log,
         ),
     ]
+    if feed.add_lag > 0:  # which pods have readiness gates: their endpoints skip the add lag (lag.py)
+        watchers.append(
+            Watcher(
+                kind="Pod",
+                list_fn=client.CoreV1Api(api).list_pod_for_all_namespaces,
+                deliver=deliver,
+                log=log,
+            )
+        )
     for w in watchers:
         w.start()
     return watchers

@@ -13,6 +13,9 @@ Where it differs from ingress-nginx: nginx's `proxy_next_upstream error timeout`
 request on another pod; this proxy does not (the failure the race causes stays visible). It only
 retries once, on a fresh connection to the same pod, when a *pooled* connection turns out to
 have been closed by the pod before the request got any answer — what any keep-alive client does.
+With `retry_stale_connections=False` (`sandbox.ingress.retryStaleConnections: false`) it does not:
+that request gets a 502, as behind a load balancer that does not retry (an upstream keep-alive
+timeout shorter than the proxy's is the classic cause).
 Request bodies are buffered (limit 1 MiB, as nginx's client_max_body_size); responses stream.
 """
 
@@ -155,6 +158,7 @@ class Ingress:
         read_timeout: float = 60.0,
         keepalive_timeout: float = 75.0,
         pool_size: int = 64,
+        retry_stale_connections: bool = True,
     ) -> None:
         self._routes = routes
         self.log = log
@@ -162,6 +166,7 @@ class Ingress:
         self.read_timeout = read_timeout
         self.keepalive_timeout = keepalive_timeout
         self.pool_size = pool_size
+        self.retry_stale_connections = retry_stale_connections
         self._rr: dict[RouteKey, itertools.count[int]] = {}
         self._pools: dict[tuple[str, int], list[Conn]] = {}
         self._clients: set[asyncio.StreamWriter] = set()
@@ -329,6 +334,8 @@ class Ingress:
                 up_w.close()
                 if fresh:
                     raise _UpstreamFailed(502, f"no response: {exc!r}", fresh=True) from exc
+                if not self.retry_stale_connections:
+                    raise _UpstreamFailed(502, f"stale pooled connection: {exc!r}", fresh=False) from exc
                 continue  # a pooled connection the pod had closed: once more on a fresh one
             return await self._relay(backend, raw=raw, up_r=up_r, up_w=up_w, is_head=is_head, keep=keep, client=client)
         raise _UpstreamFailed(502, "pooled connections all closed", fresh=False)

@@ -1,4 +1,4 @@
-"""`kube-proxy` mode: a backend per connection, bytes spliced both ways.
+"""`kube-proxy` and `ipvs` modes: a backend per connection, bytes spliced both ways.
 
 What it reproduces (K8S-SEMANTICS.md §4 "Consumers"):
 
@@ -10,6 +10,14 @@ What it reproduces (K8S-SEMANTICS.md §4 "Consumers"):
   refused, as iptables' REJECT rule makes them;
 - a backend that refuses, or resets, resets the client's connection (SO_LINGER 0), which is
   what a client of a real ClusterIP sees when the pod behind its DNAT is gone.
+
+`ipvs` mode is the same, except for established connections (kubernetes#123116): once an
+endpoint leaves the (lagged) set a connection may be given — it is removed, turns unready, or
+stops being a terminating fallback — IPVS deletes its real server and, with
+`net.ipv4.vs.expire_nodest_conn=1` as kube-proxy sets it, expires the connections to it on
+their next packet. Here: the next bytes the client sends on such a connection reset it (and the
+connection to the pod); a connection nobody writes on again is left alone. In `kube-proxy` mode
+the connection keeps its pod (conntrack) whatever the table says later.
 """
 
 from __future__ import annotations
@@ -107,6 +115,8 @@ class _Client(_Half):
         super().__init__()
         self._proxy = proxy
         self._key = key
+        self.backend: Backend | None = None
+        self.expired = False  # ipvs: the backend left the endpoint set; the next client packet resets
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -115,6 +125,8 @@ class _Client(_Half):
         if backend is None:
             reset(self.transport)
             return
+        self.backend = backend
+        self._proxy.track(self)
         self.transport.pause_reading()
         task = asyncio.get_running_loop().create_task(self._connect(backend))
         self._proxy.tasks.add(task)
@@ -145,11 +157,38 @@ class _Client(_Half):
             upstream.transport.write_eof()
         self.transport.resume_reading()
 
+    @property
+    def key(self) -> RouteKey:
+        return self._key
+
+    def _expire(self) -> None:
+        """IPVS dropped the connection's real server: reset both sides now."""
+        self._proxy.log.debug("connection expired", route=self._key, backend=self.backend)
+        peer = self.peer
+        if peer is not None and peer.transport is not None and not peer.closed:
+            reset(peer.transport)
+        if self.transport is not None and not self.closed:
+            reset(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.expired:
+            self._expire()
+            return
+        super().data_received(data)
+
+    def eof_received(self) -> bool:
+        if self.expired:
+            self._expire()
+            return False
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._proxy.untrack(self)
+        super().connection_lost(exc)
+
 
 class KubeProxy:
-    """The kube-proxy forwarder: listens where a route has a usable endpoint."""
-
-    mode = "kube-proxy"
+    """The kube-proxy forwarder: listens where a route has a usable endpoint (`ipvs=True`: IPVS mode)."""
 
     def __init__(
         self,
@@ -158,12 +197,29 @@ class KubeProxy:
         log: structlog.typing.FilteringBoundLogger,
         connect_timeout: float = 5.0,
         rng: random.Random | None = None,
+        ipvs: bool = False,
     ) -> None:
         self._routes = routes
         self.log = log
         self.connect_timeout = connect_timeout
         self._rng = rng or random.Random()
+        self.ipvs = ipvs
+        self.mode = "ipvs" if ipvs else "kube-proxy"
         self.tasks: set[asyncio.Task[None]] = set()
+        self._connections: dict[RouteKey, set[_Client]] = {}
+        self.expired = 0
+        """ipvs: connections marked to reset because their backend left (for tests and logs)."""
+
+    def track(self, conn: _Client) -> None:
+        if self.ipvs:
+            self._connections.setdefault(conn.key, set()).add(conn)
+
+    def untrack(self, conn: _Client) -> None:
+        conns = self._connections.get(conn.key)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._connections[conn.key]
 
     def wants_listener(self, route: Route) -> bool:
         """No usable endpoint: no listener, so clients are refused (iptables REJECT)."""
@@ -183,7 +239,18 @@ class KubeProxy:
         )
 
     def routes_changed(self, routes: Mapping[RouteKey, Route]) -> None:
-        """Established connections keep their backend (conntrack); nothing to do."""
+        """kube-proxy: established connections keep their backend (conntrack). ipvs: those whose
+        backend is no longer a candidate of its route are marked to reset."""
+        if not self.ipvs:
+            return
+        for key, conns in self._connections.items():
+            route = routes.get(key)
+            usable = {(b.ip, b.port) for b in route.kube_proxy_candidates()} if route is not None else set()
+            for conn in conns:
+                backend = conn.backend
+                if not conn.expired and backend is not None and (backend.ip, backend.port) not in usable:
+                    conn.expired = True
+                    self.expired += 1
 
     async def close(self) -> None:
         for task in list(self.tasks):

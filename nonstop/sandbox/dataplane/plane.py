@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MODES", "DataPlane", "Forwarder", "Mode"]
 
-Mode = Literal["kube-proxy", "ingress"]
-MODES: tuple[Mode, ...] = ("kube-proxy", "ingress")
+Mode = Literal["kube-proxy", "ingress", "ipvs"]
+MODES: tuple[Mode, ...] = ("kube-proxy", "ingress", "ipvs")
 _RETRY_SECONDS = 1.0
 
 
@@ -43,7 +43,9 @@ def _summary(route: Route) -> tuple[tuple[str | None, str, bool, bool, bool], ..
 class DataPlane:
     """Holds the current routes and the listening sockets that serve them; runs in one event loop."""
 
-    def __init__(self, *, mode: Mode, log: structlog.typing.FilteringBoundLogger) -> None:
+    def __init__(
+        self, *, mode: Mode, log: structlog.typing.FilteringBoundLogger, retry_stale_connections: bool = True
+    ) -> None:
         self.log = log
         self.routes: dict[RouteKey, Route] = {}
         self._servers: dict[RouteKey, asyncio.Server] = {}
@@ -52,9 +54,9 @@ class DataPlane:
         self._lock = asyncio.Lock()
         self.forwarder: Forwarder
         if mode == "ingress":
-            self.forwarder = Ingress(lambda: self.routes, log=log)
+            self.forwarder = Ingress(lambda: self.routes, log=log, retry_stale_connections=retry_stale_connections)
         else:
-            self.forwarder = KubeProxy(lambda: self.routes, log=log)
+            self.forwarder = KubeProxy(lambda: self.routes, log=log, ipvs=mode == "ipvs")
 
     @property
     def listening(self) -> frozenset[RouteKey]:

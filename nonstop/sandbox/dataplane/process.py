@@ -1,6 +1,9 @@
 """The data-plane process: arguments, parent-death signal, SIGTERM/SIGINT, the event loop.
 
-    python -m nonstop.sandbox.dataplane --kubeconfig PATH [--mode kube-proxy|ingress] [--proxy-lag SECONDS]
+    python -m nonstop.sandbox.dataplane --kubeconfig PATH [--mode kube-proxy|ingress|ipvs] [--proxy-lag SECONDS]
+        [--add-lag SECONDS] [--remove-lag SECONDS] [--no-retry-stale-connections]
+
+`--add-lag` / `--remove-lag` default to `--proxy-lag` (see `lag.py`).
 
 It exits 0 on SIGTERM or SIGINT, and gets SIGTERM when its parent dies (prctl PDEATHSIG), so a
 crashed sandbox never leaves it behind.
@@ -49,6 +52,9 @@ async def serve(
     proxy_lag: float,
     log: structlog.typing.FilteringBoundLogger,
     stop: asyncio.Event,
+    add_lag: float | None = None,
+    remove_lag: float | None = None,
+    retry_stale_connections: bool = True,
 ) -> None:
     """Watch the cluster behind `kubeconfig` and forward for its Services until `stop` is set."""
     from kubernetes import config
@@ -57,11 +63,18 @@ async def serve(
 
     api = config.new_client_from_config(config_file=str(kubeconfig))
     api.user_agent = "nonstop-sandbox-dataplane"  # the request log tells its watches from the drill's
-    plane = DataPlane(mode=mode, log=log)
-    feed = LaggedFeed(lag=proxy_lag, table=EndpointTable(), plane=plane)
+    plane = DataPlane(mode=mode, log=log, retry_stale_connections=retry_stale_connections)
+    feed = LaggedFeed(lag=proxy_lag, add_lag=add_lag, remove_lag=remove_lag, table=EndpointTable(), plane=plane)
     applier = asyncio.get_running_loop().create_task(feed.run())
     watchers = start_watchers(api, feed, asyncio.get_running_loop(), log=log)
-    log.info("data plane started", mode=mode, proxy_lag_seconds=proxy_lag, pid=os.getpid())
+    log.info(
+        "data plane started",
+        mode=mode,
+        add_lag_seconds=feed.add_lag,
+        remove_lag_seconds=feed.remove_lag,
+        retry_stale_connections=retry_stale_connections,
+        pid=os.getpid(),
+    )
     try:
         await stop.wait()
     finally:
@@ -82,15 +95,32 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         description="The sandbox's data plane: forwards each Service's ClusterIP to its endpoints, late.",
     )
     parser.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig of the sandbox API server")
-    parser.add_argument("--mode", choices=MODES, default="kube-proxy", help="kube-proxy (default) or ingress")
+    parser.add_argument("--mode", choices=MODES, default="kube-proxy", help="kube-proxy (default), ingress or ipvs")
     parser.add_argument(
         "--proxy-lag", type=float, default=1.0, help="seconds between seeing an endpoint change and applying it"
+    )
+    parser.add_argument(
+        "--add-lag", type=float, default=None, help="seconds until a new/ready endpoint gets traffic (--proxy-lag)"
+    )
+    parser.add_argument(
+        "--remove-lag", type=float, default=None, help="seconds until a removed/unready endpoint loses it (--proxy-lag)"
+    )
+    parser.add_argument(
+        "--no-retry-stale-connections",
+        dest="retry_stale_connections",
+        action="store_false",
+        help="ingress: answer 502 instead of retrying a request once on a stale pooled connection",
     )
     parser.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     parser.add_argument("--debug", action="store_true", help="log every failed backend connection")
     args = parser.parse_args(argv)
-    if args.proxy_lag < 0:
-        parser.error(f"--proxy-lag must be ≥ 0, got {args.proxy_lag}")
+    for flag, value in (
+        ("--proxy-lag", args.proxy_lag),
+        ("--add-lag", args.add_lag),
+        ("--remove-lag", args.remove_lag),
+    ):
+        if value is not None and value < 0:
+            parser.error(f"{flag} must be ≥ 0, got {value}")
     if not args.kubeconfig.is_file():
         parser.error(f"--kubeconfig {args.kubeconfig}: no such file")
     return args
@@ -107,7 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(kubeconfig=args.kubeconfig, mode=args.mode, proxy_lag=args.proxy_lag, log=log, stop=stop)
+        await serve(
+            kubeconfig=args.kubeconfig,
+            mode=args.mode,
+            proxy_lag=args.proxy_lag,
+            add_lag=args.add_lag,
+            remove_lag=args.remove_lag,
+            retry_stale_connections=args.retry_stale_connections,
+            log=log,
+            stop=stop,
+        )
 
     asyncio.run(run())
     # A watch thread stuck in a connect must not hold the exit (or write to stderr during

@@ -66,7 +66,7 @@ class Route:
 
 
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED", "RESYNC"]
-ChangeKind = Literal["Service", "EndpointSlice"]
+ChangeKind = Literal["Service", "EndpointSlice", "Pod"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,10 @@ def _parse_slice(obj: Mapping[str, Any]) -> _Slice | None:
     return _Slice((str(meta.get("namespace") or ""), str(service)), ports, tuple(endpoints))
 
 
+def _parse_gated(obj: Mapping[str, Any]) -> bool | None:
+    return True if (obj.get("spec") or {}).get("readinessGates") else None
+
+
 def _backend_port(sp: _ServicePort, sl: _Slice) -> int | None:
     if sp.name in sl.ports:
         return sl.ports[sp.name]
@@ -180,11 +184,18 @@ class EndpointTable:
     def __init__(self) -> None:
         self._services: dict[tuple[str, str], _Service] = {}
         self._slices: dict[tuple[str, str], _Slice] = {}
+        self._gated: dict[tuple[str, str], bool] = {}
+
+    def gated(self, namespace: str, pod: str | None) -> bool:
+        """Does the pod list `spec.readinessGates`? (Only known when Pods are fed in.)"""
+        return pod is not None and (namespace, pod) in self._gated
 
     def apply(self, change: Change) -> None:
         """Fold one change in; objects the data plane cannot use are dropped."""
         if change.kind == "Service":
             self._fold(self._services, change, _parse_service)
+        elif change.kind == "Pod":
+            self._fold(self._gated, change, _parse_gated)
         else:
             self._fold(self._slices, change, _parse_slice)
 

@@ -1,9 +1,11 @@
-"""The sandbox's kubelet: runs every pod bound to the node `sandbox` as real local processes.
+"""The sandbox's kubelet: runs every pod bound to its node as real local processes.
 
-It acts as the scheduler too (a pod without `spec.nodeName` is bound to `sandbox` with a
-`Scheduled` event). It lives in the API server's process and works on the shared in-process
-`Store`: one watch loop hands every pod change to that pod's `PodWorker`
-(`nonstop.sandbox.kubelet.pods`), which runs the containers, probes and termination.
+It talks to its API server through a `NodeApi` (`nonstop.sandbox.kubelet.nodeapi`): inside the
+embedded sandbox that is the shared in-process `Store` (and the kubelet acts as the scheduler too:
+a pod without `spec.nodeName` is bound to `sandbox` with a `Scheduled` event); as the node of any
+other API server it is `HttpNodeApi` (`nonstop.sandbox.kubelet.remote`, see `nonstop sandbox
+node`). One loop hands every pod change to that pod's `PodWorker` (`nonstop.sandbox.kubelet.pods`),
+which runs the containers, probes and termination — the same workers over either API.
 
 Measurement annotations written on each pod (RFC 3339, milliseconds, UTC; the DELETED event of the
 pod carries all of them): `sandbox.nonstop.dev/deletion-observed-at` (the kubelet saw the
@@ -18,15 +20,16 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
 
-from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.ipam import IpAllocator
-from nonstop.sandbox.kinds import by_resource
+from nonstop.sandbox.kubelet.containers import ContainerRunner
 from nonstop.sandbox.kubelet.context import HOST_IP, NODE_NAME, KubeletContext
+from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX
@@ -34,27 +37,30 @@ from nonstop.sandbox.store import Obj, Store
 
 __all__ = ["ANNOTATION_PREFIX", "HOST_IP", "NODE_NAME", "Kubelet"]
 
-PODS = by_resource("", "v1", "pods")
-
 
 class Kubelet:
-    """Watches pods in the store and runs them; `stop()` reaps every process it started.
+    """Watches its node's pods and runs them; `stop()` reaps every process it started.
 
+    `api` is a `NodeApi`, or the embedded sandbox's `Store` (with its `EventRecorder`).
     `crash_backoff` is the restart back-off (initial, maximum) in seconds: Kubernetes' 10 s and 300 s.
     """
 
     def __init__(
         self,
-        store: Store,
-        recorder: EventRecorder,
+        api: NodeApi | Store,
+        recorder: EventRecorder | None = None,
         *,
         log: structlog.typing.FilteringBoundLogger,
         crash_backoff: tuple[float, float] = (10.0, 300.0),
+        timestamped_logs: bool = False,
     ) -> None:
-        self._store = store
-        self._recorder = recorder
+        if isinstance(api, Store):
+            assert recorder is not None, "the in-process kubelet records events through the sandbox's recorder"
+            api = StoreNodeApi(api, recorder)
+        self.api: NodeApi = api
         self._log = log
         self._crash_backoff = crash_backoff
+        self._timestamped_logs = timestamped_logs
         self._workers: dict[str, PodWorker] = {}
         self._ctx: KubeletContext | None = None
         self._thread: threading.Thread | None = None
@@ -68,8 +74,7 @@ class Kubelet:
         spawner.start()
         self._stopping = threading.Event()
         self._ctx = KubeletContext(
-            store=self._store,
-            recorder=self._recorder,
+            api=self.api,
             log=self._log,
             spawner=spawner,
             ipam=IpAllocator(),
@@ -77,10 +82,11 @@ class Kubelet:
             backoff_initial=self._crash_backoff[0],
             backoff_max=self._crash_backoff[1],
             stopping=self._stopping,
+            timestamped_logs=self._timestamped_logs,
         )
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
         self._thread.start()
-        self._log.info("kubelet.started", node=NODE_NAME, workdir=str(self._ctx.workdir))
+        self._log.info("kubelet.started", node=self.api.node_name, workdir=str(self._ctx.workdir))
 
     def stop(self) -> None:
         """SIGKILL every pod process group, end every thread, remove the work directory."""
@@ -111,6 +117,22 @@ class Kubelet:
                 return path if path.exists() else None
         return None
 
+    def log_file(self, namespace: str, name: str, container: str) -> tuple[Path | None, Callable[[], bool]]:
+        """A pod's container log (restarts append) and whether that container still runs (for `follow`)."""
+        for worker in list(self._workers.values()):
+            if (worker.namespace, worker.name) != (namespace, name) or worker.deleted.is_set():
+                continue
+            runner = next((r for r in worker.runners if r.name == container), None)
+            path = worker.log_dir / f"{container}.log"
+            if runner is None or not path.exists():
+                continue
+
+            def running(runner: ContainerRunner = runner) -> bool:
+                return not runner.done.is_set() and not runner.pod.ctx.stopping.is_set()
+
+            return path, running
+        return None, lambda: False
+
     def oom_kill(self, namespace: str, name: str) -> bool:
         """SIGKILL a running pod's containers as an OOM kill (fault injection); False if none runs."""
         killed = False
@@ -126,32 +148,19 @@ class Kubelet:
     # -- the watch loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        assert PODS is not None
-        items, rv = self._store.list(PODS)
-        for pod in items:
-            self._observe("ADDED", pod)
-        while not self._stopping.is_set():
-            current = self._store.resource_version
-            try:
-                changes = self._store.wait_for_changes(rv, 0.5, [PODS])
-            except ApiError:  # 410: our place in the history is gone; start over from a list
-                items, rv = self._store.list(PODS)
-                present = {pod["metadata"]["uid"] for pod in items}
+        try:
+            for batch in self.api.pod_changes(self._stopping):
+                for change_type, pod in batch:
+                    if self._stopping.is_set():
+                        break
+                    self._observe(change_type, pod)
                 for uid, worker in list(self._workers.items()):
-                    if uid not in present:
-                        worker.removed()
-                for pod in items:
-                    self._observe("MODIFIED", pod)
-                continue
-            if not changes:
-                rv = max(rv, current)  # no pod changed up to `current`: later waits scan less history
-            for change in changes:
-                rv = change.rv
-                if not self._stopping.is_set():
-                    self._observe(change.type, change.obj)
-            for uid, worker in list(self._workers.items()):
-                if worker.finished.is_set() and worker.deleted.is_set():
-                    del self._workers[uid]
+                    if worker.finished.is_set() and worker.deleted.is_set():
+                        del self._workers[uid]
+                if self._stopping.is_set():
+                    break
+        except Exception as exc:  # the node would silently stop running pods: say so loudly
+            self._log.exception("kubelet.pod_feed_failed", error=str(exc))
 
     def _observe(self, change_type: str, pod: Obj) -> None:
         uid = pod["metadata"].get("uid")
@@ -166,7 +175,7 @@ class Kubelet:
             worker.update(pod)
             return
         node = pod.get("spec", {}).get("nodeName")
-        if node not in (None, "", NODE_NAME):
+        if node != self.api.node_name and (node or not self.api.schedules):
             return
         if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             return

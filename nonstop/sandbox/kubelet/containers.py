@@ -7,10 +7,13 @@ ready, started, restartCount) is the truth the pod worker publishes as `containe
 from __future__ import annotations
 
 import signal
+import subprocess
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from nonstop.sandbox.kubelet.context import HOST_IP
 from nonstop.sandbox.kubelet.probes import (
@@ -37,7 +40,16 @@ from nonstop.sandbox.store import Obj
 if TYPE_CHECKING:
     from nonstop.sandbox.kubelet.pods import PodWorker
 
-__all__ = ["Backoff", "ContainerRunner"]
+__all__ = ["Backoff", "ContainerRunner", "copy_stamped"]
+
+
+def copy_stamped(source: IO[bytes], path: Path) -> None:
+    """Append each line read from `source` to `path` as `<RFC 3339 nano UTC> <line>` until EOF."""
+    with source, path.open("ab", buffering=0) as log:
+        for line in iter(source.readline, b""):
+            now = datetime.now(UTC)
+            stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
+            log.write(stamp.encode() + b" " + line)
 
 
 class Backoff:
@@ -146,7 +158,7 @@ class ContainerRunner:
         while not self._stop_requested():
             try:
                 self.env = container_env(
-                    self.pod.ctx.store, self.pod.snapshot(), self.spec, pod_ip=self.pod.pod_ip, host_ip=HOST_IP
+                    self.pod.ctx.api, self.pod.snapshot(), self.spec, pod_ip=self.pod.pod_ip, host_ip=HOST_IP
                 )
                 argv = container_argv(self.spec, self.env)
             except ImageNotRunnable as exc:
@@ -224,8 +236,17 @@ class ContainerRunner:
         self.kill_reason = None
         self.kill_grace = None
         try:
-            with log_path.open("ab") as log_file:
-                popen = self.pod.ctx.spawner.spawn(argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file)
+            if self.pod.ctx.timestamped_logs:
+                popen = self.pod.ctx.spawner.spawn(
+                    argv, env=self.env, cwd=str(self.pod.log_dir), stdout=subprocess.PIPE
+                )
+                assert popen.stdout is not None
+                threading.Thread(
+                    target=copy_stamped, args=(popen.stdout, log_path), name=f"log-{self.name}", daemon=True
+                ).start()
+            else:
+                with log_path.open("ab") as log_file:
+                    popen = self.pod.ctx.spawner.spawn(argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file)
         except OSError as exc:
             now = time.time()
             message = f"failed to start container {self.name!r}: {exc}"

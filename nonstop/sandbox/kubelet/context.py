@@ -1,4 +1,4 @@
-"""What every pod worker of one kubelet shares: the store, the event recorder, the spawner, the IPAM."""
+"""What every pod worker of one kubelet shares: its API, the spawner, the IPAM, the work directory."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from pathlib import Path
 
 import structlog
 
-from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.ipam import IpAllocator
-from nonstop.sandbox.kinds import by_resource
+from nonstop.sandbox.kubelet.nodeapi import NODE_NAME, PODS, NodeApi
 from nonstop.sandbox.kubelet.processes import Spawner
-from nonstop.sandbox.store import Store
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "HOST_IP", "NODE_NAME", "PODS", "KubeletContext"]
 
-PODS = by_resource("", "v1", "pods")
-NODE_NAME = "sandbox"
 HOST_IP = "127.0.0.1"
 DEFAULT_GRACE_SECONDS = 30
 
@@ -26,8 +22,7 @@ DEFAULT_GRACE_SECONDS = 30
 class KubeletContext:
     """What every pod worker shares."""
 
-    store: Store
-    recorder: EventRecorder
+    api: NodeApi
     log: structlog.typing.FilteringBoundLogger
     spawner: Spawner
     ipam: IpAllocator
@@ -35,3 +30,6 @@ class KubeletContext:
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
     stopping: threading.Event = field(default_factory=threading.Event)
+    timestamped_logs: bool = False
+    """Container output goes through a pipe and each line is stamped (`<RFC 3339 nano> <line>`) for
+    the kubelet API's `timestamps`; otherwise the process writes its log file directly."""

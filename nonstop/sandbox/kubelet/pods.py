@@ -2,7 +2,7 @@
 
 A `PodWorker` thread owns the pod; each container has a `ContainerRunner` thread
 (`nonstop.sandbox.kubelet.containers`) and one `ProbeWorker` per probe. The runners' in-memory state
-is the truth; `PodWorker.publish()` writes the whole status from it into the store.
+is the truth; `PodWorker.publish()` writes the whole status from it through the kubelet's `NodeApi`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,16 @@ from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kubelet.containers import ContainerRunner
-from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, NODE_NAME, PODS, KubeletContext
+from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, KubeletContext
 from nonstop.sandbox.kubelet.probes import run_handler
-from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX, conditions, phase_of, rfc3339_ms, rfc3339_s
+from nonstop.sandbox.kubelet.status import (
+    ANNOTATION_PREFIX,
+    conditions,
+    phase_of,
+    ready_needs_update,
+    rfc3339_ms,
+    rfc3339_s,
+)
 from nonstop.sandbox.kubelet.termination import StopTimeline
 from nonstop.sandbox.store import Obj
 
@@ -38,7 +45,7 @@ class PodWorker:
         self.pod_ip = ""
         self.restart_policy = str(pod.get("spec", {}).get("restartPolicy") or "Always")
         self.terminating = threading.Event()
-        self.deleted = threading.Event()  # gone from the store (removed by us, or force-deleted)
+        self.deleted = threading.Event()  # gone from the API (removed by us, or force-deleted)
         self.wake = threading.Event()
         self.finished = threading.Event()
         self.start_time = time.time()
@@ -56,7 +63,7 @@ class PodWorker:
             return self._pod
 
     def update(self, pod: Obj) -> None:
-        """The latest object from the store (every ADDED/MODIFIED)."""
+        """The latest object from the API (every ADDED/MODIFIED)."""
         with self._lock:
             self._pod = pod
         if pod["metadata"].get("deletionTimestamp") and not self.terminating.is_set():
@@ -68,9 +75,11 @@ class PodWorker:
             self._wake_all()
             if self.runners:
                 self.publish()  # the deletion-observed-at annotation, at once
+        elif self.runners and not self.finished.is_set() and ready_needs_update(pod):
+            self.publish()  # a readiness gate's condition changed: Ready follows
 
     def removed(self) -> None:
-        """The pod left the store (DELETED): force deletion if we did not remove it ourselves."""
+        """The pod left the API (DELETED): force deletion if we did not remove it ourselves."""
         if self.deleted.is_set():
             return
         self.deleted.set()
@@ -100,7 +109,7 @@ class PodWorker:
         if self.ctx.stopping.is_set():
             return
         with contextlib.suppress(ApiError):
-            self.ctx.recorder.record(
+            self.ctx.api.record_event(
                 self.snapshot(),
                 reason=reason,
                 message=message,
@@ -132,7 +141,6 @@ class PodWorker:
         """Write the whole status (and measurement annotations) from the runners' state."""
         if self.ctx.stopping.is_set() or self.deleted.is_set():
             return
-        assert PODS is not None
         with self._lock:
             statuses = [r.status() for r in self.runners]
             annotations = dict(self.annotations)
@@ -155,12 +163,12 @@ class PodWorker:
                     status["podIPs"] = [{"ip": self.pod_ip}]
                 status["startTime"] = rfc3339_s(self.start_time)
                 status["containerStatuses"] = statuses
-                status["qosClass"] = "BestEffort"
+                status.setdefault("qosClass", "BestEffort")  # set at creation by a real API server, immutable
                 if annotations:
                     pod["metadata"].setdefault("annotations", {}).update(annotations)
 
             try:
-                self._pod = self.ctx.store.mutate(PODS, self.namespace, self.name, change)
+                self._pod = self.ctx.api.write_pod_status(self._pod, change)
             except ApiError as exc:
                 if exc.code == 404:
                     self.deleted.set()
@@ -180,23 +188,12 @@ class PodWorker:
             self.finished.set()
 
     def _bind(self) -> None:
-        assert PODS is not None
         pod = self.snapshot()
         if pod.get("spec", {}).get("nodeName"):
             return
-
-        def bind(obj: Obj) -> None:
-            obj.setdefault("spec", {})["nodeName"] = NODE_NAME
-
+        bound = self.ctx.api.bind_pod(pod)
         with self._lock:
-            self._pod = self.ctx.store.mutate(PODS, self.namespace, self.name, bind)
-        with contextlib.suppress(ApiError):
-            self.ctx.recorder.record(
-                self.snapshot(),
-                reason="Scheduled",
-                message=f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}",
-                component="default-scheduler",
-            )
+            self._pod = bound
 
     def _live(self) -> None:
         try:
@@ -245,9 +242,8 @@ class PodWorker:
             self.annotations[ANNOTATION_PREFIX + "exited-at"] = max(exits)
         self.publish(terminal=True)
         if not self.deleted.is_set():
-            assert PODS is not None
             with contextlib.suppress(ApiError):
-                self.ctx.store.remove(PODS, self.namespace, self.name)
+                self.ctx.api.remove_pod(self.snapshot())
             self.deleted.set()
         self.ctx.log.info("kubelet.pod_removed", pod=self.key)
 

@@ -16,14 +16,16 @@ import binascii
 import os
 import re
 import sys
-from typing import Any
+from typing import Any, Protocol
 
+from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kinds import Kind, by_resource
-from nonstop.sandbox.store import Obj, Store
+from nonstop.sandbox.store import Obj
 
 __all__ = [
     "SAMPLE_APP_IMAGE",
     "ContainerConfigError",
+    "Finder",
     "ImageNotRunnable",
     "container_argv",
     "container_env",
@@ -110,9 +112,18 @@ def container_argv(container: Obj, env: dict[str, str]) -> list[str]:
     return argv
 
 
-def _source(store: Store, kind: Kind | None, what: str, namespace: str, name: str, optional: bool) -> Obj | None:
+class Finder(Protocol):
+    """Where a container's ConfigMaps and Secrets are read (the store, or an API server)."""
+
+    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None: ...
+
+
+def _source(store: Finder, kind: Kind | None, what: str, namespace: str, name: str, optional: bool) -> Obj | None:
     assert kind is not None
-    obj = store.find(kind, namespace, name)
+    try:
+        obj = store.find(kind, namespace, name)
+    except ApiError as exc:  # the API server could not answer: tried again like a missing object
+        raise ContainerConfigError(f'cannot read {what} "{name}": {exc.message}') from exc
     if obj is None and not optional:
         raise ContainerConfigError(f'{what} "{name}" not found')
     return obj
@@ -154,7 +165,7 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
     raise ContainerConfigError(f'unsupported fieldRef fieldPath "{path}"')
 
 
-def container_env(store: Store, pod: Obj, container: Obj, *, pod_ip: str, host_ip: str) -> dict[str, str]:
+def container_env(store: Finder, pod: Obj, container: Obj, *, pod_ip: str, host_ip: str) -> dict[str, str]:
     """The process environment of `container`; ContainerConfigError for a missing ConfigMap/Secret/key."""
     namespace = pod["metadata"].get("namespace") or "default"
     env: dict[str, str] = {"POD_IP": pod_ip, "POD_NAME": pod["metadata"]["name"], "HOSTNAME": pod["metadata"]["name"]}

@@ -1,6 +1,9 @@
 """A pod's status as the kubelet generates it (K8S-SEMANTICS.md §5 "Conditions"; k/k `status/generate.go`).
 
-Conditions keep their `lastTransitionTime` unless their status flips. Phase follows the kubelet's
+Conditions keep their `lastTransitionTime` unless their status flips. `Ready` is `ContainersReady`
+and every `spec.readinessGates[].conditionType` condition True (conditions others write: the
+sandbox's readiness-gate controller, or a test); when such a condition changes, the pod worker
+publishes again so `Ready` follows (`ready_needs_update`). Phase follows the kubelet's
 `getPhase`: Pending while a container has never run, Running while a container runs or may restart,
 Succeeded/Failed once every container has stopped for good (a pod that was deleted is terminal).
 """
@@ -12,7 +15,15 @@ from typing import Any
 
 from nonstop.sandbox.store import Obj, now_rfc3339
 
-__all__ = ["ANNOTATION_PREFIX", "conditions", "phase_of", "rfc3339_ms", "rfc3339_s"]
+__all__ = [
+    "ANNOTATION_PREFIX",
+    "conditions",
+    "phase_of",
+    "readiness_gate_messages",
+    "ready_needs_update",
+    "rfc3339_ms",
+    "rfc3339_s",
+]
 
 ANNOTATION_PREFIX = "sandbox.nonstop.dev/"
 
@@ -71,6 +82,32 @@ def _condition(previous: dict[str, Obj], ctype: str, status: bool, reason: str |
     return cond
 
 
+def readiness_gate_messages(conditions_by_type: dict[str, Obj], readiness_gates: list[Obj]) -> list[str]:
+    """Why each readiness gate holds the pod unready, as the kubelet words it (none: every gate is True)."""
+    out = []
+    for gate in readiness_gates:
+        ctype = str(gate.get("conditionType", ""))
+        cond = conditions_by_type.get(ctype)
+        if cond is None:
+            out.append(f'corresponding condition of pod readiness gate "{ctype}" does not exist.')
+        elif cond.get("status") != "True":
+            out.append(f'the status of pod readiness gate "{ctype}" is not "True", but {cond.get("status")}')
+    return out
+
+
+def ready_needs_update(pod: Obj) -> bool:
+    """A readiness gate's condition changed under a pod whose containers are ready, and `Ready` does
+    not follow yet (the kubelet's `NeedToReconcilePodReadiness`)."""
+    gates = (pod.get("spec") or {}).get("readinessGates") or []
+    if not gates:
+        return False
+    by_type = {c.get("type", ""): c for c in (pod.get("status") or {}).get("conditions") or []}
+    if (by_type.get("ContainersReady") or {}).get("status") != "True":
+        return False
+    want = "False" if readiness_gate_messages(by_type, gates) else "True"
+    return (by_type.get("Ready") or {}).get("status") != want
+
+
 def conditions(
     previous_conditions: list[Obj],
     statuses: list[Obj],
@@ -90,17 +127,9 @@ def conditions(
         message = f"containers with unready status: [{' '.join(unready)}]" if unready else None
         containers_ready = (not unready, "ContainersNotReady" if unready else None, message)
         ready = containers_ready
-        gates_failing = [
-            g.get("conditionType", "")
-            for g in readiness_gates
-            if previous.get(g.get("conditionType", ""), {}).get("status") != "True"
-        ]
-        if not unready and gates_failing:
-            ready = (
-                False,
-                "ReadinessGatesNotReady",
-                f'corresponding condition of pod readiness gate "{gates_failing[0]}" does not exist.',
-            )
+        gate_messages = readiness_gate_messages(previous, readiness_gates)
+        if not unready and gate_messages:
+            ready = (False, "ReadinessGatesNotReady", ", ".join(gate_messages))
     out = [
         _condition(previous, "PodReadyToStartContainers", sandbox_ready, None, None),
         _condition(previous, "Initialized", True, None, None),

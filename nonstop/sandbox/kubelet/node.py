@@ -1,0 +1,292 @@
+"""`NodeAgent`: the sandbox node's `Node` object and its heartbeats, as a real kubelet keeps them.
+
+- Registration: `POST /api/v1/nodes` (an existing Node of that name is taken over: labels merged),
+  then its status: capacity and allocatable (this machine's CPUs and memory, 110 pods), addresses
+  (`InternalIP` 127.0.0.1 and `Hostname` localhost — both loopback, whichever the API server dials),
+  `daemonEndpoints.kubeletEndpoint.Port` (the kubelet API, `nonstop.sandbox.kubelet.server`),
+  `nodeInfo` (kubeletVersion = the API server's gitVersion, so no version-skew warning), and the
+  conditions MemoryPressure/DiskPressure/PIDPressure False, Ready True.
+- Heartbeats: the Lease `kube-node-lease/<node>` renewed every `lease_every` seconds (duration
+  40 s, owned by the Node), and the Node status posted again every `status_every` seconds with a
+  new `lastHeartbeatTime`. The node lifecycle controller keeps the node Ready on the Lease alone.
+- An API server that serves no `nodes` (or no `leases`), such as the embedded sandbox, gets no
+  registration (or no Lease): said once in the log, never retried. Every other failure (the
+  `kube-node-lease` namespace not created yet, a restart of the API server) is retried next period.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from nonstop import __version__
+from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.kubelet.context import HOST_IP
+from nonstop.sandbox.kubelet.remote import HttpNodeApi
+from nonstop.sandbox.store import Obj, now_rfc3339
+
+__all__ = ["LEASE_NAMESPACE", "NodeAgent"]
+
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_DURATION_SECONDS = 40
+MAX_PODS = 110
+
+
+def _micro(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _memory_kib() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 4 * 1024 * 1024
+
+
+def _arch() -> str:
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine or "amd64")
+
+
+class NodeAgent:
+    """Registers the Node, then renews its Lease and posts its status until `stop()`."""
+
+    def __init__(
+        self,
+        api: HttpNodeApi,
+        *,
+        kubelet_port: int,
+        log: Any,
+        lease_every: float = 10.0,
+        status_every: float = 60.0,
+    ) -> None:
+        self.api = api
+        self.node = api.node_name
+        self.kubelet_port = kubelet_port
+        self.log = log
+        self.lease_every = lease_every
+        self.status_every = status_every
+        self.registered = threading.Event()
+        self.node_uid: str | None = None
+        self.serves_nodes = True
+        self.serves_leases = True
+        self.kubelet_version = "v0.0.0"
+        self._boot_id = str(uuid.uuid4())
+        self._ready_since = now_rfc3339()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="node-heartbeat", daemon=True)
+        self._warned: set[str] = set()
+
+    def start(self) -> None:
+        """Register at once (errors logged, retried by the heartbeat loop), then beat in the background."""
+        self._discover()
+        self._beat(status=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    # -- what the server serves ------------------------------------------------------------------
+
+    def _discover(self) -> None:
+        try:
+            version = self.api.request("GET", "/version", what="get the API server's version")
+            self.kubelet_version = str(version.get("gitVersion") or self.kubelet_version)
+        except ApiError as exc:
+            self.log.warning("node.version_unknown", error=exc.message)
+        try:
+            core = self.api.request("GET", "/api/v1", what="discover /api/v1")
+            self.serves_nodes = any(r.get("name") == "nodes" for r in core.get("resources") or [])
+        except ApiError:
+            self.serves_nodes = True  # try, and learn from the answer
+        try:
+            coordination = self.api.request("GET", "/apis/coordination.k8s.io/v1", what="discover leases")
+            self.serves_leases = any(r.get("name") == "leases" for r in coordination.get("resources") or [])
+        except ApiError as exc:
+            self.serves_leases = exc.code != 404
+        if not self.serves_nodes:
+            self.log.warning("node.not_registered", node=self.node, why="the API server serves no nodes")
+        if not self.serves_leases:
+            self.log.warning("node.no_lease", node=self.node, why="the API server serves no leases")
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_status = time.monotonic()
+        while not self._stop.wait(self.lease_every):
+            due = time.monotonic() - last_status >= self.status_every or not self.registered.is_set()
+            self._beat(status=due)
+            if due:
+                last_status = time.monotonic()
+
+    def _beat(self, *, status: bool) -> None:
+        if self.serves_nodes:
+            try:
+                if not self.registered.is_set():
+                    self._register()
+                elif status:
+                    self._post_status()
+            except ApiError as exc:
+                self._warn("node", "node.heartbeat_failed", exc)
+        if self.serves_leases and self.registered.is_set():
+            try:
+                self._renew_lease()
+            except ApiError as exc:
+                self._warn("lease", "node.lease_renewal_failed", exc)
+
+    def _warn(self, what: str, event: str, exc: ApiError) -> None:
+        if what not in self._warned:  # once per kind of failure, until it works again
+            self._warned.add(what)
+            self.log.warning(event, node=self.node, code=exc.code, error=exc.message)
+
+    # -- the Node --------------------------------------------------------------------------------
+
+    def _labels(self) -> dict[str, str]:
+        arch = _arch()
+        return {
+            "kubernetes.io/hostname": self.node,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": arch,
+            "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": arch,
+            "node.nonstop.dev/sandbox": "true",
+        }
+
+    def node_status(self) -> Obj:
+        """The status this kubelet reports (a fresh `lastHeartbeatTime`)."""
+        now = now_rfc3339()
+        resources = {
+            "cpu": str(os.cpu_count() or 1),
+            "memory": f"{_memory_kib()}Ki",
+            "pods": str(MAX_PODS),
+            "ephemeral-storage": "10Gi",
+        }
+
+        def condition(ctype: str, status: str, reason: str, message: str) -> Obj:
+            return {
+                "type": ctype,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": self._ready_since,
+            }
+
+        return {
+            "capacity": resources,
+            "allocatable": dict(resources),
+            "conditions": [
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory"),
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": HOST_IP}, {"type": "Hostname", "address": "localhost"}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
+            "nodeInfo": {
+                "machineID": self._boot_id.replace("-", ""),
+                "systemUUID": self._boot_id,
+                "bootID": self._boot_id,
+                "kernelVersion": platform.release(),
+                "osImage": f"nonstop sandbox node ({platform.system()})",
+                "containerRuntimeVersion": f"nonstop://{__version__}",
+                "kubeletVersion": self.kubelet_version,
+                "kubeProxyVersion": self.kubelet_version,
+                "operatingSystem": "linux",
+                "architecture": _arch(),
+            },
+        }
+
+    def _register(self) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": self.node,
+                "labels": self._labels(),
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+            },
+            "spec": {},
+        }
+        try:
+            node = self.api.request("POST", "/api/v1/nodes", body=body, what=f"create Node {self.node}")
+            self.log.info("node.registered", node=self.node)
+        except ApiError as exc:
+            if exc.code == 404:  # the server does not serve nodes after all
+                self.serves_nodes = False
+                self.log.warning("node.not_registered", node=self.node, why=exc.message)
+                return
+            if exc.code != 409:
+                raise
+            node = self.api.request("GET", f"/api/v1/nodes/{self.node}", what=f"get Node {self.node}")
+            node["metadata"].setdefault("labels", {}).update(self._labels())
+            node = self.api.request("PUT", f"/api/v1/nodes/{self.node}", body=node, what=f"update Node {self.node}")
+            self.log.info("node.taken_over", node=self.node)
+        self.node_uid = str(node["metadata"].get("uid") or "") or None
+        self._post_status(node)
+        self.registered.set()
+        self._warned.discard("node")
+
+    def _post_status(self, node: Obj | None = None) -> None:
+        for attempt in range(3):
+            if node is None:
+                node = self.api.request("GET", f"/api/v1/nodes/{self.node}", what=f"get Node {self.node}")
+            node["status"] = {**(node.get("status") or {}), **self.node_status()}
+            try:
+                self.api.request(
+                    "PUT", f"/api/v1/nodes/{self.node}/status", body=node, what=f"update Node {self.node} status"
+                )
+                self._warned.discard("node")
+                return
+            except ApiError as exc:
+                if exc.code == 404:  # deleted by someone: register again
+                    self.registered.clear()
+                    raise
+                if exc.code != 409 or attempt == 2:
+                    raise
+                node = None
+
+    # -- the Lease -------------------------------------------------------------------------------
+
+    def _renew_lease(self) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{self.node}"
+        what = f"renew Lease {LEASE_NAMESPACE}/{self.node}"
+        spec = {
+            "holderIdentity": self.node,
+            "leaseDurationSeconds": LEASE_DURATION_SECONDS,
+            "renewTime": _micro(time.time()),
+        }
+        try:
+            lease = self.api.request("GET", path, what=what)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+            body: Obj = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": self.node, "namespace": LEASE_NAMESPACE},
+                "spec": spec,
+            }
+            if self.node_uid:
+                body["metadata"]["ownerReferences"] = [
+                    {"apiVersion": "v1", "kind": "Node", "name": self.node, "uid": self.node_uid}
+                ]
+            self.api.request(
+                "POST", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases", body=body, what=what
+            )
+            self._warned.discard("lease")
+            return
+        lease["spec"] = {**(lease.get("spec") or {}), **spec}
+        self.api.request("PUT", path, body=lease, what=what)
+        self._warned.discard("lease")

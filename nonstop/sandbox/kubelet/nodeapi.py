@@ -1,0 +1,172 @@
+"""What the kubelet needs from an API server, and the in-process implementation over the `Store`.
+
+The pod workers never talk to a store or a client directly: they go through a `NodeApi`. Two
+implementations run the same workers:
+
+- `StoreNodeApi` (here): the embedded sandbox's path — the kubelet lives in the API server's
+  process and reads and writes the shared `Store` under its lock (no HTTP, no conflicts);
+- `HttpNodeApi` (`nonstop.sandbox.kubelet.remote`): any API server, reached by a kubeconfig, as a
+  real kubelet reaches it (pods of its node by field selector, `/status` writes with the
+  resourceVersion precondition, deletion with grace 0, core/v1 Events).
+
+Errors are `ApiError`s (their `code` is the HTTP status): 404 means the object is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Literal, Protocol
+
+from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.kinds import Kind, by_resource
+from nonstop.sandbox.store import Obj, Store
+
+__all__ = ["NODE_NAME", "PODS", "NodeApi", "PodChange", "StoreNodeApi"]
+
+PODS = by_resource("", "v1", "pods")
+NODE_NAME = "sandbox"
+
+PodChange = tuple[Literal["ADDED", "MODIFIED", "DELETED"], Obj]
+
+
+class NodeApi(Protocol):
+    """The API calls of one kubelet."""
+
+    node_name: str
+
+    def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
+        """Batches of pod changes (the first one lists every pod) until `stopping` is set.
+
+        A batch may be empty (nothing changed for a while): the kubelet uses the pause to tidy up.
+        After the server lost the history (410), the difference to a fresh list comes as changes,
+        DELETED included. Pods bound to other nodes may be included; unbound ones only where the
+        kubelet schedules (`schedules`).
+        """
+        ...
+
+    @property
+    def schedules(self) -> bool:
+        """Whether this kubelet binds unscheduled pods to itself (the embedded sandbox has no scheduler)."""
+        ...
+
+    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        """The object (a ConfigMap or Secret a container references), or None when it does not exist."""
+        ...
+
+    def write_pod_status(self, pod: Obj, change: Callable[[Obj], None]) -> Obj:
+        """Apply `change` (status and annotations) to the newest `pod` and write it; returns what was written.
+
+        `pod` is the kubelet's latest copy; a stale copy is re-read and `change` applied again.
+        """
+        ...
+
+    def bind_pod(self, pod: Obj) -> Obj:
+        """Bind an unscheduled pod to this node; returns the pod after it."""
+        ...
+
+    def remove_pod(self, pod: Obj) -> None:
+        """Delete the pod for good (grace 0, only this very pod by uid): every container has exited."""
+        ...
+
+    def record_event(
+        self,
+        involved: Obj,
+        *,
+        reason: str,
+        message: str,
+        component: str,
+        type: Literal["Normal", "Warning"] = "Normal",
+        field_path: str | None = None,
+    ) -> None:
+        """Record an Event about `involved` (failures are the caller's to ignore: ApiError)."""
+        ...
+
+
+class StoreNodeApi:
+    """The kubelet inside the embedded sandbox: the shared store, its history as the watch."""
+
+    schedules = True
+
+    def __init__(self, store: Store, recorder: EventRecorder, *, node_name: str = NODE_NAME) -> None:
+        self.store = store
+        self.recorder = recorder
+        self.node_name = node_name
+
+    def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
+        assert PODS is not None
+        known: dict[str, Obj] = {}  # uid -> last pod seen: what a re-list after 410 reports as DELETED
+
+        def noted(change_type: Literal["ADDED", "MODIFIED", "DELETED"], pod: Obj) -> PodChange:
+            uid = str(pod["metadata"].get("uid"))
+            if change_type == "DELETED":
+                known.pop(uid, None)
+            else:
+                known[uid] = {"metadata": pod["metadata"]}
+            return (change_type, pod)
+
+        items, rv = self.store.list(PODS)
+        yield [noted("ADDED", pod) for pod in items]
+        while not stopping.is_set():
+            current = self.store.resource_version
+            try:
+                changes = self.store.wait_for_changes(rv, 0.5, [PODS])
+            except ApiError:  # 410: our place in the history is gone; start over from a list
+                items, rv = self.store.list(PODS)
+                present = {str(pod["metadata"].get("uid")) for pod in items}
+                gone = [noted("DELETED", pod) for uid, pod in list(known.items()) if uid not in present]
+                yield gone + [noted("MODIFIED", pod) for pod in items]
+                continue
+            if not changes:
+                rv = max(rv, current)  # no pod changed up to `current`: later waits scan less history
+            batch: list[PodChange] = []
+            for change in changes:
+                rv = change.rv
+                batch.append(noted(change.type, change.obj))
+            yield batch
+
+    def find(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
+        return self.store.find(kind, namespace, name)
+
+    def write_pod_status(self, pod: Obj, change: Callable[[Obj], None]) -> Obj:
+        assert PODS is not None
+        meta = pod["metadata"]
+        return self.store.mutate(PODS, meta.get("namespace"), meta["name"], change)
+
+    def bind_pod(self, pod: Obj) -> Obj:
+        assert PODS is not None
+        meta = pod["metadata"]
+
+        def bind(obj: Obj) -> None:
+            obj.setdefault("spec", {})["nodeName"] = self.node_name
+
+        bound = self.store.mutate(PODS, meta.get("namespace"), meta["name"], bind)
+        with contextlib.suppress(ApiError):
+            self.recorder.record(
+                bound,
+                reason="Scheduled",
+                message=f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {self.node_name}",
+                component="default-scheduler",
+            )
+        return bound
+
+    def remove_pod(self, pod: Obj) -> None:
+        assert PODS is not None
+        meta = pod["metadata"]
+        self.store.remove(PODS, meta.get("namespace"), meta["name"])
+
+    def record_event(
+        self,
+        involved: Obj,
+        *,
+        reason: str,
+        message: str,
+        component: str,
+        type: Literal["Normal", "Warning"] = "Normal",
+        field_path: str | None = None,
+    ) -> None:
+        self.recorder.record(
+            involved, reason=reason, message=message, component=component, type=type, field_path=field_path
+        )

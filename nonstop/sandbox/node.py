@@ -1,0 +1,162 @@
+"""`SandboxNode`: the sandbox's kubelet and data plane as the one node of any API server.
+
+    with SandboxNode(kubeconfig=Path("admin.kubeconfig")) as node:
+        ...  # the cluster's scheduler binds pods to node "sandbox"; they run here
+
+What runs (`nonstop sandbox node`):
+
+- the kubelet (`nonstop.sandbox.kubelet.Kubelet`) over `HttpNodeApi`: the same pod workers as in
+  the embedded sandbox, talking to the API server only over HTTP(S) by the kubeconfig; container
+  output is stamped line by line for `kubectl logs --timestamps`;
+- the `NodeAgent`: the `Node` object, its status and its Lease in `kube-node-lease`;
+- the kubelet API (`KubeletServer`, HTTPS on 127.0.0.1) for `kubectl logs`, when a client CA is
+  known (`client_ca`, else the CA of the kubeconfig's cluster): the API server's kubelet-client
+  certificate must be signed by it. Without one the API is not served (said in the log);
+- the data plane (`python -m nonstop.sandbox.dataplane --kubeconfig …`, its own process), which
+  follows the cluster's Services and EndpointSlices and forwards each ClusterIP. It may need
+  other credentials than the kubelet (`data_plane_kubeconfig`): a node's identity
+  (`system:node:<name>`) may not list EndpointSlices; kube-proxy's (`system:kube-proxy`) may.
+
+Pods get their own 127.x address; see docs/sandbox.md "The sandbox as a node" for what a real
+control plane accepts of that.
+"""
+
+from __future__ import annotations
+
+import base64
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import structlog
+import yaml
+
+from nonstop.errors import InputError
+from nonstop.kube.connection import connect
+from nonstop.sandbox.kubelet import Kubelet
+from nonstop.sandbox.kubelet.node import NodeAgent
+from nonstop.sandbox.kubelet.remote import HttpNodeApi
+from nonstop.sandbox.kubelet.server import KubeletServer, self_signed_certificate
+
+__all__ = ["SandboxNode", "cluster_ca"]
+
+
+def cluster_ca(kubeconfig: Path, directory: Path) -> Path | None:
+    """The CA of the kubeconfig's current cluster, as a file (written to `directory` when inline); None if none."""
+    try:
+        config = yaml.safe_load(kubeconfig.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"cannot read the kubeconfig {kubeconfig}: {exc}") from exc
+    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
+    context = contexts.get(config.get("current-context")) or {}
+    clusters = {c.get("name"): c.get("cluster") or {} for c in config.get("clusters") or []}
+    cluster = clusters.get(context.get("cluster")) or next(iter(clusters.values()), {})
+    if cluster.get("certificate-authority-data"):
+        path = directory / "cluster-ca.crt"
+        path.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+        return path
+    if cluster.get("certificate-authority"):
+        path = Path(cluster["certificate-authority"])
+        return path if path.is_absolute() else kubeconfig.parent / path
+    return None
+
+
+class SandboxNode:
+    """Kubelet + node heartbeats + kubelet API + data plane, against the API server of `kubeconfig`."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        node_name: str = "sandbox",
+        kubelet_port: int = 10250,
+        client_ca: Path | None = None,
+        tls_cert: Path | None = None,
+        tls_key: Path | None = None,
+        data_plane: str | None = "kube-proxy",
+        data_plane_kubeconfig: Path | None = None,
+        proxy_lag: float = 1.0,
+        lease_every: float = 10.0,
+        log: structlog.typing.FilteringBoundLogger | None = None,
+    ) -> None:
+        if not kubeconfig.is_file():
+            raise InputError(f"--kubeconfig {kubeconfig}: no such file")
+        if (tls_cert is None) != (tls_key is None):
+            raise InputError("--tls-cert-file and --tls-private-key-file go together")
+        self.kubeconfig = kubeconfig
+        self.node_name = node_name
+        self.log: Any = log or structlog.get_logger(component="node")
+        self._tmp = tempfile.TemporaryDirectory(prefix="nonstop-node-")
+        workdir = Path(self._tmp.name)
+        self.connection = connect(kubeconfig=str(kubeconfig))
+        self.api = HttpNodeApi(self.connection, node_name=node_name, log=self.log.bind(node_component="kubelet"))
+        self.kubelet = Kubelet(self.api, log=self.log.bind(node_component="kubelet"), timestamped_logs=True)
+        self.server: KubeletServer | None = None
+        ca = client_ca or cluster_ca(kubeconfig, workdir)
+        if ca is not None:
+            cert, key = (
+                (tls_cert, tls_key) if tls_cert and tls_key else self_signed_certificate(workdir, name=node_name)
+            )
+            try:
+                self.server = KubeletServer(
+                    locate=self.kubelet.log_file, cert=cert, key=key, client_ca=ca, port=kubelet_port
+                )
+            except OSError as exc:
+                raise InputError(f"cannot serve the kubelet API on 127.0.0.1:{kubelet_port}: {exc}") from exc
+        else:
+            self.log.warning("kubelet API not served: no client CA (--client-ca-file) and none in the kubeconfig")
+        self.agent = NodeAgent(
+            self.api, kubelet_port=self.server.port if self.server else 0, log=self.log, lease_every=lease_every
+        )
+        self.data_plane = data_plane
+        self.data_plane_kubeconfig = data_plane_kubeconfig or kubeconfig
+        self.proxy_lag = proxy_lag
+        self._dataplane: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SandboxNode:
+        if self.server is not None:
+            self.server.start()
+        self.kubelet.start()
+        self.agent.start()
+        if self.data_plane is not None:
+            argv = [sys.executable, "-m", "nonstop.sandbox.dataplane", "--kubeconfig", str(self.data_plane_kubeconfig)]
+            argv += ["--mode", self.data_plane, "--proxy-lag", str(self.proxy_lag)]
+            self._dataplane = subprocess.Popen(argv)
+        self.log.info(
+            "node started",
+            node=self.node_name,
+            server=self.connection.host,
+            kubelet_port=self.server.port if self.server else None,
+            data_plane=self.data_plane,
+        )
+        return self
+
+    def stop(self) -> None:
+        if self._dataplane is not None:
+            if self._dataplane.poll() is None:
+                self._dataplane.send_signal(signal.SIGTERM)
+                try:
+                    self._dataplane.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._dataplane.kill()
+                    self._dataplane.wait(timeout=5)
+            self._dataplane = None
+        self.agent.stop()
+        self.kubelet.stop()
+        if self.server is not None:
+            self.server.stop()
+        self.connection.close()
+        self._tmp.cleanup()
+        self.log.info("node stopped", node=self.node_name)
+
+    def __enter__(self) -> SandboxNode:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,110 @@
+"""Data-plane behaviours the hazard zoo needs, on the forwarding core fed routes directly.
+
+- `ipvs` mode resets an established connection on its next packet once its endpoint left the
+  endpoint set (kubernetes#123116); `kube-proxy` mode keeps it on its pod (conntrack).
+- The ingress retries a request once when its pooled upstream connection was stale, unless
+  `retry_stale_connections=False` (then the client sees the 502).
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Iterator
+
+import pytest
+from dataplane_helpers import PlaneThread, cluster_ip, http_backend, one_answer_per_connection, request_new_connection
+
+from nonstop.sandbox.dataplane import Backend, Mode, Route
+
+PORT = 80
+REQUEST = b"GET / HTTP/1.1\r\nHost: web\r\n\r\n"
+
+
+def route(ip: str, *backends: Backend) -> Route:
+    return Route("default", "web", ip, PORT, "", backends)
+
+
+def ready(addr: tuple[str, int], pod: str) -> Backend:
+    return Backend(addr[0], addr[1], pod)
+
+
+def exchange(s: socket.socket) -> bytes:
+    """One request on a kept-alive raw connection; the response head and body (small)."""
+    s.sendall(REQUEST)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(v) for k, _, v in (h.partition(b": ") for h in head.split(b"\r\n")) if k.lower() == b"content-length"
+    )
+    while len(body) < length:
+        body += s.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(("mode", "reset"), [("kube-proxy", False), ("ipvs", True)])
+def test_an_established_connection_whose_endpoint_left(mode: Mode, reset: bool) -> None:
+    plane = PlaneThread(mode)
+    vip = cluster_ip()
+    try:
+        with http_backend("a") as a, http_backend("b") as b:
+            plane.set_routes(route(vip, ready(a, "a")))
+            with socket.create_connection((vip, PORT), timeout=5) as s:
+                assert b"X-Pod-Name: a" in exchange(s)
+                plane.set_routes(route(vip, ready(b, "b")))  # a left the endpoints (it still serves)
+                assert request_new_connection(vip, PORT) == (200, "b")
+                if reset:
+                    with pytest.raises(ConnectionResetError):
+                        exchange(s)
+                else:
+                    assert b"X-Pod-Name: a" in exchange(s)  # conntrack: still on a
+    finally:
+        plane.close()
+
+
+def test_ipvs_keeps_connections_whose_endpoint_stays_and_the_terminating_fallback() -> None:
+    """Only leaving the set a connection may be given resets it: a pod that turns terminating while
+    no endpoint is ready stays a (fallback) real server."""
+    plane = PlaneThread("ipvs")
+    vip = cluster_ip()
+    try:
+        with http_backend("a") as a, http_backend("b") as b:
+            plane.set_routes(route(vip, ready(a, "a")))
+            with socket.create_connection((vip, PORT), timeout=5) as s:
+                assert b"X-Pod-Name: a" in exchange(s)
+                plane.set_routes(route(vip, ready(a, "a"), ready(b, "b")))
+                assert b"X-Pod-Name: a" in exchange(s)
+                plane.set_routes(route(vip, Backend(a[0], a[1], "a", ready=False, serving=True, terminating=True)))
+                assert b"X-Pod-Name: a" in exchange(s)
+    finally:
+        plane.close()
+
+
+@pytest.fixture(params=[True, False], ids=["retry", "no-retry"])
+def ingress(request: pytest.FixtureRequest) -> Iterator[tuple[PlaneThread, bool]]:
+    plane = PlaneThread("ingress", retry_stale_connections=request.param)
+    yield plane, request.param
+    plane.close()
+
+
+def test_ingress_retries_a_stale_pooled_connection_only_when_allowed(ingress: tuple[PlaneThread, bool]) -> None:
+    plane, retry = ingress
+    vip = cluster_ip()
+    with one_answer_per_connection("stale") as backend:
+        plane.set_routes(route(vip, ready(backend, "stale")))
+        conn = http.client.HTTPConnection(vip, PORT, timeout=5)
+        try:
+            statuses = []
+            for _ in range(3):  # the 2nd and 3rd go out on the pooled connection the pod will close
+                conn.request("GET", "/")
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+        finally:
+            conn.close()
+    assert statuses == ([200, 200, 200] if retry else [200, 502, 200])
