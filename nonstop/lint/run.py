@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects, object_name, object_namespace
-from nonstop.lint.inputs import LoadedObject, expand_paths, load_text, read_source
+from nonstop.errors import InputError
+from nonstop.lint.inputs import LoadedObject, TemplateError, expand_paths, load_text, read_source
 
 __all__ = ["CheckedObject", "LintReport", "LocatedFinding", "lint_loaded", "lint_paths"]
 
@@ -49,6 +50,8 @@ class LintReport:
     findings: list[LocatedFinding] = field(default_factory=list)
     objects: list[CheckedObject] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per template file found in a folder and not linted (it must be rendered first)."""
 
     def count(self, severity: str) -> int:
         """How many findings have this severity."""
@@ -60,6 +63,18 @@ class LintReport:
             return False
         threshold = SEVERITY_RANK[fail_on]
         return any(SEVERITY_RANK[f.finding.severity] >= threshold for f in self.findings)
+
+    def check_not_empty(self) -> None:
+        """Raise InputError when templates were skipped and nothing else was left to lint.
+
+        A CI gate on a chart folder must not pass silently because every manifest in it was a template.
+        """
+        if self.skipped and not self.objects:
+            raise InputError(
+                f"nothing to lint: {len(self.skipped)} template file(s) skipped and no workload, Service or "
+                "PodDisruptionBudget in the rest; render the templates first, e.g. "
+                "`helm template RELEASE CHART | nonstop lint -`"
+            )
 
 
 def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False) -> LintReport:
@@ -90,13 +105,24 @@ def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require
 def lint_paths(paths: Sequence[str], *, require_pdb: bool = False) -> LintReport:
     """Read files, folders (recursive `*.yaml`/`*.yml`) and `-` (stdin), then lint everything together.
 
-    Raises InputError (exit 2) for a missing path, unreadable file or invalid YAML, naming the file and line.
+    A template found in a folder (a file that fails to parse and holds `{{ }}`) is skipped and listed
+    in `LintReport.skipped`; the rest is linted. Raises InputError (exit 2) for a missing path,
+    unreadable file, invalid YAML, or a template named directly or piped in, naming the file and line.
     """
-    files = expand_paths(paths)
     loaded: list[LoadedObject] = []
     names: list[str] = []
-    for path in files:
+    skipped: list[str] = []
+    for path, in_folder in expand_paths(paths):
         name, text = read_source(path)
+        try:
+            objects = load_text(name, text)
+        except TemplateError as exc:
+            if not in_folder:
+                raise
+            skipped.append(exc.skipped)
+            continue
         names.append(name)
-        loaded.extend(load_text(name, text))
-    return lint_loaded(loaded, files=names, require_pdb=require_pdb)
+        loaded.extend(objects)
+    report = lint_loaded(loaded, files=names, require_pdb=require_pdb)
+    report.skipped = skipped
+    return report

@@ -162,22 +162,67 @@ def test_helm_template_that_does_not_parse_gets_the_helm_hint(
     assert "helm template" in err
 
 
-def test_helm_template_that_happens_to_parse_gets_the_hint_too(
+def test_valid_yaml_whose_strings_hold_braces_is_linted_not_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = tmp_path / "deployment.yaml"
-    path.write_text('kind: Deployment\nmetadata:\n  name: "{{ .Release.Name }}-web"\n')
-    code, _, err = run(capsys, str(path))
-    assert code == 2
-    assert f"{path}, line 3" in err
-    assert "helm template" in err
-    quoted = tmp_path / "quoted.yaml"
-    quoted.write_text(
-        'kind: Service\nmetadata:\n  name: web\n  annotations:\n    x: "{{- if .Values.ingress.enabled }}y{{ end }}"\n'
+    """A file is a template only when it fails to parse: values.yaml, ConfigMaps holding templates, helm-unittest."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "kind: ConfigMap\nmetadata:\n  name: tpl\ndata:\n  msg: '{{ .Values.greeting }} {{ include \"x\" . }}'\n---\n"
+        + DEPLOYMENT
     )
-    code, _, err = run(capsys, str(quoted))
+    code, body = lint_json(capsys, str(path))
+    assert code == 1
+    assert "readiness-probe-missing" in rules_of(body)
+
+
+def test_bare_equals_sign_loads_as_a_string(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """PyYAML reads a bare `=` as YAML 1.1's value tag and cannot construct it; a CRD enum holds one."""
+    path = tmp_path / "crd.yaml"
+    path.write_text(
+        "kind: CustomResourceDefinition\nmetadata: {name: x}\nspec:\n  operators:\n    enum: [=, '!=', <]\n---\n"
+        + DEPLOYMENT
+    )
+    code, body = lint_json(capsys, str(path))
+    assert code == 1
+    assert "readiness-probe-missing" in rules_of(body)
+
+
+def test_folder_skips_templates_one_line_each_and_lints_the_rest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "deployment.yaml").write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "templates" / "svc.yaml").write_text("{{- if .Values.svc }}\nkind: Service\n{{- end }}\n")
+    (tmp_path / "rendered.yaml").write_text(DEPLOYMENT)
+    code, out, err = run(capsys, "--format", "json", str(tmp_path))
+    assert code == 1
+    assert rules_of(json.loads(out))[0] == "readiness-probe-missing"
+    skipped = err.strip().splitlines()
+    assert len(skipped) == 2
+    assert skipped[0].startswith(f"{tmp_path / 'templates' / 'deployment.yaml'}, line 3: skipped")
+    assert skipped[1].startswith(f"{tmp_path / 'templates' / 'svc.yaml'}, line 1: skipped")
+    assert all("helm template" in line for line in skipped)
+    code, out, _ = run(capsys, str(tmp_path))
+    assert out.splitlines()[-1].endswith("(1 input, 2 templates skipped)")
+
+
+def test_folder_of_only_templates_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A CI gate on a chart folder must not pass because nothing in it could be read."""
+    (tmp_path / "deployment.yaml").write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")
+    code, _, err = run(capsys, str(tmp_path))
     assert code == 2
-    assert f"{quoted}, line 5" in err
+    assert "nothing to lint" in err.splitlines()[-1]
+
+
+def test_named_template_file_still_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "deployment.yaml"
+    path.write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "ok.yaml").write_text(DEPLOYMENT)
+    code, _, err = run(capsys, str(path), str(tmp_path / "ok.yaml"))
+    assert code == 2
+    assert "helm template" in err
 
 
 def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,7 +247,8 @@ def test_text_output_says_so_when_there_is_nothing_to_report(
     path = tmp_path / "ok.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
     code, out, _ = run(capsys, str(path))
-    assert (code, out) == (0, "no Deployment, StatefulSet, Rollout or Service found in 1 input\n")
+    kinds = "Deployment, StatefulSet, Rollout, DaemonSet, Service or PodDisruptionBudget"
+    assert (code, out) == (0, f"no {kinds} found in 1 input\n")
 
 
 def test_sarif_output_validates_against_the_sarif_2_1_0_schema(capsys: pytest.CaptureFixture[str]) -> None:
