@@ -33,6 +33,7 @@ spec:
   template:
     metadata: {labels: {app: api}}
     spec:
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule}]
       containers:
         - name: api
           image: api:1
