@@ -63,12 +63,14 @@ _WORKLOAD_CHECKS: tuple[Callable[[Workload, Context], Iterable[Finding]], ...] =
 _RULE_ORDER = {rule_id: position for position, rule_id in enumerate(RULES)}
 
 
-def lint_objects(objects: Sequence[Obj], *, require_pdb: bool = False) -> list[Finding]:
+def lint_objects(objects: Sequence[Obj], *, require_pdb: bool = False, incomplete: Sequence[str] = ()) -> list[Finding]:
     """Every finding on `objects`, ordered by object, then by rule (CONTRACT.md's order), then container.
 
     `require_pdb` reports `pod-disruption-budget-missing` even when the input holds no PodDisruptionBudget.
+    `incomplete` says why the input may not hold every pod (e.g. template files the caller skipped):
+    `service-selector-mismatch` is then a warning that gives the first reason.
     """
-    ctx = build_context(objects, require_pdb=require_pdb)
+    ctx = build_context(objects, require_pdb=require_pdb, incomplete=incomplete)
     findings: list[Finding] = []
     for workload in ctx.workloads:
         for check in _WORKLOAD_CHECKS:

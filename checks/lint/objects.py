@@ -80,11 +80,11 @@ BUILTIN_GROUPS = frozenset(
         "authorization.k8s.io",
         "extensions",
         "kustomize.config.k8s.io",
-        "gateway.networking.k8s.io",
     }
 )
-"""API groups whose kinds this linter knows (Kubernetes' own, kustomize's, Gateway API): none creates pods
-unseen. Objects of any other group are custom resources; see `pod_creating_reason`."""
+"""API groups whose kinds this linter knows (Kubernetes' own, kustomize's): none creates pods unseen (a
+Gateway API `Gateway` may: Istio and Envoy Gateway run a Deployment for it). Objects of any other group are custom
+resources; see `pod_creating_reason`."""
 
 _POD_CREATING_KINDS = frozenset(
     {
@@ -98,6 +98,7 @@ _POD_CREATING_KINDS = frozenset(
         "CronWorkflow",  # argoproj.io
         "Canary",  # Flagger: creates <target>-primary
         "Service",  # Knative Serving (serving.knative.dev)
+        "Gateway",  # gateway.networking.k8s.io: Istio, Envoy Gateway and others deploy a proxy per Gateway
         "CloneSet",
         "Advanced StatefulSet",  # OpenKruise
         "ScaledJob",
@@ -483,9 +484,12 @@ def _outside_references(obj: Obj, kind: str, objects: Sequence[Obj]) -> str | No
     return f"{kind}/{object_name(obj)} refers to {target_kind}/{name}, which is not in the input"
 
 
-def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
-    """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored."""
+def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequence[str] = ()) -> Context:
+    """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored.
+
+    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped)."""
     ctx = Context(objects=objects, require_pdb=require_pdb)
+    ctx.outside_pods.extend((None, reason) for reason in incomplete)
     for index, obj in enumerate(objects):
         if not is_map(obj):
             continue

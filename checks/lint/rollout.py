@@ -4,6 +4,7 @@ replica count, and autoscaled workloads that also set a count."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 
 from checks.lint.model import Finding
@@ -12,6 +13,7 @@ from checks.lint.objects import Context, Workload, as_int, as_list, as_map
 __all__ = ["check_daemonset", "check_replicas", "check_strategy", "resolve_int_or_percent"]
 
 _DEFAULT_PERCENT = "25%"
+_MONITORING_PORT = re.compile(r"metric|monitor|prom|health|probe|debug|profil", re.IGNORECASE)
 
 
 def resolve_int_or_percent(value: object, total: int, *, round_up: bool) -> int | None:
@@ -195,11 +197,20 @@ def check_daemonset(workload: Workload, ctx: Context) -> Iterator[Finding]:
     """daemonset-rolling-update: a serving DaemonSet whose rolling update stops a node's pod before its
     replacement is Ready (maxSurge 0, the default), or updates every node at once (maxUnavailable 100 %).
 
-    With a hostPort the surge pod cannot start beside the old one on the same node, so only the
-    every-node-at-once case is reported there. OnDelete updates nothing by itself and is not judged.
+    Serving, for a DaemonSet, means a Service selects it or it declares a port that is not only for
+    metrics or health checks (a CNI or log agent's metrics port carries no client traffic). With a
+    hostPort or hostNetwork the surge pod cannot start beside the old one on the same node, so only
+    the every-node-at-once case is reported there. OnDelete updates nothing by itself and is not judged.
     """
     del ctx
     if workload.kind != "DaemonSet" or not workload.serving:
+        return
+    if not workload.services and all(
+        _MONITORING_PORT.search(str(port.get("name", "")))
+        for container in workload.serving
+        for port in as_list(container.get("ports"))
+        if isinstance(port, Mapping)
+    ):
         return
     update = as_map(workload.spec.get("updateStrategy"))
     if update.get("type", "RollingUpdate") != "RollingUpdate":
@@ -207,7 +218,7 @@ def check_daemonset(workload: Workload, ctx: Context) -> Iterator[Finding]:
     rolling = as_map(update.get("rollingUpdate"))
     unavailable_raw = rolling.get("maxUnavailable", 1)
     surge_raw = rolling.get("maxSurge", 0)
-    host_port = any(
+    host_port = workload.pod.get("hostNetwork") is True or any(
         isinstance(port, Mapping) and port.get("hostPort")
         for container, _sidecar in workload.containers
         for port in as_list(container.get("ports"))

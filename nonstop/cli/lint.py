@@ -22,7 +22,8 @@ _VALUE_OPTIONS = {"--format": "fmt", "-o": "fmt", "--fail-on": "fail_on"}
 
 
 def execute(paths: list[str], *, fmt: str = "text", fail_on: str = "error", require_pdb: bool = False) -> int:
-    """Lint `paths`, print the report on stdout (and skipped templates on stderr); the exit code.
+    """Lint `paths`, print the report on stdout (skipped templates and invalid files of folders on stderr,
+    one line each); the exit code: 2 when a file of a folder was invalid, else 1 or 0 by `fail_on`.
 
     Raises InputError for a bad flag value or unreadable input (exit 2).
     """
@@ -35,7 +36,10 @@ def execute(paths: list[str], *, fmt: str = "text", fail_on: str = "error", requ
     report = lint_paths(paths, require_pdb=require_pdb)
     for skipped in report.skipped:
         sys.stderr.write(f"{skipped}\n")
-    report.check_not_empty()
+    for invalid in report.invalid:
+        sys.stderr.write(f"error: {invalid}\n")
+    if not report.invalid:
+        report.check_not_empty()
     color = fmt == "text" and sys.stdout.isatty()
     width = 100
     if color:
@@ -44,6 +48,8 @@ def execute(paths: list[str], *, fmt: str = "text", fail_on: str = "error", requ
         width = shutil.get_terminal_size((100, 24)).columns
     sys.stdout.write(render(report, fmt, fail_on=fail_on, color=color, width=width))
     sys.stdout.flush()
+    if report.invalid:
+        return 2  # invalid input, though the rest of the folder was linted and reported
     return 1 if report.failed(fail_on) else 0
 
 

@@ -52,6 +52,8 @@ class LintReport:
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """One line per template file found in a folder and not linted (it must be rendered first)."""
+    invalid: list[str] = field(default_factory=list)
+    """One sentence per file found in a folder that could not be read or is not YAML (the run exits 2)."""
 
     def count(self, severity: str) -> int:
         """How many findings have this severity."""
@@ -77,9 +79,12 @@ class LintReport:
             )
 
 
-def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False) -> LintReport:
-    """Lint objects already read, all together (cross-object rules see every file)."""
-    findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb)
+def lint_loaded(
+    loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False, incomplete: Sequence[str] = ()
+) -> LintReport:
+    """Lint objects already read, all together (cross-object rules see every file); `incomplete` as in
+    `checks.lint.lint_objects`."""
+    findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb, incomplete=incomplete)
     report = LintReport(files=list(files))
     by_index: dict[int, list[LocatedFinding]] = {}
     for finding in findings:
@@ -106,23 +111,41 @@ def lint_paths(paths: Sequence[str], *, require_pdb: bool = False) -> LintReport
     """Read files, folders (recursive `*.yaml`/`*.yml`) and `-` (stdin), then lint everything together.
 
     A template found in a folder (a file that fails to parse and holds `{{ }}`) is skipped and listed
-    in `LintReport.skipped`; the rest is linted. Raises InputError (exit 2) for a missing path,
-    unreadable file, invalid YAML, or a template named directly or piped in, naming the file and line.
+    in `LintReport.skipped`; another file of a folder that cannot be read or parsed is listed in
+    `LintReport.invalid` (the CLI exits 2 after the report); the rest is linted either way. Raises
+    InputError (exit 2) for a missing path, or a file named directly (or stdin) that is unreadable,
+    invalid YAML or a template, naming the file and line.
     """
     loaded: list[LoadedObject] = []
     names: list[str] = []
     skipped: list[str] = []
+    invalid: list[str] = []
     for path, in_folder in expand_paths(paths):
-        name, text = read_source(path)
         try:
+            name, text = read_source(path)
             objects = load_text(name, text)
         except TemplateError as exc:
             if not in_folder:
                 raise
             skipped.append(exc.skipped)
             continue
+        except InputError as exc:
+            if not in_folder:
+                raise
+            invalid.append(str(exc))
+            continue
         names.append(name)
         loaded.extend(objects)
-    report = lint_loaded(loaded, files=names, require_pdb=require_pdb)
+    incomplete = (
+        [
+            f"{len(skipped)} template file(s) of the input were skipped ({skipped[0].split(',', 1)[0]}"
+            + (", …" if len(skipped) > 1 else "")
+            + ")"
+        ]
+        if skipped
+        else []
+    )
+    report = lint_loaded(loaded, files=names, require_pdb=require_pdb, incomplete=incomplete)
     report.skipped = skipped
+    report.invalid = invalid
     return report
