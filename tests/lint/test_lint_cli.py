@@ -368,3 +368,41 @@ def test_list_items_that_are_not_objects_are_skipped(capsys: pytest.CaptureFixtu
     path = tmp_path / "list.yaml"
     path.write_text("apiVersion: v1\nkind: List\nitems:\n  - just a string\n  - 3\n  - {metadata: {name: no-kind}}\n")
     assert run(capsys, str(path))[0] == 0
+
+
+def test_invalid_file_in_a_folder_is_reported_and_the_rest_linted_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.yaml").write_text("kind: Deployment\nspec: [unclosed\n")
+    (tmp_path / "app.yaml").write_text(DEPLOYMENT)
+    code, out, err = run(capsys, "--format", "json", str(tmp_path))
+    assert code == 2
+    assert rules_of(json.loads(out)) == ["readiness-probe-missing"]
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'broken.yaml'}, line ")
+    assert "invalid YAML" in line
+
+
+def test_lint_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """The start-up budget of a pre-commit hook: no Typer, Click, rich, structlog, Kubernetes client or drill."""
+    path = tmp_path / "app.yaml"
+    path.write_text(DEPLOYMENT)
+    probe = (
+        "import sys\nfrom nonstop.cli import main\ntry:\n"
+        f"    main(['lint', '--format', 'json', {str(path)!r}])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('typer', 'click', 'rich', 'structlog', 'kubernetes', 'locust', 'hera', 'pydantic', "
+        "'nonstop.report', 'nonstop.drill', 'checks.judge')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    assert json.loads(done.stdout)["summary"] == {"error": 1, "warning": 0}
+
+
+def test_help_and_usage_errors_go_through_the_full_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "--require-pdb" in out
+    code, _, err = run(capsys, "--no-such-flag", str(AFTER))
+    assert code == 2
+    assert "No such option" in err
