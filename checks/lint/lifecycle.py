@@ -119,7 +119,7 @@ def check_lifecycle(workload: Workload, ctx: Context) -> Iterator[Finding]:
             continue
         if sleep > longest[0]:
             longest = (sleep, name)
-        if 0 < sleep and sleep >= grace:  # 0: a hook whose duration cannot be read (a command, an httpGet)
+        if sleep > 0 and sleep >= grace:  # 0: a hook whose duration cannot be read (a command, an httpGet)
             yield workload.finding(
                 "prestop-exceeds-grace-period",
                 f"container {name}'s preStop hook sleeps {_seconds(sleep)} but {grace_text} counts from the "
