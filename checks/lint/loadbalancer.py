@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -50,6 +49,8 @@ def _backend_config_names(service: Obj) -> set[str]:
         raw = _annotations(service).get(key)
         if not isinstance(raw, str):
             continue
+        import json  # here: rarely needed, and `nonstop lint`'s text output has no other use for it
+
         try:
             value = json.loads(raw)
         except ValueError:
