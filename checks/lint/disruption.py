@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks.lint.model import Finding
-from checks.lint.objects import Context, Obj, Workload, as_map, object_finding, object_namespace, same_namespace
+from checks.lint.objects import Context, Obj, Workload, as_map, object_finding, object_namespace
 from checks.lint.rollout import resolve_int_or_percent
 from checks.lint.selectors import matches_label_selector
 
@@ -37,13 +37,7 @@ def check_pdb(index: int, pdb: Obj, ctx: Context) -> Iterator[Finding]:
     that many)."""
     spec = as_map(pdb.get("spec"))
     namespace = object_namespace(pdb)
-    selected = [
-        w
-        for w in ctx.workloads
-        if w.replicated
-        and same_namespace(w.namespace, namespace)
-        and matches_label_selector(spec.get("selector"), w.labels)
-    ]
+    selected = [w for w in ctx.workloads_selected_by(spec.get("selector"), namespace) if w.replicated]
     refs = ", ".join(w.ref for w in selected[:3]) + (f" and {len(selected) - 3} more" if len(selected) > 3 else "")
     min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
     if min_available is None and max_unavailable is None:

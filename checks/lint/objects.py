@@ -305,6 +305,8 @@ class Context:
     """(namespace, reason) for each sign that pods exist outside the input: a custom resource whose
     operator creates pods, or a reference (autoscaler, PDB, workloadRef) to a workload the input lacks."""
     _pods_by_label: dict[tuple[str, str], list[PodLabels]] = field(default_factory=dict)
+    _workload_of: dict[int, Workload] = field(default_factory=dict)
+    """id() of a workload's PodLabels → the workload."""
     _pod_namespaces: set[str | None] = field(default_factory=set)
     _pdbs_by_namespace: dict[str | None, list[Obj]] = field(default_factory=dict)
     _autoscalers_by_target: dict[tuple[str, str], list[Autoscaler]] = field(default_factory=dict)
@@ -323,12 +325,17 @@ class Context:
         services = [
             (obj, sel) for obj, sel in services if sel and as_map(obj.get("spec")).get("type") != "ExternalName"
         ]
+        for obj, selector in services:  # through the label index: linear in the input, not services × workloads
+            namespace = object_namespace(obj)
+            for pods in self.label_candidates(selector):
+                workload = self._workload_of.get(id(pods))
+                if (
+                    workload is not None
+                    and same_namespace(pods.namespace, namespace)
+                    and matches_map(selector, pods.labels)
+                ):
+                    workload.services.append(obj)
         for workload in self.workloads:
-            workload.services = [
-                obj
-                for obj, selector in services
-                if same_namespace(object_namespace(obj), workload.namespace) and matches_map(selector, workload.labels)
-            ]
             workload.serving = serving_containers(workload)
             workload.autoscaler = next(
                 (
@@ -338,6 +345,26 @@ class Context:
                 ),
                 None,
             )
+
+    def label_candidates(self, match_labels: Mapping[str, Any]) -> Sequence[PodLabels]:
+        """The pod templates that may match a selector with these labels (all of them for no labels)."""
+        pairs = [(str(k), str(v)) for k, v in match_labels.items() if k not in CONTROLLER_LABELS]
+        return self._pods_by_label.get(pairs[0], ()) if pairs else self.pod_labels
+
+    def workloads_selected_by(self, selector: object, namespace: str | None) -> list[Workload]:
+        """The workloads whose pods a `metav1.LabelSelector` in `namespace` selects (through the label index)."""
+        if not is_map(selector):
+            return []
+        found = []
+        for pods in self.label_candidates(as_map(selector.get("matchLabels"))):
+            workload = self._workload_of.get(id(pods))
+            if (
+                workload is not None
+                and same_namespace(pods.namespace, namespace)
+                and matches_label_selector(selector, pods.labels)
+            ):
+                found.append(workload)
+        return found
 
     def has_pods_in(self, namespace: str | None) -> bool:
         """Whether any pod template of the input may live in `namespace`."""
@@ -514,7 +541,9 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequ
             )
             workload.containers = containers(workload.pod)
             ctx.workloads.append(workload)
-            ctx.pod_labels.append(PodLabels(kind, workload.name, namespace, workload.labels))
+            pods = PodLabels(kind, workload.name, namespace, workload.labels)
+            ctx.pod_labels.append(pods)
+            ctx._workload_of[id(pods)] = workload
             if kind == "Rollout" and not template:
                 reason = _outside_references(obj, kind, objects)
                 if reason:
