@@ -45,9 +45,9 @@ def _global_options(
 
 
 def _register() -> None:
-    from nonstop.cli import demo, drill, lint, report, sandbox, schema, workflows
+    from nonstop.cli import controlplane, demo, drill, lint, report, sandbox, schema, workflows
 
-    for module in (lint, drill, demo, sandbox, report, workflows, schema):
+    for module in (lint, drill, demo, sandbox, controlplane, report, workflows, schema):
         module.register(app)
 
 
