@@ -1,8 +1,9 @@
 """The real control plane tier (`-m realcp`): ONE control plane for the whole session.
 
-`realcp` (session): a started `RealControlPlane` (etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler built from Go modules; no node). `kubectl(*args)` runs the machine's kubectl
-(the version dispatcher) against it. `namespace`: a fresh namespace per test.
+`realcp_binary` (session): the built binary. `realcp` (session): a started `RealControlPlane`
+(etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from Go modules; no node).
+`kubectl(*args)` runs the machine's kubectl (the version dispatcher) against it.
+`namespace`: a fresh namespace per test.
 
 The binary is built beforehand, by `nonstop controlplane build` (`.ci/run` does it): a cold build
 takes tens of minutes, longer than a test's timeout. Without the binary, Go or kubectl the tier
@@ -36,7 +37,7 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def realcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealControlPlane]:
+def realcp_binary() -> Path:
     binary = binary_path()
     if not binary.exists():
         try:
@@ -44,7 +45,12 @@ def realcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealControlPlan
         except GoMissingError as exc:
             _unavailable(str(exc))
         _unavailable(f"the real control plane is not built ({binary}): run `nonstop controlplane build` first")
-    plane = RealControlPlane(binary=binary, workdir=tmp_path_factory.mktemp("realcp"), startup_timeout=180)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def realcp(realcp_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealControlPlane]:
+    plane = RealControlPlane(binary=realcp_binary, workdir=tmp_path_factory.mktemp("realcp"), startup_timeout=180)
     plane.start()
     try:
         yield plane

@@ -74,7 +74,7 @@ def test_apply_without_flags_creates_objects_the_controllers_and_scheduler_act_o
             if e["reason"] == "FailedScheduling" and e["involvedObject"]["name"] == pods[0]["metadata"]["name"]
         ],
     )[0]
-    assert "nodes are available" in event["message"]
+    assert event["message"] == "no nodes available to schedule pods"
 
 
 def test_auth_can_i_follows_rbac(kubectl, namespace) -> None:
@@ -96,3 +96,27 @@ def test_node_credentials_may_register_only_their_own_node(kubectl, realcp, tmp_
         assert (done.returncode == 0) is allowed, done.stderr
         if not allowed:
             assert "forbidden" in done.stderr.lower()
+
+
+def test_loopback_is_a_valid_service_range_but_not_an_endpoint_address(kubectl, namespace, tmp_path: Path) -> None:
+    """The finding the node must live with: ClusterIPs may be 127.x, EndpointSlice addresses may not."""
+    kubectl("create", "service", "clusterip", "probe", "--tcp=80:8080", "-n", namespace)
+    assert _get(kubectl, "service", "probe", "-n", namespace)["spec"]["clusterIP"].startswith("127.20.")
+    for name, address, accepted in (("loop", "127.11.0.5", False), ("private", "10.244.0.5", True)):
+        manifest = tmp_path / f"{name}.json"
+        manifest.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {"name": name, "labels": {"kubernetes.io/service-name": "probe"}},
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [address]}],
+                    "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                }
+            )
+        )
+        done = kubectl("create", "--dry-run=server", "-n", namespace, "-f", str(manifest), check=False)
+        assert (done.returncode == 0) is accepted, done.stderr
+        if not accepted:
+            assert "may not be in the loopback range" in done.stderr

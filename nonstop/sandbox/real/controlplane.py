@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -240,24 +239,26 @@ class RealControlPlane:
             time.sleep(0.1)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every component (last started first), SIGKILL after `timeout`; remove a temporary workdir."""
+        """SIGTERM each component, last started first, each given until `timeout` before SIGKILL; clean up.
+
+        One at a time, so the scheduler and controller-manager leave while the apiserver still
+        answers, and the apiserver while etcd still does. A temporary workdir is removed.
+        """
         self.admin_kubeconfig.unlink(missing_ok=True)
-        for component in reversed(self._components):
-            if component.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(component.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for component in reversed(self._components):
+            process = component.process
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
             try:
-                component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                process.wait(timeout=max(0.5, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(component.process.pid, signal.SIGKILL)
-                component.process.wait(timeout=5)
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=5)
         self._components.clear()
         if self._tmp is not None:
-            # etcd may still be closing files for a moment after its exit: tolerate, then clean up.
-            shutil.rmtree(self._tmp.name, ignore_errors=True)
             self._tmp.cleanup()
             self._tmp = None
 
