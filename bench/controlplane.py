@@ -1,10 +1,11 @@
 """The real control plane's costs: cold build, cached (no-op) build, cold start to /readyz and to ready.
 
     .venv/bin/python bench/controlplane.py             # cached build + 3 cold starts
-    .venv/bin/python bench/controlplane.py --cold      # also a cold build: empties GOCACHE first (tens of minutes)
+    .venv/bin/python bench/controlplane.py --cold      # also a cold build (tens of minutes)
 
-A cold build here means: Go's build cache empty (its module cache kept: downloading is the
-network's speed, not ours) and our binary absent. "Start" is a fresh control plane each time
+A cold build here means: an empty Go build cache (a temporary GOCACHE, so the machine's own
+cache, which other builds share, is left alone; the module cache is kept: downloading measures the
+network, not us) and an empty nonstop cache (a temporary NONSTOP_CACHE_DIR). "Start" is a fresh control plane each time
 (new PKI, empty etcd): to kube-apiserver /readyz, and to "ready" (kcm and scheduler healthy, the
 `default` ServiceAccount exists, admin kubeconfig written). Prints one Markdown table row.
 """
@@ -14,24 +15,30 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from nonstop.sandbox.real.build import binary_path, ensure_built, find_go
+from nonstop.sandbox.real.build import ensure_built, find_go
 from nonstop.sandbox.real.controlplane import RealControlPlane
 
 
 def cold_build() -> float:
-    go, _ = find_go()
-    gocache = subprocess.run([go, "env", "GOCACHE"], capture_output=True, text=True, check=True).stdout.strip()
-    shutil.rmtree(gocache, ignore_errors=True)
-    shutil.rmtree(binary_path().parent, ignore_errors=True)
-    started = time.monotonic()
-    ensure_built(progress=print)
-    return time.monotonic() - started
+    find_go()
+    saved = {key: os.environ.get(key) for key in ("GOCACHE", "NONSTOP_CACHE_DIR")}
+    with tempfile.TemporaryDirectory(prefix="bench-gocache-") as scratch:
+        os.environ["GOCACHE"] = f"{scratch}/go-build"
+        os.environ["NONSTOP_CACHE_DIR"] = f"{scratch}/nonstop"
+        try:
+            started = time.monotonic()
+            ensure_built(progress=print)
+            return time.monotonic() - started
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 def start_times(binary: Path, runs: int) -> list[tuple[float, float]]:

@@ -15,7 +15,8 @@ Everything is generated fresh for each control plane (ECDSA P-256, valid one day
     sa.key sa.pub                  service-account token signing key pair
 
 `issue_client_cert()` mints more client certs signed by the same CA, e.g. a node's
-`system:node:<name>` in group `system:nodes`, which the Node authorizer and NodeRestriction expect.
+`system:node:<name>` in group `system:nodes`, which the Node authorizer and NodeRestriction expect;
+`issue_serving_cert()` a serving cert (a kubelet's API, should it want one the CA vouches for).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertPair", "Pki", "create_pki", "issue_client_cert"]
+__all__ = ["CertPair", "Pki", "create_pki", "issue_client_cert", "issue_serving_cert"]
 
 _VALIDITY = datetime.timedelta(days=1)
 _BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences between processes
@@ -138,6 +139,15 @@ def _issue(
 def issue_client_cert(ca: CertPair, out: CertPair, *, user: str, groups: tuple[str, ...] = ()) -> CertPair:
     """Sign a client certificate for `user` (CN) in `groups` (O) with the cluster CA; writes `out`."""
     return _issue(ca, out, _name(user, groups), usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+
+
+def issue_serving_cert(
+    ca: CertPair, out: CertPair, *, name: str, dns_names: tuple[str, ...] = (), ip_addresses: tuple[str, ...] = ()
+) -> CertPair:
+    """Sign a TLS serving certificate (e.g. a kubelet's, for its node IP) with the cluster CA; writes `out`."""
+    return _issue(
+        ca, out, _name(name), usage=ExtendedKeyUsageOID.SERVER_AUTH, dns_names=dns_names, ip_addresses=ip_addresses
+    )
 
 
 def _create_ca(out: CertPair) -> CertPair:
