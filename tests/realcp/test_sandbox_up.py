@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -47,6 +49,28 @@ def test_sandbox_up_real_applies_then_writes_kubeconfig_and_stops_clean(realcp_b
         assert still == []
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGTERM)  # lets it stop its components and remove its work directory
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         log.close()
+
+
+def test_a_component_that_cannot_start_is_one_sentence_with_its_log_tail(realcp_binary: Path, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "nonstop", "sandbox", "up", "--control-plane", "real", "--port", str(port)]
+        argv += ["--kubeconfig-out", str(tmp_path / "kubeconfig")]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 2
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1, done.stderr
+    assert "kube-apiserver exited with code 1 before it was ready" in error[0]
+    assert "address already in use" in error[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "kubeconfig").exists()
+    shutil.rmtree(error[0].split("(log: ")[1].split("/logs/")[0])  # the work directory it kept for the log

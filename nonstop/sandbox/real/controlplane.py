@@ -14,7 +14,8 @@ early or a deadline passes, ControlPlaneStartError carries the tail of its log.
 The children die with their parent: each gets `PR_SET_PDEATHSIG` SIGTERM (so the thread that
 starts the control plane must outlive it: start it from the main thread or a long-lived one) and
 leads its own process group. `stop()` sends SIGTERM in reverse start order, SIGKILLs what is left
-after a deadline, and removes the work directory when it was a temporary one.
+after a deadline, and removes the work directory when it was a temporary one (a failed start
+keeps it for its logs).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -90,16 +92,13 @@ class RealControlPlane:
         progress: Callable[[str], None] | None = None,
     ) -> None:
         self.binary = binary
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if workdir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="nonstop-controlplane-")
-            workdir = Path(self._tmp.name)
-        self.workdir = workdir
+        self._owns_workdir = workdir is None
+        self.workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="nonstop-controlplane-"))
         self.service_cidr = service_cidr
         self.apiserver_port = apiserver_port
         self.startup_timeout = startup_timeout
         self._say = progress or (lambda _line: None)
-        self.admin_kubeconfig = workdir / "admin.kubeconfig"
+        self.admin_kubeconfig = self.workdir / "admin.kubeconfig"
         self._components: list[_Component] = []
         self._layout: Layout | None = None
 
@@ -200,7 +199,8 @@ class RealControlPlane:
             )
             self._say(f"kube-controller-manager and kube-scheduler ready ({time.monotonic() - started:.1f} s)")
         except BaseException:
-            self.stop()
+            self.stop(keep_workdir=True)
+            self._owns_workdir = False  # left for the user: the error names a log in it
             raise
         write_kubeconfig(
             self.admin_kubeconfig, server=server, ca_cert=pki.ca.cert, client=pki.admin, user="nonstop-admin"
@@ -238,11 +238,12 @@ class RealControlPlane:
                 )
             time.sleep(0.1)
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def stop(self, timeout: float = 15.0, *, keep_workdir: bool = False) -> None:
         """SIGTERM each component, last started first, each given until `timeout` before SIGKILL; clean up.
 
         One at a time, so the scheduler and controller-manager leave while the apiserver still
-        answers, and the apiserver while etcd still does. A temporary workdir is removed.
+        answers, and the apiserver while etcd still does. A temporary workdir is removed, unless
+        `keep_workdir` (a failed start keeps it: its error names a log there).
         """
         self.admin_kubeconfig.unlink(missing_ok=True)
         deadline = time.monotonic() + timeout
@@ -258,9 +259,8 @@ class RealControlPlane:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
         self._components.clear()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        if self._owns_workdir and not keep_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def check_running(self) -> None:
         """Raise ControlPlaneStartError naming the first component that has exited, with its log's tail."""
