@@ -1,7 +1,11 @@
-"""`nonstop sandbox up`: run the embedded cluster in the foreground until Ctrl-C or SIGTERM.
+"""`nonstop sandbox up`: run the sandbox cluster in the foreground until Ctrl-C or SIGTERM.
 
 Order matters (CONTRACT.md): start the cluster, create the `--apply` objects, then write the
 kubeconfig atomically — its existence means "ready to use". On stop, the kubeconfig is removed.
+
+`--control-plane embedded` (the default) is our Python cluster; `--control-plane real` builds
+(cached) and runs etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback
+(nonstop/sandbox/real/). The real one has no node yet: pods stay Pending.
 """
 
 from __future__ import annotations
@@ -54,11 +58,26 @@ def register(app: typer.Typer) -> None:
                 "--no-kubelet", hidden=True, help="Run no in-process kubelet (a `sandbox node` is the node instead)."
             ),
         ] = False,
+        control_plane: Annotated[
+            str,
+            typer.Option(
+                "--control-plane",
+                help="embedded (our Python cluster, the default) or real (kube-apiserver, etcd, "
+                "kube-controller-manager, kube-scheduler built from Go modules; needs Go the first time).",
+            ),
+        ] = "embedded",
     ) -> None:
-        """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM."""
+        """Run the sandbox cluster in the foreground until Ctrl-C or SIGTERM."""
         from nonstop.logs import get_logger
         from nonstop.sandbox.cluster import Cluster, load_manifests, write_kubeconfig
 
+        if control_plane not in ("embedded", "real"):
+            raise InputError(f"--control-plane must be embedded or real, not {control_plane!r}")
+        if control_plane == "real":
+            if faults is not None:
+                raise InputError("--faults works only with --control-plane embedded (the fault plans act on our API)")
+            _run_real(apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port)
+            return
         if data_plane not in ("kube-proxy", "ingress"):
             raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
         if proxy_lag < 0:
@@ -183,6 +202,51 @@ def register(app: typer.Typer) -> None:
         finally:
             sandbox_node.stop()
             signal.signal(signal.SIGTERM, previous)
+
+
+def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int) -> None:
+    """`sandbox up --control-plane real`: build (cached), start, apply, write the kubeconfig, wait for a signal."""
+    from nonstop.logs import get_logger
+    from nonstop.sandbox.real.build import ensure_built
+    from nonstop.sandbox.real.controlplane import RealControlPlane
+    from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
+
+    objects = read_manifests(apply)
+    kubeconfig_out.unlink(missing_ok=True)
+    log = get_logger("sandbox")
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    binary = ensure_built(progress=say)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
+    try:
+        plane.start()
+        apply_manifests(plane.admin_kubeconfig, objects)
+        tmp = kubeconfig_out.with_name(f".{kubeconfig_out.name}.tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(plane.admin_kubeconfig.read_bytes())
+        tmp.chmod(0o600)
+        tmp.replace(kubeconfig_out)
+        log.info("sandbox ready", control_plane="real", url=plane.url, kubeconfig=str(kubeconfig_out))
+        typer.echo(
+            f"sandbox ready (real control plane, no node yet): export KUBECONFIG={kubeconfig_out.resolve()}", err=True
+        )
+        while not stop.wait(0.5):
+            plane.check_running()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        kubeconfig_out.unlink(missing_ok=True)
+        plane.stop()
+        signal.signal(signal.SIGTERM, previous)
+        log.info("sandbox stopped", control_plane="real")
 
 
 def _load_fault_plan(path: Path) -> FaultPlan:
