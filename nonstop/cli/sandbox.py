@@ -153,6 +153,14 @@ def register(app: typer.Typer) -> None:
         proxy_lag: Annotated[
             float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
         ] = 1.0,
+        pod_network: Annotated[
+            str,
+            typer.Option(
+                "--pod-network",
+                help="loopback (pods on 127.10.x, the host's network) or netns (198.18.x in a network namespace "
+                "of the node's own, which a real API server accepts in EndpointSlices; needs root).",
+            ),
+        ] = "loopback",
     ) -> None:
         """Be the node of any API server: run its pods as local processes, until Ctrl-C or SIGTERM.
 
@@ -166,6 +174,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--data-plane must be kube-proxy, ingress or none, not {data_plane!r}")
         if proxy_lag < 0:
             raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        if pod_network not in ("loopback", "netns"):
+            raise InputError(f"--pod-network must be loopback or netns, not {pod_network!r}")
         for option, path in (
             ("--data-plane-kubeconfig", data_plane_kubeconfig),
             ("--client-ca-file", client_ca),
@@ -190,6 +200,7 @@ def register(app: typer.Typer) -> None:
             data_plane=None if data_plane == "none" else data_plane,
             data_plane_kubeconfig=data_plane_kubeconfig,
             proxy_lag=proxy_lag,
+            pod_network=pod_network == "netns",
             log=get_logger("node"),
         )
         try:
