@@ -5,13 +5,16 @@ kubeconfig atomically — its existence means "ready to use". On stop, the kubec
 
 `--control-plane embedded` (the default) is our Python cluster; `--control-plane real` builds
 (cached) and runs etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback
-(nonstop/sandbox/real/). The real one has no node yet: pods stay Pending.
+(nonstop/sandbox/real/), then our node (`SandboxNode`: kubelet, data plane as `system:kube-proxy`)
+with its pods on 198.18.x in a network namespace of its own (root only; the real apiserver refuses
+loopback endpoint addresses), waits until the node is schedulable, applies, writes the kubeconfig.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -22,6 +25,7 @@ from nonstop.errors import InputError
 
 if TYPE_CHECKING:
     from nonstop.sandbox.faults import FaultPlan
+    from nonstop.sandbox.node import SandboxNode
 
 __all__ = ["register"]
 
@@ -76,7 +80,14 @@ def register(app: typer.Typer) -> None:
         if control_plane == "real":
             if faults is not None:
                 raise InputError("--faults works only with --control-plane embedded (the fault plans act on our API)")
-            _run_real(apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port)
+            if data_plane not in ("kube-proxy", "ingress"):
+                raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
+            if proxy_lag < 0:
+                raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+            _run_real(
+                apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, data_plane=data_plane,
+                proxy_lag=proxy_lag,
+            )  # fmt: skip
             return
         if data_plane not in ("kube-proxy", "ingress"):
             raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
@@ -215,13 +226,16 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int) -> None:
-    """`sandbox up --control-plane real`: build (cached), start, apply, write the kubeconfig, wait for a signal."""
+def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane: str, proxy_lag: float) -> None:
+    """`sandbox up --control-plane real`: the real control plane and our node, apply, kubeconfig last, wait."""
     from nonstop.logs import get_logger
+    from nonstop.sandbox.node import SandboxNode
+    from nonstop.sandbox.podnet import PodNetwork
     from nonstop.sandbox.real.build import ensure_built
     from nonstop.sandbox.real.controlplane import RealControlPlane
     from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
 
+    PodNetwork.check_possible()  # before a build or a start: one sentence when not root
     objects = read_manifests(apply)
     kubeconfig_out.unlink(missing_ok=True)
     log = get_logger("sandbox")
@@ -236,9 +250,27 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int) -> None:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
     plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
+    node: SandboxNode | None = None
     try:
         plane.start()
+        creds = plane.node_credentials(REAL_NODE_NAME)
+        node = SandboxNode(
+            kubeconfig=creds.kubeconfig,
+            node_name=REAL_NODE_NAME,
+            kubelet_port=0,
+            client_ca=creds.ca_cert,
+            data_plane=data_plane,
+            data_plane_kubeconfig=plane.kube_proxy_kubeconfig(),
+            proxy_lag=proxy_lag,
+            pod_network=True,
+            log=get_logger("node"),
+        )
+        node.start()
+        _wait_schedulable(node, stop)
+        say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
+            f"({time.monotonic() - started:.1f} s)")  # fmt: skip
         apply_manifests(plane.admin_kubeconfig, objects)
         tmp = kubeconfig_out.with_name(f".{kubeconfig_out.name}.tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -246,18 +278,46 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int) -> None:
         tmp.chmod(0o600)
         tmp.replace(kubeconfig_out)
         log.info("sandbox ready", control_plane="real", url=plane.url, kubeconfig=str(kubeconfig_out))
-        typer.echo(
-            f"sandbox ready (real control plane, no node yet): export KUBECONFIG={kubeconfig_out.resolve()}", err=True
-        )
+        typer.echo(f"sandbox ready (real control plane): export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
         while not stop.wait(0.5):
             plane.check_running()
     except KeyboardInterrupt:
         pass
     finally:
         kubeconfig_out.unlink(missing_ok=True)
+        if node is not None:
+            node.stop()
         plane.stop()
         signal.signal(signal.SIGTERM, previous)
         log.info("sandbox stopped", control_plane="real")
+
+
+REAL_NODE_NAME = "sandbox"
+
+
+def _wait_schedulable(node: SandboxNode, stop: threading.Event, timeout: float = 60.0) -> None:
+    """Until the Node is Ready and the controller-manager lifted the `not-ready` taint admission put on it."""
+    from nonstop.sandbox.apierrors import ApiError
+    from nonstop.sandbox.real.errors import ControlPlaneStartError
+
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        try:
+            obj = node.api.request("GET", f"/api/v1/nodes/{node.node_name}", what="read the node")
+        except ApiError:
+            obj = {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (obj.get("status") or {}).get("conditions") or []
+        )
+        taints = [t.get("key") for t in (obj.get("spec") or {}).get("taints") or []]
+        if ready and "node.kubernetes.io/not-ready" not in taints:
+            return
+        if time.monotonic() > deadline:
+            raise ControlPlaneStartError(
+                f"node {node.node_name} was not schedulable {timeout:.0f} s after it started (taints: {taints})"
+            )
+        time.sleep(0.2)
 
 
 def _load_fault_plan(path: Path) -> FaultPlan:

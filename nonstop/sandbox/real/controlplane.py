@@ -4,6 +4,7 @@
         cp.admin_kubeconfig           # written last (atomically): its existence means ready
         cp.ca_cert                    # the cluster CA (PEM) every component trusts
         cp.node_credentials("node-1") # kubeconfig + client cert for system:node:node-1
+        cp.kube_proxy_kubeconfig()    # kubeconfig for system:kube-proxy (the node's data plane)
 
 Start order and readiness (deadline polls, no fixed sleeps): PKI → etcd (`/health`) →
 kube-apiserver (`/readyz` with the admin cert) → kube-controller-manager and kube-scheduler
@@ -136,6 +137,27 @@ class RealControlPlane:
             user=f"system:node:{node_name}",
         )
         return NodeCredentials(node_name=node_name, kubeconfig=kubeconfig, client=client, ca_cert=pki.ca.cert)
+
+    def kube_proxy_kubeconfig(self) -> Path:
+        """Mint a client cert for `system:kube-proxy` and a kubeconfig using it (for the node's data plane).
+
+        The bootstrap ClusterRoleBinding `system:node-proxier` gives that user what kube-proxy needs:
+        list and watch Services, Endpoints, EndpointSlices and Nodes (a node's own identity may not
+        list EndpointSlices).
+        """
+        pki = self.pki
+        client = issue_client_cert(
+            pki.ca,
+            CertPair(pki.directory / "kube-proxy.crt", pki.directory / "kube-proxy.key"),
+            user="system:kube-proxy",
+        )
+        return write_kubeconfig(
+            self.workdir / "kube-proxy.kubeconfig",
+            server=self.url,
+            ca_cert=pki.ca.cert,
+            client=client,
+            user="system:kube-proxy",
+        )
 
     def _started(self) -> Layout:
         if self._layout is None:
