@@ -36,6 +36,7 @@ class SandboxProcess:
         apply: Sequence[Path] = (),
         proxy_lag: float | None = None,
         data_plane: str | None = None,
+        control_plane: str = "embedded",
         extra_args: Sequence[str] = (),
         workdir: Path | None = None,
         startup_timeout: float = 60.0,
@@ -55,6 +56,8 @@ class SandboxProcess:
             args += ["--proxy-lag", str(proxy_lag)]
         if data_plane is not None:
             args += ["--data-plane", data_plane]
+        if control_plane != "embedded":
+            args += ["--control-plane", control_plane]
         self.argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", *args, *extra_args]
         self.startup_timeout = startup_timeout
         self.env = env
