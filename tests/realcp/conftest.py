@@ -3,11 +3,13 @@
 `realcp_binary` (session): the built binary. `realcp` (session): a started `RealControlPlane`
 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler built from Go modules; no node).
 `kubectl(*args)` runs the machine's kubectl (the version dispatcher) against it.
-`namespace`: a fresh namespace per test.
+`namespace`: a fresh namespace per test. `pod_network_possible`: the node's pod network can be
+built here (root, `ip`): its pods live in a network namespace of their own.
 
 The binary is built beforehand, by `nonstop controlplane build` (`.ci/run` does it): a cold build
 takes tens of minutes, longer than a test's timeout. Without the binary, Go or kubectl the tier
-is skipped with the reason, except under `CI=true`, where each is a failure.
+is skipped with the reason, except under `CI=true`, where each is a failure; so are the node's
+tests without root.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from nonstop.sandbox.podnet import PodNetwork, PodNetworkError
 from nonstop.sandbox.real.build import binary_path, find_go
 from nonstop.sandbox.real.controlplane import RealControlPlane
 from nonstop.sandbox.real.errors import GoMissingError
@@ -46,6 +49,14 @@ def realcp_binary() -> Path:
             _unavailable(str(exc))
         _unavailable(f"the real control plane is not built ({binary}): run `nonstop controlplane build` first")
     return binary
+
+
+@pytest.fixture(scope="session")
+def pod_network_possible() -> None:
+    try:
+        PodNetwork.check_possible()
+    except PodNetworkError as exc:
+        _unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -48,7 +48,9 @@ def _json(kubectl: Any, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def node(realcp: Any, kubectl: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def node(
+    realcp: Any, kubectl: Any, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """The node process, started once; yields its facts (log path, seconds until the Node was Ready)."""
     creds = realcp.node_credentials(NODE)
     log_path = Path(tmp_path_factory.mktemp("node")) / "node.log"
