@@ -268,6 +268,7 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane:
             log=get_logger("node"),
         )
         node.start()
+        say(f"node {REAL_NODE_NAME} registered ({time.monotonic() - started:.1f} s)")
         _wait_schedulable(node, stop)
         say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
             f"({time.monotonic() - started:.1f} s)")  # fmt: skip
