@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nonstop.cli.drill import CONTROL_PLANE_HELP
+
 __all__ = ["CASES", "DemoCase", "register"]
 
 
@@ -53,13 +55,7 @@ def register(app: typer.Typer) -> None:
         report_dir: Annotated[Path, typer.Option("--report-dir", help="Where each case's report goes.")] = Path(
             "nonstop-demo"
         ),
-        control_plane: Annotated[
-            str,
-            typer.Option(
-                "--control-plane",
-                help="embedded (our Python cluster, the default) or real (kube-apiserver & co. with our node; root).",
-            ),
-        ] = "embedded",
+        control_plane: Annotated[str, typer.Option("--control-plane", help=CONTROL_PLANE_HELP)] = "embedded",
     ) -> None:
         """Run the seed's experiment on the embedded sandbox: three configurations, the same rollout under load."""
         from nonstop.bundled import config_file

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from nonstop.cli.drill import CONTROL_PLANE_HELP
 from nonstop.errors import InputError
 
 __all__ = ["Expectation", "ZooCase", "load_cases", "register"]
@@ -153,7 +154,6 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=140)
 
 
-CONTROL_PLANE_HELP = "embedded (our Python cluster, the default) or real (kube-apiserver & co. with our node; root)."
 _ZOO_DIR = typer.Option("--zoo-dir", help="A folder of cases like config/zoo/ (default: the bundled zoo).")
 
 
