@@ -13,7 +13,7 @@ from typing import Any
 
 from nonstop.sandbox.kinds import Kind
 
-__all__ = ["human_duration", "table"]
+__all__ = ["human_duration", "pod_status_column", "table"]
 
 Obj = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority
@@ -100,7 +100,8 @@ def _initializing(pod: Obj) -> str | None:
     return None if initialized else _init_reason(pod)[0]
 
 
-def _pod_status(pod: Obj) -> str:
+def pod_status_column(pod: Obj) -> str:
+    """kubectl's STATUS column of a pod (k/k `printPod`)."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Unknown"
     initializing = _initializing(pod)
@@ -135,7 +136,7 @@ def _pod_row(pod: Obj) -> Row:
     return [
         pod["metadata"]["name"],
         f"{ready}/{total}",
-        _pod_status(pod),
+        pod_status_column(pod),
         restarts,
         _age(pod["metadata"].get("creationTimestamp")),
         status.get("podIP") or "<none>",
