@@ -418,3 +418,46 @@ def test_sidecars_stop_once_every_main_container_finished_and_the_pod_succeeds(s
     assert _init_status(p, "logs")["restartCount"] == 0
     assert _main_status(p)["state"]["terminated"]["exitCode"] == 0
     assert condition(p, "Initialized") == {**condition(p, "Initialized"), "status": "True", "reason": "PodCompleted"}
+
+
+def test_a_main_container_that_uses_the_whole_grace_period_leaves_the_sidecar_two_seconds(
+    sandbox, namespace, tmp_path: Path
+) -> None:
+    """The sidecar's wait for its turn ends with the grace period; it then gets the 2 s minimum, then SIGKILL."""
+    api = core(sandbox)
+
+    def stubborn(name: str, **fields: Any) -> dict[str, Any]:
+        armed = tmp_path / f"{name}.pid"  # written once SIGTERM is ignored: ready from then on
+        command = sleeper(ignore_sigterm=True, pid_file=armed)
+        probe = {"exec": {"command": _exists(armed)}, "periodSeconds": 1}
+        return container(name, image="busybox", command=command, readinessProbe=probe, **fields)
+
+    spec = pod(
+        "stubborn",
+        stubborn("app"),
+        initContainers=[stubborn("agent", restartPolicy="Always")],
+        terminationGracePeriodSeconds=3,
+    )
+    api.create_namespaced_pod(namespace, spec)
+    wait_ready(api, namespace, "stubborn")
+    _, seen = delete_and_watch(api, namespace, "stubborn")
+    last = seen[-1][2]
+    observed = stamp(last, "deletion-observed-at")
+    assert abs(stamp(last, "exited-at.app") - observed - 3.0) < MARGIN  # SIGKILLed at the end of the grace period
+    agent_sigterm = stamp(last, "sigterm-at.agent")
+    assert abs(agent_sigterm - observed - 3.0) < MARGIN  # its turn came when the grace period ran out
+    assert abs(stamp(last, "exited-at.agent") - agent_sigterm - 2.0) < MARGIN  # the 2 s minimum, then SIGKILL
+    assert _init_status(last, "agent")["state"]["terminated"]["exitCode"] == 137
+
+
+def test_a_pod_deleted_while_initialising_never_runs_its_main_container(sandbox, namespace) -> None:
+    api = core(sandbox)
+    spec = pod("early", container(), initContainers=[container("slow", image="busybox", command=sleeper())])
+    api.create_namespaced_pod(namespace, spec)
+    wait_for(lambda: "running" in _init_status(raw_pod(api, namespace, "early"), "slow").get("state", {}))
+    _, seen = delete_and_watch(api, namespace, "early")
+    last = seen[-1][2]
+    assert _init_status(last, "slow")["state"]["terminated"]["exitCode"] == 143
+    assert _main_status(last)["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert last["status"]["phase"] == "Failed"
+    assert "spec.containers{app}" not in _started_events(api, namespace, "early")
