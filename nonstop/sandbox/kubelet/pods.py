@@ -266,6 +266,9 @@ class PodWorker:
         if self.ctx.stopping.is_set():
             return
         if not self.terminating.is_set():
+            for runner in self.init_runners:
+                if runner.retiring.is_set() and "waiting" in runner.state and "terminated" in runner.last_state:
+                    runner.state, runner.last_state = runner.last_state, {}  # retired while backing off
             self.publish()  # every container stopped for good (restartPolicy Never/OnFailure)
             while not (self.terminating.is_set() or self.ctx.stopping.is_set()):
                 self.wake.wait(1.0)
