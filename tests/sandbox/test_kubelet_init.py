@@ -10,6 +10,7 @@ restarted when it exits, counts for `Ready`, and gets SIGTERM only after every m
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -86,20 +87,18 @@ def _write_time(path: Path) -> list[str]:
     return [PY, "-c", f"import time; open({str(path)!r}, 'w').write(str(time.time()))"]
 
 
-def _kubectl_row(sandbox: Any, namespace: str, name: str) -> list[str]:
-    """`kubectl get pod` by the real kubectl: NAME READY STATUS (e.g. `Init:CrashLoopBackOff`) RESTARTS AGE."""
+def _kubectl(sandbox: Any, *args: str) -> str:
+    """The machine's real kubectl against the sandbox; its output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
     env["KUBECONFIG"] = sandbox.kubeconfig
     env["HOME"] = str(Path(sandbox.kubeconfig).parent)
-    done = subprocess.run(
-        ["kubectl", "get", "pod", name, "-n", namespace, "--no-headers"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    return done.stdout.split()
+    done = subprocess.run(["kubectl", *args], check=True, capture_output=True, text=True, env=env, timeout=60)
+    return done.stdout
+
+
+def _kubectl_row(sandbox: Any, namespace: str, name: str) -> list[str]:
+    """`kubectl get pod`: NAME READY STATUS (e.g. `Init:CrashLoopBackOff`) RESTARTS AGE."""
+    return _kubectl(sandbox, "get", "pod", name, "-n", namespace, "--no-headers").split()
 
 
 def _in_order(api: Any, namespace: str, name: str, reason: str) -> list[dict[str, Any]]:
@@ -194,6 +193,11 @@ def test_a_failing_init_container_blocks_the_main_one_with_crashloop_backoff(san
     assert condition(p, "Initialized")["message"] == "containers with incomplete status: [migrate]"
     assert _main_status(p)["state"] == {"waiting": {"reason": "PodInitializing"}}
     assert _kubectl_row(sandbox, namespace, "stuck")[1:4] == ["0/1", "Init:CrashLoopBackOff", "1"]
+    described = _kubectl(sandbox, "describe", "pod", "stuck", "-n", namespace)  # kubectl decodes every field
+    init_part = described.split("Init Containers:")[1].split("Containers:")[0]
+    assert re.search(r"Reason:\s+CrashLoopBackOff", init_part)
+    assert re.search(r"Exit Code:\s+1\n", init_part)
+    assert re.search(r"Initialized\s+False", described)
     backoff = [e for e in events(api, namespace, "stuck") if e["reason"] == "BackOff"]
     assert backoff
     assert backoff[0]["involvedObject"]["fieldPath"] == "spec.initContainers{migrate}"
