@@ -10,8 +10,9 @@ which runs the containers, probes and termination — the same workers over eith
 Measurement annotations written on each pod (RFC 3339, milliseconds, UTC; the DELETED event of the
 pod carries all of them): `sandbox.nonstop.dev/deletion-observed-at` (the kubelet saw the
 deletionTimestamp), `…/prestop-started-at` and `…/prestop-finished-at` (with a preStop hook),
-`…/sigterm-at` (first SIGTERM sent), `…/sigkill-at` (only if SIGKILL was
-needed), `…/exited-at.<container>` and `…/exited-at` (the last container exited).
+`…/sigterm-at` (first SIGTERM sent) and `…/sigterm-at.<container>`, `…/sigkill-at` (only if SIGKILL
+was needed), `…/exited-at.<container>` and `…/exited-at` (the last container exited). Init
+containers and native sidecars run as `nonstop.sandbox.kubelet.pods` describes.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class Kubelet:
         for worker in list(self._workers.values()):
             if (worker.namespace, worker.name) != (namespace, name) or worker.deleted.is_set():
                 continue
-            runner = next((r for r in worker.runners if r.name == container), None)
+            runner = next((r for r in worker.all_runners if r.name == container), None)
             path = worker.log_dir / f"{container}.log"
             if runner is None or not path.exists():
                 continue
@@ -144,7 +145,7 @@ class Kubelet:
         killed = False
         for worker in list(self._workers.values()):
             if (worker.namespace, worker.name) == (namespace, name) and not worker.finished.is_set():
-                killed = any([runner.oom_kill() for runner in worker.runners]) or killed  # noqa: C419 (kill every one)
+                killed = any([runner.oom_kill() for runner in worker.all_runners]) or killed  # noqa: C419 (kill every one)
         return killed
 
     def pod_ips(self) -> dict[str, str]:
