@@ -8,7 +8,12 @@ test, deleted afterwards, so tests do not see each other's objects.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import signal
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -17,6 +22,63 @@ from typing import Any
 
 import pytest
 import structlog
+
+RUN_MARK = "NONSTOP_TEST_RUN"
+"""Every process the test session starts inherits this variable (a value unique to the session), so a
+process that survives the session can be found in /proc whoever its parent was (orphans are re-parented)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires(tool): needs this program on PATH; skipped without it, a failure under CI=true"
+    )
+    os.environ.setdefault(RUN_MARK, uuid.uuid4().hex)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("requires"):
+        for tool in marker.args:
+            if shutil.which(tool) is None:
+                if os.environ.get("CI") == "true":
+                    pytest.fail(f"{tool} is not on PATH, and under CI=true a missing tool is a failure, not a skip")
+                pytest.skip(f"{tool} is not on this machine")
+
+
+def _survivors(mark: str) -> list[tuple[int, str]]:
+    """Processes other than this one whose environment carries the session's mark."""
+    found = []
+    needle = f"{RUN_MARK}={mark}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as env:
+                if needle not in env.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                found.append((int(entry), cmd.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+        except OSError:  # gone meanwhile, or a kernel thread
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The test run ends by checking that no process it started survives it (issue 18: a leaked data plane)."""
+    mark = os.environ.get(RUN_MARK)
+    if not mark or hasattr(session.config, "workerinput"):
+        return
+    deadline = time.monotonic() + 10  # processes told to stop get a moment to finish
+    survivors = _survivors(mark)
+    while survivors and time.monotonic() < deadline:
+        time.sleep(0.2)  # bounded wait for exits that are already under way
+        survivors = _survivors(mark)
+    if survivors:
+        for pid, _ in survivors:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        listed = "; ".join(f"{pid}: {cmd[:160]}" for pid, cmd in survivors)
+        print(f"\nerror: {len(survivors)} process(es) started by the tests outlived the session (killed now): {listed}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,9 @@ import yaml
 
 from nonstop.spec import parse_drill
 from workflows.examples import analysis_drill_yaml
-from workflows.names import ANALYSIS_TEMPLATE, NON_ROOT_UID, PLAN_DIR, REPORT_DIR, SERVICE_ACCOUNT, WORK_DIR
+from workflows.names import ANALYSIS_TEMPLATE, PLAN_DIR, REPORT_DIR, SERVICE_ACCOUNT, WORK_DIR
 from workflows.plan import deadline_seconds
+from workflows.security import container_security_context, pod_security_context
 
 __all__ = ["ANALYSIS_SCRIPT", "analysis_template"]
 
@@ -63,12 +64,7 @@ def analysis_template(*, image: str, namespace: str | None = None) -> dict[str, 
                                     "spec": {
                                         "serviceAccountName": SERVICE_ACCOUNT,
                                         "restartPolicy": "Never",
-                                        "securityContext": {
-                                            "runAsNonRoot": True,
-                                            "runAsUser": NON_ROOT_UID,
-                                            "runAsGroup": NON_ROOT_UID,
-                                            "seccompProfile": {"type": "RuntimeDefault"},
-                                        },
+                                        "securityContext": pod_security_context(),
                                         "containers": [
                                             {
                                                 "name": "drill",
@@ -80,6 +76,7 @@ def analysis_template(*, image: str, namespace: str | None = None) -> dict[str, 
                                                     "requests": {"cpu": "1", "memory": "1Gi"},
                                                     "limits": {"memory": "1Gi"},
                                                 },
+                                                "securityContext": container_security_context(),
                                             }
                                         ],
                                     }

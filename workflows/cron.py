@@ -9,9 +9,10 @@ PostSync or manual drill on the same target.
 from __future__ import annotations
 
 from hera.workflows import CronWorkflow, Parameter
-from hera.workflows.models import WorkflowTemplateRef
+from hera.workflows.models import PodGC, TTLStrategy, WorkflowTemplateRef
 
 from workflows.examples import resilience_drill, to_yaml
+from workflows.lifetime import POD_GC, WORKFLOW_TTL
 from workflows.names import CRON_WORKFLOW, WORKFLOW_TEMPLATE
 
 __all__ = ["DEFAULT_SCHEDULE", "resilience_cron"]
@@ -33,5 +34,7 @@ def resilience_cron(*, namespace: str | None = None, schedule: str = DEFAULT_SCH
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=5,
         workflow_template_ref=WorkflowTemplateRef(name=WORKFLOW_TEMPLATE),
+        ttl_strategy=TTLStrategy.model_validate(WORKFLOW_TTL),
+        pod_gc=PodGC.model_validate(POD_GC),
         arguments=[Parameter(name="drill", value=to_yaml(resilience_drill()))],
     )

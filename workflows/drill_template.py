@@ -7,7 +7,8 @@ Steps, in order (each a node in the Argo UI)::
 - `plan` validates the spec (`nonstop workflows plan`) and exposes the target, the worker count
   and the drill step's deadline as output parameters. A bad spec stops here, nothing changed.
 - `lint` fetches the live workload and Service with kubectl and runs `nonstop lint` on them
-  (findings are information; `lint-fail-on` can make them a gate). Read-only, so retried.
+  (findings are information; `lint-fail-on` can make them a gate). Retried on Argo errors only
+  (a lost pod), never on its own non-zero exit: a gate that failed on purpose stays failed.
 - `locust-workers` are daemoned pods running `locust --worker`; each finds the drill pod's IP by
   its label and connects to the Locust master the drill runs there. They need no other setting:
   the master sends them the record sink (its port on the same pod IP), the token and the load's
@@ -25,12 +26,21 @@ from __future__ import annotations
 from typing import Any
 
 from hera.workflows import Container, Env, Parameter, Resources, RetryStrategy, Step, Steps, WorkflowTemplate
-from hera.workflows.models import Backoff, ContainerPort, PodSecurityContext, SeccompProfile, Sequence, ValueFrom
+from hera.workflows.models import (
+    Backoff,
+    ContainerPort,
+    PodGC,
+    PodSecurityContext,
+    SecurityContext,
+    Sequence,
+    TTLStrategy,
+    ValueFrom,
+)
 
+from workflows.lifetime import POD_GC, WORKFLOW_TTL
 from workflows.names import (
     LOCUST_MASTER_PORT,
     LOCUST_ROLE_LABEL,
-    NON_ROOT_UID,
     PLAN_DIR,
     REPORT_DIR,
     SERVICE_ACCOUNT,
@@ -38,6 +48,7 @@ from workflows.names import (
     WORKFLOW_TEMPLATE,
 )
 from workflows.plan import PLAN_KEYS
+from workflows.security import container_security_context, pod_security_context
 
 __all__ = ["LOCUST_SINK_PORT", "OUTCOME_KEYS", "drill_template"]
 
@@ -143,6 +154,7 @@ def _shell(
         inputs=[Parameter(name=i) for i in inputs],
         env=[Env(name=k, value=v) for k, v in env.items()],
         resources=Resources(cpu_request=cpu, memory_request=memory, memory_limit=memory),
+        security_context=SecurityContext.model_validate(container_security_context()),
         **extra,
     )
 
@@ -167,12 +179,9 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
         labels={"app.kubernetes.io/name": "nonstop"},
         entrypoint="main",
         service_account_name=SERVICE_ACCOUNT,
-        security_context=PodSecurityContext(
-            run_as_non_root=True,
-            run_as_user=NON_ROOT_UID,
-            run_as_group=NON_ROOT_UID,
-            seccomp_profile=SeccompProfile(type="RuntimeDefault"),
-        ),
+        security_context=PodSecurityContext.model_validate(pod_security_context()),
+        ttl_strategy=TTLStrategy.model_validate(WORKFLOW_TTL),
+        pod_gc=PodGC.model_validate(POD_GC),
         arguments=[
             Parameter(
                 name="drill",
@@ -209,7 +218,10 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
             env={key.upper().replace("-", "_"): _input(key) for key in lint_inputs},
             cpu="100m",
             memory="256Mi",
-            retry_strategy=RetryStrategy(limit=2, retry_policy="Always", backoff=Backoff(duration="5s", factor=2)),
+            # OnError: retry what Argo calls an error (the pod was lost, its init/wait container failed,
+            # a controller error), never a step that ran and exited non-zero: a lint gate that
+            # failed on purpose, or kubectl not finding the target, fails at once.
+            retry_strategy=RetryStrategy(limit=2, retry_policy="OnError", backoff=Backoff(duration="5s", factor=2)),
         )
         worker = _shell(
             "locust-worker",

@@ -6,7 +6,7 @@ Layout of the output directory (paths are the keys of `render_manifests`)::
     rbac.yaml                     ServiceAccount, Role, RoleBinding
     workflow-template.yaml        the nonstop-drill WorkflowTemplate
     cron-workflow.yaml            the scheduled drill: edit its drill, then apply it
-    argocd-postsync-hook.yaml     the PostSync hook: copy it into the application's manifests
+    argocd-postsync-hook.yaml     the PostSync hook: copying it into an application's manifests is the opt-in
     rollouts/kustomization.yaml   installs the AnalysisTemplate (`kubectl apply -k DIR/rollouts`; needs Argo Rollouts)
     rollouts/analysis-template.yaml
 """
@@ -20,7 +20,7 @@ import yaml
 
 from nonstop.errors import InputError
 from workflows.analysis import analysis_template
-from workflows.argocd_hook import postsync_hook
+from workflows.argocd_hook import HOOK_HEADER, postsync_hook
 from workflows.cron import resilience_cron
 from workflows.drill_template import drill_template
 from workflows.names import DEFAULT_IMAGE
@@ -56,9 +56,7 @@ def render_manifests(*, image: str = DEFAULT_IMAGE, namespace: str | None = None
         "cron-workflow.yaml": _GENERATED
         + "# Example: edit the drill (target web/web) before applying; needs Argo Workflows ≥ 3.6 (`schedules`).\n"
         + resilience_cron(namespace=namespace).to_yaml(),
-        "argocd-postsync-hook.yaml": _GENERATED
-        + "# Example: copy into the application's manifests and edit the drill (target web/web).\n"
-        + postsync_hook(namespace=namespace).to_yaml(),
+        "argocd-postsync-hook.yaml": _GENERATED + HOOK_HEADER + postsync_hook(namespace=namespace).to_yaml(),
         "rollouts/kustomization.yaml": _GENERATED + _kustomization(["analysis-template.yaml"], namespace),
         "rollouts/analysis-template.yaml": _GENERATED + _dump([analysis_template(image=image, namespace=namespace)]),
     }

@@ -9,9 +9,15 @@ from typing import Any
 
 from checks.lint.model import Finding
 from checks.lint.objects import Context, Workload, as_int, as_list, as_map, is_map
-from checks.lint.probes import is_serving
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "DRAIN_SECONDS", "check_lifecycle", "prestop_sleep_seconds"]
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "DRAIN_SECONDS",
+    "SHELLS",
+    "check_lifecycle",
+    "prestop_sleep_seconds",
+    "shell_script",
+]
 
 DEFAULT_GRACE_SECONDS = 30
 """terminationGracePeriodSeconds when unset."""
@@ -19,7 +25,7 @@ DEFAULT_GRACE_SECONDS = 30
 DRAIN_SECONDS = 5
 """Time the app needs after the preStop sleep to finish in-flight requests (the seed's shutdown timeout)."""
 
-_SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
+SHELLS = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh"})
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)|(inf|infinity)", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # `sleep ARG...` as a shell command: at the start, or after ; & | ( { ! or `exec`/`then`/`do`.
@@ -41,7 +47,7 @@ def _sleep_args(args: list[str]) -> float:
     return sum(d for d in (_duration(a) for a in args) if d is not None)
 
 
-def _shell_script(command: list[str]) -> str | None:
+def shell_script(command: list[str]) -> str | None:
     """The script of `sh -c SCRIPT` (also `-ec`, `-xc`, `bash -lc`), or None when it is not one."""
     for position, arg in enumerate(command[1:], start=1):
         if arg.startswith("-") and "c" in arg and position + 1 < len(command):
@@ -59,8 +65,8 @@ def _exec_sleep(command: list[str]) -> float:
     program = command[0].rsplit("/", 1)[-1]
     if program == "sleep":
         return _sleep_args(command[1:])
-    if program in _SHELLS:
-        script = _shell_script(command)
+    if program in SHELLS:
+        script = shell_script(command)
         if script is not None:
             return sum(_sleep_args(m.group(1).split()) for m in _SHELL_SLEEP.finditer(script))
     return 0.0
@@ -97,9 +103,9 @@ def check_lifecycle(workload: Workload, ctx: Context) -> Iterator[Finding]:
     for container, sidecar in workload.containers:
         name = str(container.get("name", "<unnamed>"))
         sleep = prestop_sleep_seconds(container)
-        serving = serving or is_serving(container)
+        serving = serving or workload.is_serving(container)
         if sleep is None:
-            if is_serving(container) and not sidecar:
+            if workload.is_serving(container) and not sidecar:
                 yield workload.finding(
                     "prestop-hook-missing",
                     f"container {name} has no preStop hook: the kubelet sends SIGTERM at the moment the pod "
@@ -113,7 +119,7 @@ def check_lifecycle(workload: Workload, ctx: Context) -> Iterator[Finding]:
             continue
         if sleep > longest[0]:
             longest = (sleep, name)
-        if sleep >= grace:
+        if sleep > 0 and sleep >= grace:  # 0: a hook whose duration cannot be read (a command, an httpGet)
             yield workload.finding(
                 "prestop-exceeds-grace-period",
                 f"container {name}'s preStop hook sleeps {_seconds(sleep)} but {grace_text} counts from the "

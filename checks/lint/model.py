@@ -1,4 +1,9 @@
-"""What a lint finding is, and the table of rules (CONTRACT.md "Lint rule ids")."""
+"""What a lint finding is, and the table of rules (CONTRACT.md "Lint rule ids").
+
+Severity: `error` when the manifest loses requests on its next rollout (or never becomes Ready);
+`warning` when it loses them only when something else happens too (a drain, a slow start, an apply
+during a scale-up, a shell of a given version), or protects less than it seems to.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +60,7 @@ class Finding:
         }
 
 
-_RULES = (
+_RULES: tuple[Rule, ...] = (
     Rule(
         "readiness-probe-missing",
         "error",
@@ -120,6 +125,70 @@ _RULES = (
         "service-publishes-not-ready",
         "warning",
         "The Service publishes not-ready addresses, so readiness no longer gates its traffic.",
+    ),
+)
+
+_RULES += (
+    # Added with real-world manifests (issue 14); why each severity is what it is, in one line each.
+    Rule(
+        "pdb-no-policy",
+        # warning: harmless in itself, but it allows every eviction while looking like protection.
+        "warning",
+        "A PodDisruptionBudget sets neither minAvailable nor maxUnavailable, so it allows every eviction.",
+    ),
+    Rule(
+        "pdb-blocks-eviction",
+        # warning: nothing fails until a drain, which then hangs (and is often forced, evicting everything).
+        "warning",
+        "A PodDisruptionBudget allows no disruption at all, so node drains block (and get forced).",
+    ),
+    Rule(
+        "readiness-probe-protocol-mismatch",
+        # error: like a port mismatch, the probe can never pass, so the pod never becomes Ready.
+        "error",
+        "The readinessProbe's port is declared as UDP/SCTP, but probes speak TCP, so the pod never becomes Ready.",
+    ),
+    Rule(
+        "startup-probe-port-mismatch",
+        # error: the startup probe errors on every try, so the kubelet restarts the container forever.
+        "error",
+        "The startupProbe names a port that the container does not declare, so the container is restarted forever.",
+    ),
+    Rule(
+        "no-anti-affinity",
+        # warning: the default scheduler already spreads softly; it takes a busy or small cluster to bite.
+        "warning",
+        "No pod anti-affinity or topology spread: every replica may land on one node, and one drain takes them all.",
+    ),
+    Rule(
+        "hpa-with-replicas",
+        # warning: it bites on an apply while the autoscaler holds more replicas than the manifest says.
+        "warning",
+        "An autoscaled workload also sets replicas, so every apply resets the count the autoscaler chose.",
+    ),
+    Rule(
+        "daemonset-rolling-update",
+        # warning: a node's pod is down while its replacement starts, but other nodes' pods keep serving.
+        "warning",
+        "A serving DaemonSet's rolling update stops each node's pod before its replacement is Ready.",
+    ),
+    Rule(
+        "liveness-without-startup-probe",
+        # warning: only a start slower than the liveness budget turns into a restart loop.
+        "warning",
+        "A livenessProbe without a startupProbe may kill a slow-starting container before it is up.",
+    ),
+    Rule(
+        "shell-pid1-no-exec",
+        # warning: whether the shell forwards SIGTERM depends on the shell and its version.
+        "warning",
+        "A shell script is the container's PID 1 and does not exec the server, so SIGTERM may never reach it.",
+    ),
+    Rule(
+        "prestop-shorter-than-deregistration",
+        # warning: only traffic through that load balancer is affected, and only for the delay's length.
+        "warning",
+        "The preStop sleep is shorter than the load balancer's deregistration delay the manifest declares.",
     ),
 )
 

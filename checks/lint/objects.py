@@ -10,17 +10,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from checks.lint.model import RULES, Finding
-from checks.lint.selectors import CONTROLLER_LABELS, matches_map
+from checks.lint.model import RULES, Finding, Severity
+from checks.lint.selectors import CONTROLLER_LABELS, matches_label_selector, matches_map
 
 __all__ = [
+    "BUILTIN_GROUPS",
     "POD_TEMPLATE_KINDS",
+    "REPLICATED_KINDS",
     "WORKLOAD_KINDS",
     "Autoscaler",
     "Context",
     "Obj",
     "PodLabels",
     "Workload",
+    "api_group",
     "as_int",
     "as_list",
     "as_map",
@@ -29,16 +32,91 @@ __all__ = [
     "is_map",
     "object_name",
     "object_namespace",
+    "pod_creating_reason",
     "same_namespace",
+    "serving_containers",
 ]
 
 Obj = Mapping[str, Any]
 
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout")
-"""The kinds whose rollouts nonstop judges (Rollout is Argo Rollouts' `argoproj.io/v1alpha1`)."""
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Rollout", "DaemonSet")
+"""The kinds whose pods and rollouts nonstop judges (Rollout is Argo Rollouts' `argoproj.io/v1alpha1`).
 
-POD_TEMPLATE_KINDS = ("DaemonSet", "ReplicaSet", "ReplicationController", "Job")
+A DaemonSet gets the container rules (probes, preStop, grace period, PID 1) and
+`daemonset-rolling-update`; the replica, surge, spread and PDB rules do not apply to it (one pod
+per node, and drains skip DaemonSet pods)."""
+
+REPLICATED_KINDS = ("Deployment", "StatefulSet", "Rollout")
+"""Workloads with a replica count: the ones the replica, strategy, spread and PDB rules judge."""
+
+POD_TEMPLATE_KINDS = ("ReplicaSet", "ReplicationController", "Job")
 """Other kinds whose pods a Service may select: not linted, only counted for `service-selector-mismatch`."""
+
+BUILTIN_GROUPS = frozenset(
+    {
+        "",
+        "v1",
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "storage.k8s.io",
+        "apiextensions.k8s.io",
+        "admissionregistration.k8s.io",
+        "scheduling.k8s.io",
+        "coordination.k8s.io",
+        "node.k8s.io",
+        "discovery.k8s.io",
+        "certificates.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "apiregistration.k8s.io",
+        "resource.k8s.io",
+        "storagemigration.k8s.io",
+        "internal.apiserver.k8s.io",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "extensions",
+        "kustomize.config.k8s.io",
+    }
+)
+"""API groups whose kinds this linter knows (Kubernetes' own, kustomize's): none creates pods unseen (a
+Gateway API `Gateway` may: Istio and Envoy Gateway run a Deployment for it). Objects of any other group are custom
+resources; see `pod_creating_reason`."""
+
+_POD_CREATING_KINDS = frozenset(
+    {
+        "Prometheus",
+        "Alertmanager",
+        "ThanosRuler",
+        "PrometheusAgent",  # monitoring.coreos.com
+        "Experiment",
+        "AnalysisRun",
+        "Workflow",
+        "CronWorkflow",  # argoproj.io
+        "Canary",  # Flagger: creates <target>-primary
+        "Service",  # Knative Serving (serving.knative.dev)
+        "Gateway",  # gateway.networking.k8s.io: Istio, Envoy Gateway and others deploy a proxy per Gateway
+        "CloneSet",
+        "Advanced StatefulSet",  # OpenKruise
+        "ScaledJob",
+        "SparkApplication",
+        "Notebook",
+        "InferenceService",
+        "Elasticsearch",
+        "Kibana",
+        "Kafka",
+        "Postgresql",
+        "PostgresCluster",
+        "Cluster",
+        "RedisFailover",
+        "MongoDBCommunity",
+    }
+)
+"""Custom resource kinds known to run pods their operator creates (matched by kind, for a group not in
+BUILTIN_GROUPS). A custom resource of another kind counts when its spec holds `containers`."""
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -123,6 +201,37 @@ class Autoscaler:
     min_replicas: int
 
 
+def api_group(obj: Obj) -> str:
+    """The API group of `apiVersion` (`apps/v1` → `apps`; `v1` → ``)."""
+    version = obj.get("apiVersion")
+    if not isinstance(version, str) or "/" not in version:
+        return ""
+    return version.split("/", 1)[0]
+
+
+def _holds_containers(value: object, depth: int = 0) -> bool:
+    if depth > 8:
+        return False
+    if is_map(value):
+        if isinstance(value.get("containers"), list):
+            return True
+        return any(_holds_containers(v, depth + 1) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_containers(v, depth + 1) for v in value)
+    return False
+
+
+def pod_creating_reason(obj: Obj) -> str | None:
+    """Why this custom resource may create pods the input does not show, or None when it may not."""
+    group = api_group(obj)
+    if group in BUILTIN_GROUPS:
+        return None
+    kind = str(obj.get("kind"))
+    if kind in _POD_CREATING_KINDS or _holds_containers(obj.get("spec")):
+        return f"{kind}/{object_name(obj)} ({group}) is a custom resource whose operator creates pods"
+    return None
+
+
 @dataclass(slots=True)
 class Workload:
     """A Deployment, StatefulSet or Rollout with the defaults Kubernetes (or Argo Rollouts) fills in."""
@@ -132,6 +241,8 @@ class Workload:
     name: str
     namespace: str | None
     spec: Mapping[str, Any]
+    template: Mapping[str, Any]
+    """The pod template (metadata and spec); empty when a Rollout's workloadRef points outside the input."""
     pod: Mapping[str, Any]
     """The pod template's spec; empty when a Rollout's workloadRef points outside the input."""
     labels: Mapping[str, str]
@@ -140,6 +251,19 @@ class Workload:
     autoscaler: Autoscaler | None = None
     containers: list[tuple[Mapping[str, Any], bool]] = field(default_factory=list)
     """The pod's long-running containers as (container, is_sidecar); see `containers()`."""
+    services: list[Obj] = field(default_factory=list)
+    """The Services of the input whose selector selects this workload's pods."""
+    serving: list[Mapping[str, Any]] = field(default_factory=list)
+    """The serving containers (see `serving_containers`)."""
+
+    @property
+    def replicated(self) -> bool:
+        """Whether the workload has a replica count (not a DaemonSet)."""
+        return self.kind in REPLICATED_KINDS
+
+    def is_serving(self, container: Mapping[str, Any]) -> bool:
+        """Whether `container` is one of the serving containers."""
+        return any(c is container for c in self.serving)
 
     def finding(self, rule_id: str, message: str, *, container: str | None = None) -> Finding:
         """A finding of `rule_id` (default severity) on this workload."""
@@ -175,7 +299,14 @@ class Context:
     pdbs: list[tuple[int, Obj]] = field(default_factory=list)
     autoscalers: list[Autoscaler] = field(default_factory=list)
     pod_labels: list[PodLabels] = field(default_factory=list)
+    ingresses: list[Obj] = field(default_factory=list)
+    backend_configs: list[Obj] = field(default_factory=list)
+    outside_pods: list[tuple[str | None, str]] = field(default_factory=list)
+    """(namespace, reason) for each sign that pods exist outside the input: a custom resource whose
+    operator creates pods, or a reference (autoscaler, PDB, workloadRef) to a workload the input lacks."""
     _pods_by_label: dict[tuple[str, str], list[PodLabels]] = field(default_factory=dict)
+    _workload_of: dict[int, Workload] = field(default_factory=dict)
+    """id() of a workload's PodLabels → the workload."""
     _pod_namespaces: set[str | None] = field(default_factory=set)
     _pdbs_by_namespace: dict[str | None, list[Obj]] = field(default_factory=dict)
     _autoscalers_by_target: dict[tuple[str, str], list[Autoscaler]] = field(default_factory=dict)
@@ -190,7 +321,22 @@ class Context:
             self._pdbs_by_namespace.setdefault(object_namespace(pdb), []).append(pdb)
         for scaler in self.autoscalers:
             self._autoscalers_by_target.setdefault((scaler.target_kind, scaler.target_name), []).append(scaler)
+        services = [(obj, as_map(as_map(obj.get("spec")).get("selector"))) for _i, obj in self.services]
+        services = [
+            (obj, sel) for obj, sel in services if sel and as_map(obj.get("spec")).get("type") != "ExternalName"
+        ]
+        for obj, selector in services:  # through the label index: linear in the input, not services × workloads
+            namespace = object_namespace(obj)
+            for pods in self.label_candidates(selector):
+                workload = self._workload_of.get(id(pods))
+                if (
+                    workload is not None
+                    and same_namespace(pods.namespace, namespace)
+                    and matches_map(selector, pods.labels)
+                ):
+                    workload.services.append(obj)
         for workload in self.workloads:
+            workload.serving = serving_containers(workload)
             workload.autoscaler = next(
                 (
                     a
@@ -199,6 +345,26 @@ class Context:
                 ),
                 None,
             )
+
+    def label_candidates(self, match_labels: Mapping[str, Any]) -> Sequence[PodLabels]:
+        """The pod templates that may match a selector with these labels (all of them for no labels)."""
+        pairs = [(str(k), str(v)) for k, v in match_labels.items() if k not in CONTROLLER_LABELS]
+        return self._pods_by_label.get(pairs[0], ()) if pairs else self.pod_labels
+
+    def workloads_selected_by(self, selector: object, namespace: str | None) -> list[Workload]:
+        """The workloads whose pods a `metav1.LabelSelector` in `namespace` selects (through the label index)."""
+        if not is_map(selector):
+            return []
+        found = []
+        for pods in self.label_candidates(as_map(selector.get("matchLabels"))):
+            workload = self._workload_of.get(id(pods))
+            if (
+                workload is not None
+                and same_namespace(pods.namespace, namespace)
+                and matches_label_selector(selector, pods.labels)
+            ):
+                found.append(workload)
+        return found
 
     def has_pods_in(self, namespace: str | None) -> bool:
         """Whether any pod template of the input may live in `namespace`."""
@@ -220,11 +386,36 @@ class Context:
             for p in self._pods_by_label.get(pairs[0], ())
         )
 
+    def outside_reasons(self, namespace: str | None) -> list[str]:
+        """Why pods outside the input may exist in `namespace` (see `outside_pods`)."""
+        return [reason for ns, reason in self.outside_pods if same_namespace(ns, namespace)]
+
+    def workload_named(self, kind: str, name: str, namespace: str | None) -> Workload | None:
+        """The workload of the input with this kind and name, in `namespace`."""
+        for workload in self.workloads:
+            if workload.kind == kind and workload.name == name and same_namespace(workload.namespace, namespace):
+                return workload
+        return None
+
     def pdbs_in(self, namespace: str | None) -> list[Obj]:
         """The PodDisruptionBudgets of the input that may live in `namespace`."""
         if namespace is None:
             return [pdb for _index, pdb in self.pdbs]
         return self._pdbs_by_namespace.get(namespace, []) + self._pdbs_by_namespace.get(None, [])
+
+
+def object_finding(index: int, obj: Obj, rule_id: str, message: str, *, severity: Severity | None = None) -> Finding:
+    """A finding of `rule_id` on a non-workload object (a Service, a PodDisruptionBudget)."""
+    return Finding(
+        rule=rule_id,
+        severity=severity or RULES[rule_id].severity,
+        kind=str(obj.get("kind")),
+        name=object_name(obj),
+        namespace=object_namespace(obj),
+        container=None,
+        message=message,
+        index=index,
+    )
 
 
 def _template_of(obj: Obj, kind: str) -> Mapping[str, Any] | None:
@@ -273,9 +464,59 @@ def _resolve_workload_ref(obj: Obj, namespace: str | None, objects: Sequence[Obj
     return None
 
 
-def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
-    """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored."""
+def serving_containers(workload: Workload) -> list[Mapping[str, Any]]:
+    """The containers that serve traffic (CONTRACT.md: one that declares a containerPort, or whose pod a
+    Service in the input selects).
+
+    A port need not be declared to be served (a Service's numeric targetPort reaches it anyway), so a
+    pod a Service selects is serving even when no container declares a port. In a pod with several
+    containers the Service reaches the ones that declare ports; when none does, the pod's default
+    container (the `kubectl.kubernetes.io/default-container` annotation, else the first) is taken as
+    the serving one, so a port-less helper (a log shipper) is not flagged for what the app lacks.
+    """
+    declared = [c for c, _sidecar in workload.containers if isinstance(c.get("ports"), list) and c.get("ports")]
+    if declared or not workload.services:
+        return declared
+    regular = [c for c, sidecar in workload.containers if not sidecar]
+    if not regular:
+        return []
+    annotations = as_map(as_map(workload.template.get("metadata")).get("annotations"))
+    default = annotations.get("kubectl.kubernetes.io/default-container")
+    return [next((c for c in regular if c.get("name") == default), regular[0])]
+
+
+def _outside_references(obj: Obj, kind: str, objects: Sequence[Obj]) -> str | None:
+    """A reference from `obj` to a workload that is not in the input, as a reason; else None."""
+    spec = as_map(obj.get("spec"))
+    ref: Mapping[str, Any] = _EMPTY
+    if kind in ("HorizontalPodAutoscaler", "VerticalPodAutoscaler", "ScaledObject"):
+        ref = as_map(spec.get("scaleTargetRef") or spec.get("targetRef"))
+    elif kind == "Rollout" and "workloadRef" in spec:
+        ref = as_map(spec.get("workloadRef"))
+    elif kind == "Canary":
+        ref = as_map(spec.get("targetRef"))
+    name = ref.get("name")
+    if not isinstance(name, str):
+        return None
+    target_kind = str(ref.get("kind") or "Deployment")
+    namespace = object_namespace(obj)
+    for other in objects:
+        if (
+            is_map(other)
+            and other.get("kind") == target_kind
+            and object_name(other) == name
+            and same_namespace(object_namespace(other), namespace)
+        ):
+            return None
+    return f"{kind}/{object_name(obj)} refers to {target_kind}/{name}, which is not in the input"
+
+
+def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequence[str] = ()) -> Context:
+    """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored.
+
+    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped)."""
     ctx = Context(objects=objects, require_pdb=require_pdb)
+    ctx.outside_pods.extend((None, reason) for reason in incomplete)
     for index, obj in enumerate(objects):
         if not is_map(obj):
             continue
@@ -293,20 +534,27 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
                 name=object_name(obj),
                 namespace=namespace,
                 spec=as_map(obj.get("spec")),
+                template=template,
                 pod=as_map(template.get("spec")),
                 labels=_labels(template),
                 replicas=1 if replicas is None else replicas,
             )
             workload.containers = containers(workload.pod)
             ctx.workloads.append(workload)
-            ctx.pod_labels.append(PodLabels(kind, workload.name, namespace, workload.labels))
+            pods = PodLabels(kind, workload.name, namespace, workload.labels)
+            ctx.pod_labels.append(pods)
+            ctx._workload_of[id(pods)] = workload
+            if kind == "Rollout" and not template:
+                reason = _outside_references(obj, kind, objects)
+                if reason:
+                    ctx.outside_pods.append((namespace, reason))
         elif kind in POD_TEMPLATE_KINDS or kind == "CronJob":
             template = _template_of(obj, kind)
             if template is not None:
                 ctx.pod_labels.append(PodLabels(kind, object_name(obj), object_namespace(obj), _labels(template)))
         elif kind == "Pod":
             ctx.pod_labels.append(PodLabels(kind, object_name(obj), object_namespace(obj), _labels(obj)))
-        elif kind == "Service":
+        elif kind == "Service" and not api_group(obj):  # not a Knative Service (serving.knative.dev)
             ctx.services.append((index, obj))
         elif kind == "PodDisruptionBudget":
             ctx.pdbs.append((index, obj))
@@ -314,5 +562,31 @@ def build_context(objects: Sequence[Obj], *, require_pdb: bool) -> Context:
             autoscaler = _autoscaler(obj, kind)
             if autoscaler is not None:
                 ctx.autoscalers.append(autoscaler)
+        elif kind == "Ingress":
+            ctx.ingresses.append(obj)
+        elif kind == "BackendConfig":
+            ctx.backend_configs.append(obj)
+        if not isinstance(kind, str) or kind in WORKLOAD_KINDS:
+            continue
+        reason = pod_creating_reason(obj)
+        if reason is None and kind in ("HorizontalPodAutoscaler", "VerticalPodAutoscaler", "ScaledObject", "Canary"):
+            reason = _outside_references(obj, kind, objects)
+        if reason is not None:
+            ctx.outside_pods.append((object_namespace(obj), reason))
     ctx.index()
+    _pdb_outside_pods(ctx)
     return ctx
+
+
+def _pdb_outside_pods(ctx: Context) -> None:
+    """A PodDisruptionBudget that selects none of the input's pods protects pods from elsewhere."""
+    for _index, pdb in ctx.pdbs:
+        selector = as_map(pdb.get("spec")).get("selector")
+        namespace = object_namespace(pdb)
+        if is_map(selector) and not any(
+            same_namespace(p.namespace, namespace) and matches_label_selector(selector, p.labels)
+            for p in ctx.pod_labels
+        ):
+            ctx.outside_pods.append(
+                (namespace, f"PodDisruptionBudget/{object_name(pdb)} selects pods none of the input's workloads has")
+            )

@@ -1,4 +1,5 @@
-"""Probe rules: readiness gates the endpoints, and liveness must not be a copy of it."""
+"""Probe rules: readiness gates the endpoints on a port it can reach, startup and liveness must not kill a
+starting container, and liveness must not be a copy of readiness."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 from checks.lint.model import Finding
 from checks.lint.objects import Context, Workload, as_list, as_map, is_map
 
-__all__ = ["check_probes", "container_ports", "is_serving", "normalized_probe"]
+__all__ = ["LIVENESS_FLOOR_SECONDS", "check_probes", "container_ports", "is_serving", "normalized_probe"]
+
+LIVENESS_FLOOR_SECONDS = 30
+"""A liveness initialDelaySeconds at or above this, without a startupProbe, is a guess at the start time."""
 
 PROBE_DEFAULTS = {
     "initialDelaySeconds": 0,
@@ -26,7 +30,8 @@ def container_ports(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def is_serving(container: Mapping[str, Any]) -> bool:
-    """A *serving container* declares at least one containerPort (CONTRACT.md)."""
+    """Whether the container declares at least one containerPort (a Service selecting its pod also makes
+    it serving: `Workload.is_serving` knows both)."""
     return bool(container_ports(container))
 
 
@@ -84,6 +89,13 @@ def _ports_text(container: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _serves_text(workload: Workload, container: Mapping[str, Any], name: str) -> str:
+    if container_ports(container):
+        return f"container {name} serves on port {_ports_text(container)}"
+    services = ", ".join(f"Service/{s.get('metadata', {}).get('name', '?')}" for s in workload.services[:2])
+    return f"container {name} serves the traffic of {services} (it declares no port, but a Service reaches it anyway)"
+
+
 def _missing_readiness(workload: Workload, container: Mapping[str, Any], name: str) -> Finding:
     why = (
         "the kubelet marks a container without one Ready as soon as it starts, and EndpointSlices follow "
@@ -102,7 +114,7 @@ def _missing_readiness(workload: Workload, container: Mapping[str, Any], name: s
         else "; minReadySeconds does not replace it (endpoints follow readiness, not availability)"
     )
     message = (
-        f"container {name} serves on port {_ports_text(container)} but has no readinessProbe: {why}{note}. "
+        f"{_serves_text(workload, container, name)} but has no readinessProbe: {why}{note}. "
         "Fix: add a readinessProbe (httpGet on a health path, or tcpSocket) on the port it serves."
     )
     return workload.finding("readiness-probe-missing", message, container=name)
@@ -142,19 +154,114 @@ def _same_probes(workload: Workload, name: str) -> Finding:
     return workload.finding("liveness-same-as-readiness", message, container=name)
 
 
+def _declared_port(container: Mapping[str, Any], port: object) -> list[Mapping[str, Any]]:
+    """The declared ports a probe's port refers to (by name, or by number)."""
+    if isinstance(port, str):
+        return [p for p in container_ports(container) if p.get("name") == port]
+    return [p for p in container_ports(container) if p.get("containerPort") == port]
+
+
+def _protocol_mismatch(
+    workload: Workload, container: Mapping[str, Any], name: str, probe: Mapping[str, Any]
+) -> Finding | None:
+    port = as_map(probe["grpc"]).get("port") if "grpc" in probe else _probe_port(probe)
+    declared = _declared_port(container, port)
+    protocols = sorted({str(p.get("protocol") or "TCP").upper() for p in declared})
+    # The same number may be declared twice (TCP and UDP, as DNS servers do): only no-TCP-at-all is wrong.
+    if not declared or "TCP" in protocols:
+        return None
+    action = next(a for a in ("httpGet", "tcpSocket", "grpc") if a in probe)
+    number = declared[0].get("containerPort")
+    shown = f"{port!r} ({number})" if isinstance(port, str) else str(port)
+    message = (
+        f"container {name}'s readinessProbe ({action}) checks port {shown}, which the container declares as "
+        f"{'/'.join(protocols)} only: the kubelet's {action} probe always connects over TCP, so it fails unless "
+        "something also listens on that TCP port; the pod never becomes Ready, the rollout stalls and, once old "
+        "pods are gone, the Service has no endpoints. Fix: probe a TCP port the app serves (and declare it), or "
+        "use an exec probe for a UDP-only server."
+    )
+    return workload.finding("readiness-probe-protocol-mismatch", message, container=name)
+
+
+def _startup_mismatch(workload: Workload, container: Mapping[str, Any], name: str, port: str) -> Finding:
+    declared = [str(p.get("name")) for p in container_ports(container) if p.get("name")]
+    message = (
+        f"container {name}'s startupProbe uses port {port!r}, which the container does not declare (its named "
+        f"ports: {', '.join(declared) or 'none'}): the kubelet cannot resolve the name, so the probe fails on "
+        "every try, the container is killed after failureThreshold × periodSeconds and restarted, forever "
+        "(CrashLoopBackOff); readiness and liveness are not even checked until it passes, so the pod never "
+        "becomes Ready. Fix: name the port in the container's ports, or use its number."
+    )
+    return workload.finding("startup-probe-port-mismatch", message, container=name)
+
+
+def _probe_number(probe: Mapping[str, Any], key: str) -> int:
+    value = probe.get(key, PROBE_DEFAULTS[key])
+    return value if isinstance(value, int) and not isinstance(value, bool) else PROBE_DEFAULTS[key]
+
+
+def _liveness_without_startup(workload: Workload, container: Mapping[str, Any], name: str) -> Finding | None:
+    """A liveness probe that may kill the container before the app has started.
+
+    Fires without a startupProbe when the liveness budget (initialDelaySeconds + periodSeconds ×
+    failureThreshold: how long a container that is not up yet survives) is no longer than the
+    readinessProbe's initialDelaySeconds (the manifest itself says the app takes that long to start),
+    or when liveness relies on a long initialDelaySeconds (≥ 30 s) as a guess of the start time.
+    """
+    liveness = as_map(container.get("livenessProbe"))
+    delay = _probe_number(liveness, "initialDelaySeconds")
+    budget = delay + _probe_number(liveness, "periodSeconds") * _probe_number(liveness, "failureThreshold")
+    readiness = container.get("readinessProbe")
+    ready_delay = _probe_number(readiness, "initialDelaySeconds") if is_map(readiness) else 0
+    if budget <= ready_delay:
+        why = (
+            f"its liveness budget ({delay} s initial delay + {_probe_number(liveness, 'periodSeconds')} s × "
+            f"{_probe_number(liveness, 'failureThreshold')} failures = {budget} s) runs out before the readinessProbe "
+            f"even starts ({ready_delay} s), the time this manifest gives the app to start"
+        )
+    elif delay >= LIVENESS_FLOOR_SECONDS:
+        why = (
+            f"liveness waits a fixed initialDelaySeconds: {delay} as a guess of the start time; a start slower than "
+            f"{budget} s (a cold node, CPU throttling under a limit, a slow dependency) gets the container killed"
+        )
+    else:
+        return None
+    message = (
+        f"container {name} has a livenessProbe and no startupProbe, and {why}, so the kubelet restarts it before "
+        "it serves and the pod ends in CrashLoopBackOff with fewer replicas serving, or a rollout that never "
+        "finishes. Fix: add a startupProbe (same check, failureThreshold × periodSeconds above the slowest start) "
+        "and drop liveness' initialDelaySeconds."
+    )
+    return workload.finding("liveness-without-startup-probe", message, container=name)
+
+
 def check_probes(workload: Workload, ctx: Context) -> Iterator[Finding]:
-    """readiness-probe-missing, readiness-probe-port-mismatch, liveness-same-as-readiness."""
+    """readiness-probe-missing, readiness-probe-port-mismatch, readiness-probe-protocol-mismatch,
+    startup-probe-port-mismatch, liveness-same-as-readiness, liveness-without-startup-probe."""
     del ctx
     for container, _sidecar in workload.containers:
         name = str(container.get("name", "<unnamed>"))
+        startup = container.get("startupProbe")
+        if is_map(startup):
+            port = _probe_port(startup)
+            if isinstance(port, str) and not _declared_port(container, port):
+                yield _startup_mismatch(workload, container, name, port)
+        elif is_map(container.get("livenessProbe")):
+            found = _liveness_without_startup(workload, container, name)
+            if found is not None:
+                yield found
         readiness = container.get("readinessProbe")
         if not is_map(readiness):
-            if is_serving(container):
+            if workload.is_serving(container):
                 yield _missing_readiness(workload, container, name)
             continue
         port = _probe_port(readiness)
-        if isinstance(port, str) and not any(p.get("name") == port for p in container_ports(container)):
+        if isinstance(port, str) and not _declared_port(container, port):
             yield _port_mismatch(workload, container, name, port)
+        elif any(action in readiness for action in ("httpGet", "tcpSocket", "grpc")):
+            mismatch = _protocol_mismatch(workload, container, name, readiness)
+            if mismatch is not None:
+                yield mismatch
         liveness = container.get("livenessProbe")
         if is_map(liveness) and normalized_probe(liveness, container) == normalized_probe(readiness, container):
             yield _same_probes(workload, name)

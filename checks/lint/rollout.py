@@ -1,16 +1,19 @@
-"""Rollout strategy rules: surge and unavailability as Kubernetes resolves them, Recreate, and replica count."""
+"""Rollout strategy rules: surge and unavailability as Kubernetes resolves them, Recreate, DaemonSet updates,
+replica count, and autoscaled workloads that also set a count."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 
 from checks.lint.model import Finding
-from checks.lint.objects import Context, Workload, as_int, as_map
+from checks.lint.objects import Context, Workload, as_int, as_list, as_map
 
-__all__ = ["check_replicas", "check_strategy", "resolve_int_or_percent"]
+__all__ = ["check_daemonset", "check_replicas", "check_strategy", "resolve_int_or_percent"]
 
 _DEFAULT_PERCENT = "25%"
+_MONITORING_PORT = re.compile(r"metric|monitor|prom|health|probe|debug|profil", re.IGNORECASE)
 
 
 def resolve_int_or_percent(value: object, total: int, *, round_up: bool) -> int | None:
@@ -111,6 +114,8 @@ def _statefulset(workload: Workload) -> Iterator[Finding]:
 def check_strategy(workload: Workload, ctx: Context) -> Iterator[Finding]:
     """rolling-update-zero-surge-and-unavailable, rolling-update-all-unavailable, recreate-strategy."""
     del ctx
+    if workload.kind == "DaemonSet":
+        return
     if workload.kind == "StatefulSet":
         yield from _statefulset(workload)
         return
@@ -150,16 +155,90 @@ def check_strategy(workload: Workload, ctx: Context) -> Iterator[Finding]:
 
 
 def check_replicas(workload: Workload, ctx: Context) -> Iterator[Finding]:
-    """single-replica."""
+    """single-replica (judged at an autoscaler's minReplicas), hpa-with-replicas."""
     del ctx
-    if workload.replicas != 1 or workload.autoscaler is not None:
+    if not workload.replicated:
         return
-    explicit = as_int(workload.spec.get("replicas")) is not None
-    count = "replicas is 1" if explicit else "replicas is unset (so 1)"
+    scaler = workload.autoscaler
+    explicit = as_int(workload.spec.get("replicas"))
+    if scaler is not None and explicit is not None:
+        yield workload.finding(
+            "hpa-with-replicas",
+            f"{scaler.kind}/{scaler.name} scales {workload.ref}, which also sets replicas: {explicit}: every "
+            "`kubectl apply` (or GitOps sync) of this manifest resets the count to that number, so while the "
+            f"autoscaler holds more pods the apply deletes the extra ones at once — under the very load that made "
+            "it scale up — until it scales up again. Fix: remove spec.replicas from the manifest (the autoscaler's "
+            "minReplicas sets the floor); on Argo CD, or add it to ignoreDifferences.",
+        )
+    if scaler is not None:
+        if scaler.min_replicas != 1:
+            return
+        yield workload.finding(
+            "single-replica",
+            f"{scaler.kind}/{scaler.name} scales {workload.ref} down to 1 replica (its minimum): at low load one "
+            "pod carries all traffic, so a node drain, an eviction, a crash or an OOM kill leaves the Service "
+            "without endpoints, and every rollout hinges on that one replacement. Fix: minReplicas: 2 or more "
+            "(with a PodDisruptionBudget).",
+        )
+        return
+    if workload.replicas != 1:
+        return
+    count = "replicas is 1" if explicit is not None else "replicas is unset (so 1)"
     yield workload.finding(
         "single-replica",
         f"{count} and no HorizontalPodAutoscaler targets {workload.ref}: one pod carries all traffic, so a "
         "node drain, an eviction, a crash or an OOM kill leaves the Service without endpoints, and every "
         "rollout hinges on that one replacement. Fix: replicas: 2 or more (with a PodDisruptionBudget), or an "
         "HPA with minReplicas ≥ 2.",
+    )
+
+
+def check_daemonset(workload: Workload, ctx: Context) -> Iterator[Finding]:
+    """daemonset-rolling-update: a serving DaemonSet whose rolling update stops a node's pod before its
+    replacement is Ready (maxSurge 0, the default), or updates every node at once (maxUnavailable 100 %).
+
+    Serving, for a DaemonSet, means a Service selects it or it declares a port that is not only for
+    metrics or health checks (a CNI or log agent's metrics port carries no client traffic). With a
+    hostPort or hostNetwork the surge pod cannot start beside the old one on the same node, so only
+    the every-node-at-once case is reported there. OnDelete updates nothing by itself and is not judged.
+    """
+    del ctx
+    if workload.kind != "DaemonSet" or not workload.serving:
+        return
+    if not workload.services and all(
+        _MONITORING_PORT.search(str(port.get("name", "")))
+        for container in workload.serving
+        for port in as_list(container.get("ports"))
+        if isinstance(port, Mapping)
+    ):
+        return
+    update = as_map(workload.spec.get("updateStrategy"))
+    if update.get("type", "RollingUpdate") != "RollingUpdate":
+        return
+    rolling = as_map(update.get("rollingUpdate"))
+    unavailable_raw = rolling.get("maxUnavailable", 1)
+    surge_raw = rolling.get("maxSurge", 0)
+    host_port = workload.pod.get("hostNetwork") is True or any(
+        isinstance(port, Mapping) and port.get("hostPort")
+        for container, _sidecar in workload.containers
+        for port in as_list(container.get("ports"))
+    )
+    if resolve_int_or_percent(unavailable_raw, 100, round_up=False) == 100 and isinstance(unavailable_raw, str):
+        yield workload.finding(
+            "daemonset-rolling-update",
+            f"DaemonSet updateStrategy maxUnavailable ({unavailable_raw}) lets the update stop the pod on every "
+            "node at once: the Service loses all its endpoints until the new pods are Ready. Fix: maxUnavailable: "
+            "1 (or a small percentage)" + ("." if host_port else ", or maxSurge: 1 with maxUnavailable: 0."),
+        )
+        return
+    surge = resolve_int_or_percent(surge_raw, 1, round_up=True)
+    if host_port or surge != 0:
+        return
+    yield workload.finding(
+        "daemonset-rolling-update",
+        f"DaemonSet rolling update with maxSurge {surge_raw} (the default is 0) and maxUnavailable "
+        f"{unavailable_raw}: on each node the old pod is stopped before its replacement is Ready, so traffic that "
+        "stays on the node (externalTrafficPolicy: Local, internalTrafficPolicy: Local, a node-local agent) fails "
+        "while it starts, and the Service runs short of endpoints on every update. Fix: maxSurge: 1 and "
+        "maxUnavailable: 0 (Kubernetes ≥ 1.25), so the new pod is Ready before the old one goes.",
     )

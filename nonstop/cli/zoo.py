@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from nonstop.cli.drill import CONTROL_PLANE_HELP
 from nonstop.errors import InputError
 
 __all__ = ["Expectation", "ZooCase", "load_cases", "register"]
@@ -185,10 +186,12 @@ def register(app: typer.Typer) -> None:
         report_dir: Annotated[
             Path, typer.Option("--report-dir", help="Each variant's report goes to DIR/<case>/<variant>/.")
         ] = Path("nonstop-zoo"),
+        control_plane: Annotated[str, typer.Option("--control-plane", help=CONTROL_PLANE_HELP)] = "embedded",
     ) -> None:
-        """Drill every case's broken and fixed variant on the embedded sandbox; exit 0 when all came out as said."""
-        from nonstop.cli.drill import run_drill_command
+        """Drill every case's broken and fixed variant on the sandbox; exit 0 when all came out as said."""
+        from nonstop.cli.drill import check_control_plane, run_drill_command
 
+        check_control_plane(control_plane, sandbox=True)
         selected = _select(load_cases(ctx.obj), list(cases or []))
         console = _console()
         rows: list[tuple[ZooCase, Variant, dict[str, Any], bool, str]] = []
@@ -199,7 +202,7 @@ def register(app: typer.Typer) -> None:
                 out = report_dir / case.name / variant
                 run_drill_command(
                     case.drill, sandbox=True, apply=[case.manifest(variant)], kubeconfig=None, context=None,
-                    report_dir=out, dry_run=False, quiet=True,
+                    report_dir=out, dry_run=False, quiet=True, control_plane=control_plane,
                 )  # fmt: skip
                 report = json.loads((out / "report.json").read_text())
                 lint = (", ".join(caught) or "no") if variant == "broken" else ""

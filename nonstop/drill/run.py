@@ -463,7 +463,10 @@ def _rollout_and_watch(
         if strategy in ("restart", "image"):
             old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
         else:  # scale (and the rest): every pod that was deleted has exited
-            old_gone = all(p.exited_at is not None for p in pods if p.deleted_at is not None)
+            deleted = [p for p in pods if p.deleted_at is not None]
+            old_gone = all(p.exited_at is not None for p in deleted)
+            if strategy == "scale":  # the Deployment is complete before the watch shows whom it removed
+                old_gone = old_gone and len(deleted) >= target.replicas - (spec.rollout.replicas or 0)
         if target.kind == "Rollout" and chaos is not None and chaos.done.is_set() and not terminating:
             complete = True  # as an analysis job the Rollout waits for us: the chaos is the rollout we judge
         if complete and chaos_done and old_gone and not terminating and (not wants_chaos or chaos is not None):

@@ -40,11 +40,18 @@ class Target:
         if isinstance(self.target_port, int):
             return self.target_port
         if pod is not None:
-            for container in pod.get("spec", {}).get("containers") or []:
+            for container in _serving_containers(pod.get("spec") or {}):
                 for port in container.get("ports") or []:
                     if port.get("name") == self.target_port:
                         return int(port["containerPort"])
         return self.container_port
+
+
+def _serving_containers(pod_spec: Obj) -> list[Obj]:
+    """Where a Service's named targetPort is looked up: the containers, then the native sidecars
+    (init containers with `restartPolicy: Always`), as Kubernetes' `FindPort` does."""
+    sidecars = [c for c in pod_spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return [*(pod_spec.get("containers") or []), *sidecars]
 
 
 def _resolve_percent(value: Any, replicas: int, *, round_up: bool) -> int:
@@ -104,16 +111,16 @@ def resolve_target(kube: Kube, spec: DrillSpec, namespace: str) -> Target:
     target_port: int | str = port.get("targetPort", port["port"])
     if isinstance(target_port, str) and target_port.isdigit():
         target_port = int(target_port)
-    containers = workload.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
+    containers = _serving_containers(workload.get("spec", {}).get("template", {}).get("spec") or {})
     container_port: int | None = None
     for container in containers:
         for cp in container.get("ports") or []:
-            if cp.get("name") == target_port or cp.get("containerPort") == target_port:
+            if container_port is None and (cp.get("name") == target_port or cp.get("containerPort") == target_port):
                 container_port = int(cp["containerPort"])
     if isinstance(target_port, str) and container_port is None:
         raise InputError(
             f"Service {namespace}/{t.service} port {t.port} targets the port named {target_port!r}, "
-            f"which no container of {t.kind} {t.name} declares"
+            f"which no container or native sidecar of {t.kind} {t.name} declares"
         )
     match_labels = workload.get("spec", {}).get("selector", {}).get("matchLabels") or template_labels
     replicas = int(workload.get("spec", {}).get("replicas", 1) or 0)

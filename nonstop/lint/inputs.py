@@ -3,11 +3,15 @@
 Parsing uses PyYAML's C loader when it is there. The line of each object comes from the root node
 the composer already built (its start mark), so knowing where an object is costs nothing extra; no
 second pass over the text is made.
+
+A file is a *template* (Helm, or anything else with `{{ }}` that must be rendered first) only when
+it fails to parse and holds `{{`: valid YAML whose strings contain `{{ }}` (a values.yaml, a
+ConfigMap holding a template, Argo Workflows parameters) is linted like any other file. A bare `=`
+loads as the string "=" (YAML 1.1's `!!value` tag, which PyYAML's safe loader cannot construct).
 """
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +22,7 @@ import yaml
 
 from nonstop.errors import InputError
 
-__all__ = ["STDIN", "LoadedObject", "expand_paths", "load_text", "read_source"]
+__all__ = ["STDIN", "LoadedObject", "TemplateError", "expand_paths", "load_text", "read_source"]
 
 STDIN = "-"
 """The path argument that means standard input."""
@@ -28,16 +32,19 @@ STDIN_NAME = "<stdin>"
 
 _SUFFIXES = (".yaml", ".yml")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Helm directives that survive YAML parsing because they were quoted (`image: "{{ .Values.image }}"`).
-# Other `{{ }}` (Argo Workflows parameters, Prometheus or Alertmanager templates in ConfigMaps) is data.
-_HELM = re.compile(
-    r"\{\{[^}]*?\.(?:Values|Release|Chart|Capabilities|Files|Template)\b"  # {{ .Values.x }}, {{- if .Values.x }}
-    r"|\{\{-?\s*(?:include|toYaml|tpl)\s"  # {{ include "chart.labels" . }}
-)
 _HELM_HINT = (
     "; it contains Helm template directives ({{ }}): render the chart first and lint the result, "
     "e.g. `helm template RELEASE CHART | nonstop lint -`"
 )
+
+
+class TemplateError(InputError):
+    """The file is a template (it fails to parse and holds `{{ }}`); in a folder it is skipped, not fatal."""
+
+    def __init__(self, message: str, *, skipped: str) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+        """The one line printed when the file is skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,24 +70,32 @@ class _LineLoader(_Loader):  # type: ignore[misc,valid-type]  # the C loader has
         return None
 
 
-def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Files named, `-`, and every `*.yaml`/`*.yml` under a folder (recursively, sorted, hidden folders skipped)."""
-    found: list[str] = []
+def _construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]  # a `=` is always a scalar node
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:value", _construct_value)
+
+
+def expand_paths(paths: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, found in a folder) for the files named, `-`, and every `*.yaml`/`*.yml` under a folder
+    (recursively, sorted, hidden folders skipped)."""
+    found: list[tuple[str, bool]] = []
     for raw in paths:
         if raw == STDIN:
-            found.append(STDIN)
+            found.append((STDIN, False))
             continue
         path = Path(raw)
         if path.is_dir():
             found.extend(
-                str(p)
+                (str(p), True)
                 for p in sorted(path.rglob("*"))
                 if p.suffix in _SUFFIXES
                 and p.is_file()
                 and not any(part.startswith(".") for part in p.relative_to(path).parts[:-1])
             )
         elif path.exists():
-            found.append(raw)
+            found.append((raw, False))
         else:
             raise InputError(f"{raw}: no such file or directory")
     return found
@@ -103,8 +118,14 @@ def _yaml_error(name: str, text: str, exc: yaml.YAMLError) -> InputError:
     mark = getattr(exc, "problem_mark", None)
     where = f", line {mark.line + 1}" if mark is not None else ""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    hint = _HELM_HINT if "{{" in text else ""
-    return InputError(f"{name}{where}: invalid YAML: {problem}{hint}")
+    if "{{" in text:
+        line = text.count("\n", 0, text.index("{{")) + 1
+        return TemplateError(
+            f"{name}{where}: invalid YAML: {problem}{_HELM_HINT}",
+            skipped=f"{name}, line {line}: skipped, a template ({{{{ }}}} and not YAML): render it first and lint "
+            "the result, e.g. `helm template RELEASE CHART | nonstop lint -`",
+        )
+    return InputError(f"{name}{where}: invalid YAML: {problem}")
 
 
 def _list_items(data: dict[str, Any], node: yaml.Node | None) -> Iterator[tuple[Any, int | None]]:
@@ -127,12 +148,9 @@ def _list_items(data: dict[str, Any], node: yaml.Node | None) -> Iterator[tuple[
 def load_text(name: str, text: str) -> list[LoadedObject]:
     """Every object (a mapping with a `kind`) in a multi-document YAML text; empty documents are skipped.
 
-    Raises InputError naming the file and line for invalid YAML, with a hint to run `helm template`
-    when the text holds Helm directives (also when those happened to parse).
+    Raises InputError naming the file and line for invalid YAML; TemplateError (with a hint to run
+    `helm template`) when the invalid text holds `{{`.
     """
-    if "{{" in text and _HELM.search(text):
-        line = text.count("\n", 0, text.index("{{")) + 1
-        raise InputError(f"{name}, line {line}: this is a Helm template, not a manifest{_HELM_HINT}")
     loaded: list[LoadedObject] = []
     loader = _LineLoader(text)
     try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from nonstop.lint.run import LintReport
 
 __all__ = ["FORMATS", "render", "render_json"]
@@ -13,6 +11,8 @@ FORMATS = ("text", "json", "sarif", "junit")
 
 def render_json(report: LintReport) -> str:
     """`{"findings": [...], "summary": {"error": n, "warning": n}}` (lint.schema.json)."""
+    import json  # here, not at the top: text output, the default, does not need it
+
     body = {
         "findings": [f.as_json() for f in report.findings],
         "summary": {"error": report.count("error"), "warning": report.count("warning")},

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects, object_name, object_namespace
-from nonstop.lint.inputs import LoadedObject, expand_paths, load_text, read_source
+from nonstop.errors import InputError
+from nonstop.lint.inputs import LoadedObject, TemplateError, expand_paths, load_text, read_source
 
 __all__ = ["CheckedObject", "LintReport", "LocatedFinding", "lint_loaded", "lint_paths"]
 
@@ -49,6 +50,10 @@ class LintReport:
     findings: list[LocatedFinding] = field(default_factory=list)
     objects: list[CheckedObject] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One line per template file found in a folder and not linted (it must be rendered first)."""
+    invalid: list[str] = field(default_factory=list)
+    """One sentence per file found in a folder that could not be read or is not YAML (the run exits 2)."""
 
     def count(self, severity: str) -> int:
         """How many findings have this severity."""
@@ -61,10 +66,25 @@ class LintReport:
         threshold = SEVERITY_RANK[fail_on]
         return any(SEVERITY_RANK[f.finding.severity] >= threshold for f in self.findings)
 
+    def check_not_empty(self) -> None:
+        """Raise InputError when templates were skipped and nothing else was left to lint.
 
-def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False) -> LintReport:
-    """Lint objects already read, all together (cross-object rules see every file)."""
-    findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb)
+        A CI gate on a chart folder must not pass silently because every manifest in it was a template.
+        """
+        if self.skipped and not self.objects:
+            raise InputError(
+                f"nothing to lint: {len(self.skipped)} template file(s) skipped and no workload, Service or "
+                "PodDisruptionBudget in the rest; render the templates first, e.g. "
+                "`helm template RELEASE CHART | nonstop lint -`"
+            )
+
+
+def lint_loaded(
+    loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False, incomplete: Sequence[str] = ()
+) -> LintReport:
+    """Lint objects already read, all together (cross-object rules see every file); `incomplete` as in
+    `checks.lint.lint_objects`."""
+    findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb, incomplete=incomplete)
     report = LintReport(files=list(files))
     by_index: dict[int, list[LocatedFinding]] = {}
     for finding in findings:
@@ -90,13 +110,42 @@ def lint_loaded(loaded: Sequence[LoadedObject], *, files: Sequence[str], require
 def lint_paths(paths: Sequence[str], *, require_pdb: bool = False) -> LintReport:
     """Read files, folders (recursive `*.yaml`/`*.yml`) and `-` (stdin), then lint everything together.
 
-    Raises InputError (exit 2) for a missing path, unreadable file or invalid YAML, naming the file and line.
+    A template found in a folder (a file that fails to parse and holds `{{ }}`) is skipped and listed
+    in `LintReport.skipped`; another file of a folder that cannot be read or parsed is listed in
+    `LintReport.invalid` (the CLI exits 2 after the report); the rest is linted either way. Raises
+    InputError (exit 2) for a missing path, or a file named directly (or stdin) that is unreadable,
+    invalid YAML or a template, naming the file and line.
     """
-    files = expand_paths(paths)
     loaded: list[LoadedObject] = []
     names: list[str] = []
-    for path in files:
-        name, text = read_source(path)
+    skipped: list[str] = []
+    invalid: list[str] = []
+    for path, in_folder in expand_paths(paths):
+        try:
+            name, text = read_source(path)
+            objects = load_text(name, text)
+        except TemplateError as exc:
+            if not in_folder:
+                raise
+            skipped.append(exc.skipped)
+            continue
+        except InputError as exc:
+            if not in_folder:
+                raise
+            invalid.append(str(exc))
+            continue
         names.append(name)
-        loaded.extend(load_text(name, text))
-    return lint_loaded(loaded, files=names, require_pdb=require_pdb)
+        loaded.extend(objects)
+    incomplete = (
+        [
+            f"{len(skipped)} template file(s) of the input were skipped ({skipped[0].split(',', 1)[0]}"
+            + (", …" if len(skipped) > 1 else "")
+            + ")"
+        ]
+        if skipped
+        else []
+    )
+    report = lint_loaded(loaded, files=names, require_pdb=require_pdb, incomplete=incomplete)
+    report.skipped = skipped
+    report.invalid = invalid
+    return report

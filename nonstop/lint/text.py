@@ -1,19 +1,26 @@
-"""Text output for people: findings grouped by object, coloured on a terminal (rich), a summary line last."""
+"""Text output for people: findings grouped by object, coloured on a terminal, a summary line last.
+
+Plain ANSI escapes and `textwrap`, not rich: this runs on every `nonstop lint`, often as a
+pre-commit hook, and rich alone costs more start-up than the whole lint (bench/lint_startup.py).
+"""
 
 from __future__ import annotations
 
-import io
 from itertools import groupby
-
-from rich.console import Console
-from rich.padding import Padding
-from rich.text import Text
 
 from nonstop.lint.run import LintReport, LocatedFinding
 
 __all__ = ["render_text"]
 
-_STYLE = {"error": "bold red", "warning": "yellow"}
+_RESET = "\x1b[0m"
+_STYLE = {
+    "error": "\x1b[1;31m",
+    "warning": "\x1b[33m",
+    "bold": "\x1b[1m",
+    "object": "\x1b[1;36m",
+    "dim": "\x1b[2m",
+    "ok": "\x1b[32m",
+}
 
 
 def _plural(n: int, word: str) -> str:
@@ -27,43 +34,45 @@ def _object_key(located: LocatedFinding) -> tuple[str | None, int | None, str, s
 
 def render_text(report: LintReport, *, color: bool = False, width: int = 100) -> str:
     """The findings as text; long messages wrap (indented) only when `color` says a terminal reads them."""
-    out = io.StringIO()
-    console = Console(
-        file=out, force_terminal=color, no_color=not color, highlight=False, width=width if color else 10_000
-    )
+
+    def styled(text: str, style: str) -> str:
+        return f"{_STYLE[style]}{text}{_RESET}" if color and style and text else text
+
+    lines: list[str] = []
     for (file, line, kind, name, namespace), group in groupby(report.findings, key=_object_key):
         where = f"{file}:{line}" if file and line else (file or "")
-        header = Text()
-        if where:
-            header.append(where, style="bold")
-            header.append("  ")
-        header.append(f"{kind}/{name}", style="bold cyan")
+        header = f"{styled(where, 'bold')}  " if where else ""
+        header += styled(f"{kind}/{name}", "object")
         if namespace:
-            header.append(f" (namespace {namespace})")
-        console.print(header)
+            header += f" (namespace {namespace})"
+        lines.append(header)
         for located in group:
             f = located.finding
-            title = Text("  ")
-            title.append(f"{f.severity:<8}", style=_STYLE[f.severity])
-            title.append(f.rule, style="bold")
+            title = "  " + styled(f"{f.severity:<8}", f.severity) + styled(f.rule, "bold")
             if f.container:
-                title.append(f"  container {f.container}", style="dim")
-            console.print(title)
-            console.print(Padding(Text(f.message), (0, 0, 0, 4), expand=False) if color else Text("    " + f.message))
-        console.print()
+                title += styled(f"  container {f.container}", "dim")
+            lines.append(title)
+            if color:
+                import textwrap
+
+                lines.extend(
+                    textwrap.wrap(f.message, width=max(width - 1, 40), initial_indent="    ", subsequent_indent="    ")
+                )
+            else:
+                lines.append("    " + f.message)
+        lines.append("")
     errors, warnings = report.count("error"), report.count("warning")
     checked = _plural(len(report.objects), "object")
     sources = _plural(len(report.files), "input")
+    skipped = f", {_plural(len(report.skipped), 'template')} skipped" if report.skipped else ""
     if not report.objects:
-        console.print(f"no Deployment, StatefulSet, Rollout or Service found in {sources}")
+        kinds = "Deployment, StatefulSet, Rollout, DaemonSet, Service or PodDisruptionBudget"
+        lines.append(f"no {kinds} found in {sources}")
     elif not report.findings:
-        console.print(Text(f"no zero-downtime hazards found in {checked} ({sources})", style="green"))
+        lines.append(styled(f"no zero-downtime hazards found in {checked} ({sources}{skipped})", "ok"))
     else:
         flagged = len({(f.file, f.line, f.finding.index) for f in report.findings})
-        summary = Text()
-        summary.append(_plural(errors, "error"), style=_STYLE["error"] if errors else "")
-        summary.append(", ")
-        summary.append(_plural(warnings, "warning"), style=_STYLE["warning"] if warnings else "")
-        summary.append(f" in {flagged} of {checked} ({sources})")
-        console.print(summary)
-    return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").splitlines()) + "\n"
+        error_text = styled(_plural(errors, "error"), "error" if errors else "")
+        warning_text = styled(_plural(warnings, "warning"), "warning" if warnings else "")
+        lines.append(f"{error_text}, {warning_text} in {flagged} of {checked} ({sources}{skipped})")
+    return "\n".join(line.rstrip() for line in lines) + "\n"

@@ -40,6 +40,7 @@ class SandboxProcess:
         remove_lag: float | None = None,
         retry_stale_connections: bool = True,
         nodes: int = 1,
+        control_plane: str = "embedded",
         extra_args: Sequence[str] = (),
         workdir: Path | None = None,
         startup_timeout: float = 60.0,
@@ -67,6 +68,8 @@ class SandboxProcess:
             args.append("--no-retry-stale-connections")
         if nodes != 1:
             args += ["--nodes", str(nodes)]
+        if control_plane != "embedded":
+            args += ["--control-plane", control_plane]
         self.argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", *args, *extra_args]
         self.startup_timeout = startup_timeout
         self.env = env

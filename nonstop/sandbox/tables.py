@@ -13,7 +13,7 @@ from typing import Any
 
 from nonstop.sandbox.kinds import Kind
 
-__all__ = ["human_duration", "table"]
+__all__ = ["human_duration", "pod_status_column", "table"]
 
 Obj = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority
@@ -66,18 +66,57 @@ def _age(text: str | None) -> str:
     return human_duration((datetime.now(UTC) - when).total_seconds())
 
 
-def _pod_status(pod: Obj) -> str:
+def _init_reason(pod: Obj) -> tuple[str | None, int, int]:
+    """kubectl's `Init:…` status while initialising (None once done), and the sidecars' ready and restart counts."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    sidecars = {c.get("name") for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"}
+    total = len(spec.get("initContainers") or [])
+    ready = restarts = 0
+    for index, cs in enumerate(status.get("initContainerStatuses") or []):
+        state = cs.get("state") or {}
+        term = state.get("terminated")
+        restarts += int(cs.get("restartCount") or 0) if cs.get("name") in sidecars else 0
+        if term is not None and term.get("exitCode") == 0:
+            continue
+        if cs.get("name") in sidecars and cs.get("started"):
+            ready += 1 if cs.get("ready") else 0
+            continue
+        waiting = (state.get("waiting") or {}).get("reason")
+        if term is not None:
+            code = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+            return f"Init:{term.get('reason') or code}", ready, restarts
+        if waiting and waiting != "PodInitializing":
+            return f"Init:{waiting}", ready, restarts
+        return f"Init:{index}/{total}", ready, restarts
+    return None, ready, restarts
+
+
+def _initializing(pod: Obj) -> str | None:
+    """The `Init:…` status of a pod still initialising (not `Initialized`), else None."""
+    status = pod.get("status") or {}
+    initialized = any(
+        c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+    return None if initialized else _init_reason(pod)[0]
+
+
+def pod_status_column(pod: Obj) -> str:
+    """kubectl's STATUS column of a pod (k/k `printPod`)."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Unknown"
-    for cs in reversed(status.get("containerStatuses") or []):
-        state = cs.get("state") or {}
-        if (state.get("waiting") or {}).get("reason"):
-            reason = state["waiting"]["reason"]
-        elif "terminated" in state:
-            term = state["terminated"] or {}
-            reason = term.get("reason") or (
-                f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
-            )
+    initializing = _initializing(pod)
+    if initializing is not None:
+        reason = initializing
+    else:
+        for cs in reversed(status.get("containerStatuses") or []):
+            state = cs.get("state") or {}
+            if (state.get("waiting") or {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif "terminated" in state:
+                term = state["terminated"] or {}
+                reason = term.get("reason") or (
+                    f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+                )
     if pod["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
     return str(reason)
@@ -86,14 +125,18 @@ def _pod_status(pod: Obj) -> str:
 def _pod_row(pod: Obj) -> Row:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     statuses = status.get("containerStatuses") or []
-    total = len(spec.get("containers") or [])
-    ready = sum(1 for cs in statuses if cs.get("ready"))
-    restarts = sum(int(cs.get("restartCount") or 0) for cs in statuses)
+    sidecars = sum(1 for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always")
+    total = len(spec.get("containers") or []) + sidecars
+    _, sidecars_ready, sidecar_restarts = _init_reason(pod)
+    ready = sum(1 for cs in statuses if cs.get("ready")) + sidecars_ready
+    restarts = sum(int(cs.get("restartCount") or 0) for cs in statuses) + sidecar_restarts
+    if _initializing(pod) is not None:  # kubectl counts every init container's restarts until initialised
+        restarts = sum(int(cs.get("restartCount") or 0) for cs in status.get("initContainerStatuses") or [])
     gates = spec.get("readinessGates") or []
     return [
         pod["metadata"]["name"],
         f"{ready}/{total}",
-        _pod_status(pod),
+        pod_status_column(pod),
         restarts,
         _age(pod["metadata"].get("creationTimestamp")),
         status.get("podIP") or "<none>",

@@ -16,8 +16,8 @@ import yaml
 from hera.workflows import CronWorkflow, Workflow, WorkflowTemplate
 
 from nonstop.spec import parse_drill
-from workflows import DRILL_RULES, WORKFLOW_RULES, render_manifests
-from workflows.names import DEFAULT_IMAGE, PLAN_DIR, SERVICE_ACCOUNT, WORK_DIR, WORKFLOW_TEMPLATE
+from workflows import DRILL_RULES, HOOK_HEADER, POD_GC, WORKFLOW_RULES, WORKFLOW_TTL, render_manifests
+from workflows.names import DEFAULT_IMAGE, NON_ROOT_UID, PLAN_DIR, SERVICE_ACCOUNT, WORK_DIR, WORKFLOW_TEMPLATE
 from workflows.plan import PLAN_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,12 +201,52 @@ def test_workflow_template_is_wired_as_argo_reads_it(rendered: dict[str, list[di
         "verdict": f"{WORK_DIR}/verdict", "action": f"{WORK_DIR}/action", "exit-code": f"{WORK_DIR}/exit-code",
     }  # fmt: skip
     assert templates["lint"]["retryStrategy"]["limit"] == 2
+    # Argo: OnError retries errors (lost pod, init/wait failure), never a main container's non-zero exit.
+    assert templates["lint"]["retryStrategy"]["retryPolicy"] == "OnError", "a failed lint gate must stay failed"
+    assert "expression" not in templates["lint"]["retryStrategy"]
+    assert [name for name, t in templates.items() if "retryStrategy" in t] == ["lint"]
     assert templates["locust-worker"]["daemon"] is True
     steps = {s["name"]: s for group in main["steps"] for s in group}
     assert steps["locust-workers"]["withSequence"] == {"count": "{{steps.plan.outputs.parameters.workers}}"}
     assert steps["promote"]["when"] == "'{{steps.drill.outputs.parameters.verdict}}' == 'pass'"
     assert steps["abort"]["when"] == "'{{steps.drill.outputs.parameters.verdict}}' != 'pass'"
     assert all(t["container"]["image"] == GOLDEN_OPTIONS["image"] for t in templates.values() if "container" in t)
+
+
+def test_every_workflow_is_deleted_after_it_ends(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """ttlStrategy and podGC on the template (every Workflow from it) and on the hook's and schedule's own spec."""
+    specs = {
+        "workflow-template.yaml": _one(rendered, "workflow-template.yaml")["spec"],
+        "argocd-postsync-hook.yaml": _one(rendered, "argocd-postsync-hook.yaml")["spec"],
+        "cron-workflow.yaml": _one(rendered, "cron-workflow.yaml")["spec"]["workflowSpec"],
+    }
+    for path, spec in specs.items():
+        ttl = spec["ttlStrategy"]
+        assert ttl == WORKFLOW_TTL, path
+        assert set(ttl) == {"secondsAfterSuccess", "secondsAfterFailure"}, "Argo's TTLStrategy fields"
+        assert all(isinstance(v, int) and v > 0 for v in ttl.values()), path
+        # Kept long enough for Argo CD to see a hook finish, and a failure outlives a weekend.
+        assert ttl["secondsAfterSuccess"] >= 3600
+        assert ttl["secondsAfterFailure"] >= 3 * 24 * 3600
+        assert spec["podGC"] == POD_GC, path
+        assert spec["podGC"]["strategy"] in {
+            "OnPodCompletion",
+            "OnPodSuccess",
+            "OnWorkflowCompletion",
+            "OnWorkflowSuccess",
+        }
+
+
+def test_the_postsync_hook_is_an_opt_in() -> None:
+    """No kustomization installs the hook; its file says that adopting it restarts the target on every sync."""
+    files = render_manifests(**GOLDEN_OPTIONS)
+    for path, text in files.items():
+        if path.endswith("kustomization.yaml"):
+            assert "argocd-postsync-hook.yaml" not in _docs(text)[0]["resources"], path
+    header = files["argocd-postsync-hook.yaml"].split("apiVersion:", 1)[0]
+    assert HOOK_HEADER in header
+    assert "EVERY sync" in header
+    assert "opt-in" in header
 
 
 def _drill_argument(workflow_spec: dict[str, Any]) -> dict[str, Any]:
@@ -311,11 +351,60 @@ def test_step_image_dockerfile_ships_what_the_steps_run() -> None:
     copied = {word for line in text.splitlines() if line.startswith("COPY ") for word in line.split()[1:-1]}
     needed = {"pyproject.toml", "setup.py", "README.md", "nonstop", "checks", "workflows", "locustfiles", "config"}
     assert needed <= copied
-    assert "pip install --no-cache-dir ." in text
+    assert "pip install --no-cache-dir --no-deps --no-build-isolation ." in text
     assert "sha256sum -c" in text
     assert "/usr/local/bin/kubectl" in text
     user = [line for line in text.splitlines() if line.startswith("USER ")]
-    assert user == ["USER 65532:65532"]
+    assert user == [f"USER {NON_ROOT_UID}:{NON_ROOT_UID}"], "the rendered pods' runAsUser is the image's user"
+
+
+def test_step_image_builds_the_same_from_the_same_commit() -> None:
+    """Base pinned by digest, output unbuffered, every Python package installed from the hashed lock file."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    (base,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, flags=re.MULTILINE)
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base), base
+    assert re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE) == ["${BASE_IMAGE}"]
+    env = re.search(r"^ENV PYTHONUNBUFFERED=1\b", text, flags=re.MULTILINE)
+    assert env, "Python output must reach the pod log as it is written"
+    assert "COPY config/deploy/requirements.lock /tmp/requirements.lock" in text
+    assert "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/requirements.lock" in text
+    assert text.index("--require-hashes") < text.index("--no-build-isolation ."), "the lock installs first"
+
+
+def _locked() -> dict[str, tuple[str, int]]:
+    """Package name → (pinned version, number of hashes) from config/deploy/requirements.lock."""
+    locked: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in (DEPLOY / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if match := re.match(r"^([A-Za-z0-9._-]+)==(\S+) \\$", line):
+            name = re.sub(r"[-_.]+", "-", match[1]).lower()
+            locked[name] = (match[2], 0)
+        elif line.strip().startswith("--hash=sha256:") and name:
+            version, count = locked[name]
+            locked[name] = (version, count + 1)
+        else:
+            assert not line.strip() or line.lstrip().startswith("#"), f"unexpected line in the lock: {line!r}"
+    return locked
+
+
+def test_lock_file_pins_every_runtime_and_build_dependency_with_hashes() -> None:
+    """Each dependency and build requirement of pyproject.toml is locked at a version it allows, with hashes."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    locked = _locked()
+    assert all(count > 0 for _, count in locked.values()), "every pin carries at least one hash"
+    wanted = [*project["project"]["dependencies"], *project["build-system"]["requires"]]
+    for text in wanted:
+        requirement = Requirement(text)
+        name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+        assert name in locked, f"{requirement.name} is not in config/deploy/requirements.lock: regenerate it"
+        version, _ = locked[name]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{requirement.name}=={version} in the lock does not satisfy {requirement.specifier}: regenerate it"
+        )
 
 
 def test_drill_rules_are_the_drills_own_permission_list() -> None:

@@ -4,15 +4,13 @@ Commands the test controls stand in for the cluster side: a `kubectl` that print
 and a Service, and a `nonstop` whose `drill` writes the report.json a drill with the chosen
 verdict writes, and exits with that exit code (`lint` is stubbed too: its tests belong to lint).
 Everything else is real: `sh`, `python3`, and `nonstop workflows plan`, which validates the spec.
-The test that runs the real `nonstop drill` on the sandbox is at the end; it is skipped only while
-`nonstop drill` still answers "not built yet".
+The test that runs the real `nonstop drill` on the sandbox is at the end.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -243,18 +241,9 @@ def test_analysis_job_refuses_a_drill_that_would_act(tmp_path: Path) -> None:
 # --- the real drill on the sandbox ---------------------------------------------------------------
 
 
-def _built(command: str) -> bool:
-    """False while the command is still the skeleton's stub (its help says "Not built yet.")."""
-    done = subprocess.run([str(NONSTOP), command, "--help"], capture_output=True, text=True, check=False, timeout=60)
-    return done.returncode == 0 and "not built yet" not in (done.stdout + done.stderr).lower()
-
-
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[tuple[Path, list[Path]]]:
     """`nonstop sandbox up` with the seed's before and after manifests in two namespaces; yields the kubeconfig."""
-    for command in ("drill", "sandbox"):
-        if not _built(command):
-            pytest.skip(f"`nonstop {command}` is not built yet")
     kubeconfig = tmp_path / "kubeconfig"
     manifests = []
     for name in ("before", "after"):
@@ -291,7 +280,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[Path, list[Path]]]:
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.requires("kubectl")
 @pytest.mark.parametrize(
     ("namespace", "last_step", "phase"), [("after", "promote", "Succeeded"), ("before", "abort", "Failed")]
 )

@@ -27,6 +27,9 @@ spec:
       labels: {app: web, tier: frontend}
     spec:
       terminationGracePeriodSeconds: 30
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway,
+           labelSelector: {matchLabels: {app: web}}}
       containers:
         - name: web
           image: registry.example/web:1.2.3

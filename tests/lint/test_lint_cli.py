@@ -33,6 +33,7 @@ spec:
   template:
     metadata: {labels: {app: api}}
     spec:
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule}]
       containers:
         - name: api
           image: api:1
@@ -162,22 +163,67 @@ def test_helm_template_that_does_not_parse_gets_the_helm_hint(
     assert "helm template" in err
 
 
-def test_helm_template_that_happens_to_parse_gets_the_hint_too(
+def test_valid_yaml_whose_strings_hold_braces_is_linted_not_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    path = tmp_path / "deployment.yaml"
-    path.write_text('kind: Deployment\nmetadata:\n  name: "{{ .Release.Name }}-web"\n')
-    code, _, err = run(capsys, str(path))
-    assert code == 2
-    assert f"{path}, line 3" in err
-    assert "helm template" in err
-    quoted = tmp_path / "quoted.yaml"
-    quoted.write_text(
-        'kind: Service\nmetadata:\n  name: web\n  annotations:\n    x: "{{- if .Values.ingress.enabled }}y{{ end }}"\n'
+    """A file is a template only when it fails to parse: values.yaml, ConfigMaps holding templates, helm-unittest."""
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "kind: ConfigMap\nmetadata:\n  name: tpl\ndata:\n  msg: '{{ .Values.greeting }} {{ include \"x\" . }}'\n---\n"
+        + DEPLOYMENT
     )
-    code, _, err = run(capsys, str(quoted))
+    code, body = lint_json(capsys, str(path))
+    assert code == 1
+    assert "readiness-probe-missing" in rules_of(body)
+
+
+def test_bare_equals_sign_loads_as_a_string(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """PyYAML reads a bare `=` as YAML 1.1's value tag and cannot construct it; a CRD enum holds one."""
+    path = tmp_path / "crd.yaml"
+    path.write_text(
+        "kind: CustomResourceDefinition\nmetadata: {name: x}\nspec:\n  operators:\n    enum: [=, '!=', <]\n---\n"
+        + DEPLOYMENT
+    )
+    code, body = lint_json(capsys, str(path))
+    assert code == 1
+    assert "readiness-probe-missing" in rules_of(body)
+
+
+def test_folder_skips_templates_one_line_each_and_lints_the_rest(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "deployment.yaml").write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "templates" / "svc.yaml").write_text("{{- if .Values.svc }}\nkind: Service\n{{- end }}\n")
+    (tmp_path / "rendered.yaml").write_text(DEPLOYMENT)
+    code, out, err = run(capsys, "--format", "json", str(tmp_path))
+    assert code == 1
+    assert rules_of(json.loads(out))[0] == "readiness-probe-missing"
+    skipped = err.strip().splitlines()
+    assert len(skipped) == 2
+    assert skipped[0].startswith(f"{tmp_path / 'templates' / 'deployment.yaml'}, line 3: skipped")
+    assert skipped[1].startswith(f"{tmp_path / 'templates' / 'svc.yaml'}, line 1: skipped")
+    assert all("helm template" in line for line in skipped)
+    code, out, _ = run(capsys, str(tmp_path))
+    assert out.splitlines()[-1].endswith("(1 input, 2 templates skipped)")
+
+
+def test_folder_of_only_templates_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A CI gate on a chart folder must not pass because nothing in it could be read."""
+    (tmp_path / "deployment.yaml").write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")
+    code, _, err = run(capsys, str(tmp_path))
     assert code == 2
-    assert f"{quoted}, line 5" in err
+    assert "nothing to lint" in err.splitlines()[-1]
+
+
+def test_named_template_file_still_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "deployment.yaml"
+    path.write_text("kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n")
+    (tmp_path / "ok.yaml").write_text(DEPLOYMENT)
+    code, _, err = run(capsys, str(path), str(tmp_path / "ok.yaml"))
+    assert code == 2
+    assert "helm template" in err
 
 
 def test_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -202,7 +248,8 @@ def test_text_output_says_so_when_there_is_nothing_to_report(
     path = tmp_path / "ok.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
     code, out, _ = run(capsys, str(path))
-    assert (code, out) == (0, "no Deployment, StatefulSet, Rollout or Service found in 1 input\n")
+    kinds = "Deployment, StatefulSet, Rollout, DaemonSet, Service or PodDisruptionBudget"
+    assert (code, out) == (0, f"no {kinds} found in 1 input\n")
 
 
 def test_sarif_output_validates_against_the_sarif_2_1_0_schema(capsys: pytest.CaptureFixture[str]) -> None:
@@ -321,3 +368,41 @@ def test_list_items_that_are_not_objects_are_skipped(capsys: pytest.CaptureFixtu
     path = tmp_path / "list.yaml"
     path.write_text("apiVersion: v1\nkind: List\nitems:\n  - just a string\n  - 3\n  - {metadata: {name: no-kind}}\n")
     assert run(capsys, str(path))[0] == 0
+
+
+def test_invalid_file_in_a_folder_is_reported_and_the_rest_linted_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.yaml").write_text("kind: Deployment\nspec: [unclosed\n")
+    (tmp_path / "app.yaml").write_text(DEPLOYMENT)
+    code, out, err = run(capsys, "--format", "json", str(tmp_path))
+    assert code == 2
+    assert rules_of(json.loads(out)) == ["readiness-probe-missing"]
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'broken.yaml'}, line ")
+    assert "invalid YAML" in line
+
+
+def test_lint_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    """The start-up budget of a pre-commit hook: no Typer, Click, rich, structlog, Kubernetes client or drill."""
+    path = tmp_path / "app.yaml"
+    path.write_text(DEPLOYMENT)
+    probe = (
+        "import sys\nfrom nonstop.cli import main\ntry:\n"
+        f"    main(['lint', '--format', 'json', {str(path)!r}])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('typer', 'click', 'rich', 'structlog', 'kubernetes', 'locust', 'hera', 'pydantic', "
+        "'nonstop.report', 'nonstop.drill', 'checks.judge')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m in heavy), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    assert json.loads(done.stdout)["summary"] == {"error": 1, "warning": 0}
+
+
+def test_help_and_usage_errors_go_through_the_full_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "--require-pdb" in out
+    code, _, err = run(capsys, "--no-such-flag", str(AFTER))
+    assert code == 2
+    assert "No such option" in err

@@ -109,3 +109,12 @@ spec:
 """
     )
     assert rule_ids([worker]) == []
+
+
+def test_prestop_command_of_unknown_duration_is_not_compared_with_a_zero_grace_period() -> None:
+    """calico-node: preStop `/bin/calico-node -shutdown` with terminationGracePeriodSeconds 0 — no sleep to judge."""
+    obj = good()
+    container(obj)["lifecycle"] = {"preStop": {"exec": {"command": ["/bin/calico-node", "-shutdown"]}}}
+    pod(obj)["terminationGracePeriodSeconds"] = 0
+    assert findings([obj], "prestop-exceeds-grace-period") == []
+    assert len(findings([obj], "grace-period-too-short")) == 1

@@ -147,6 +147,8 @@ def test_rendered_chart_reports_exactly_the_real_hazards() -> None:
     assert found == [
         # named and numbered port 3000 are the same probe once defaults are filled in
         ("liveness-same-as-readiness", "shop-frontend", "frontend", _line_after("shop/templates/deployment.yaml")),
+        # autoscaled from 3 pods and nothing spreads them over nodes
+        ("no-anti-affinity", "shop-frontend", None, _line_after("shop/templates/deployment.yaml")),
         # the nginx sidecar's 20 s sleep leaves 25 s of the 45 s grace period: fine; the worker has no
         # ports, so no probe or preStop findings; the HPA (min 3) replaces replicas; the PDB covers
         # the frontend but not the worker, which the input's PDBs make a finding

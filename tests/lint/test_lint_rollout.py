@@ -120,7 +120,33 @@ def test_single_replica_is_a_warning_and_unset_replicas_count_as_one() -> None:
 def test_hpa_targeting_the_workload_silences_single_replica() -> None:
     obj = good()
     del obj["spec"]["replicas"]
-    assert findings([obj, *load(HPA)], "single-replica") == []
+    [hpa] = load(HPA)
+    hpa["spec"]["minReplicas"] = 2
+    assert findings([obj, hpa], "single-replica") == []
+
+
+def test_hpa_with_a_minimum_of_one_is_single_replica() -> None:
+    """kube-score, kube-linter and Polaris flag it too: at low load the HPA keeps one pod."""
+    obj = good()
+    del obj["spec"]["replicas"]
+    [finding] = findings([obj, *load(HPA)], "single-replica")  # minReplicas defaults to 1
+    assert "HorizontalPodAutoscaler/web scales Deployment/web down to 1 replica" in finding.message
+    [hpa] = load(HPA)
+    hpa["spec"]["minReplicas"] = 1
+    assert len(findings([obj, hpa], "single-replica")) == 1
+
+
+def test_hpa_with_replicas_set_in_the_manifest_is_a_warning() -> None:
+    obj = good()  # replicas: 3
+    [hpa] = load(HPA)
+    hpa["spec"]["minReplicas"] = 2
+    [finding] = findings([obj, hpa], "hpa-with-replicas")
+    assert finding.severity == "warning"
+    assert "replicas: 3" in finding.message
+    assert "remove spec.replicas" in finding.message
+    del obj["spec"]["replicas"]
+    assert findings([obj, hpa], "hpa-with-replicas") == []
+    assert findings([good()], "hpa-with-replicas") == []  # no autoscaler: replicas is the count
 
 
 def test_hpa_for_another_workload_or_namespace_does_not_count() -> None:
@@ -160,6 +186,7 @@ spec:
   template:
     metadata: {labels: {app: db}}
     spec:
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule}]
       containers:
         - name: db
           image: db:1
@@ -211,6 +238,7 @@ spec:
   template:
     metadata: {labels: {app: web}}
     spec:
+      topologySpreadConstraints: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule}]
       containers:
         - name: web
           image: web:2

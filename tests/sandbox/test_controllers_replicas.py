@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from typing import Any
 
@@ -155,7 +154,7 @@ def test_orphan_with_a_dangling_owner_is_collected(
     until(lambda: not _live_pods(core, namespace), timeout=10)
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+@pytest.mark.requires("kubectl")
 def test_kubectl_rollout_restart_status_history_undo(sandbox: Any, apps: client.AppsV1Api, namespace: str) -> None:
     """The real kubectl: restart, status returns once complete, history lists revisions, undo rolls back."""
     apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))

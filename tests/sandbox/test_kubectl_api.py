@@ -4,7 +4,6 @@ patch (three types), delete, get --watch and get events. KUBECONFIG is always th
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import textwrap
 import time
@@ -17,7 +16,7 @@ from kubernetes import client
 
 pytestmark = [
     pytest.mark.sandbox,
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on this machine"),
+    pytest.mark.requires("kubectl"),
 ]
 
 MANIFEST = textwrap.dedent(

@@ -9,7 +9,6 @@ readiness every 2 s), a 5 s preStop sleep and a 15 s grace period.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from kubernetes import client, watch
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on this machine"),
+    pytest.mark.requires("kubectl"),
 ]
 
 AFTER = Path(__file__).resolve().parents[2] / "config" / "examples" / "after.yaml"

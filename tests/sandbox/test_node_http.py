@@ -296,3 +296,41 @@ def test_follow_streams_new_lines_until_the_container_stops(cluster, core, pki) 
     lines = body.decode().splitlines()
     assert lines[-1] == "tick 39", lines[-3:]  # the stream ended when the container did, with its last line
     assert time.monotonic() - started < 20
+
+
+def test_init_containers_and_a_sidecar_run_with_their_status_written_over_http(cluster, core, pki) -> None:
+    node = cluster[1]
+    pod = _pod("initialized")
+    pod["spec"]["initContainers"] = [
+        {"name": "prepare", "image": "busybox", "command": [sys.executable, "-c", "print('prepared')"]},
+        {"name": "agent", "image": "busybox", "command": [sys.executable, "-c", "import time; time.sleep(600)"],
+         "restartPolicy": "Always"},
+    ]  # fmt: skip
+    core.create_namespaced_pod("default", pod)
+    ready = wait_for(
+        lambda: (p := _raw(core, "initialized")) and _ready(p) and p, timeout=30, message="initialized Ready"
+    )
+    prepare, agent = ready["status"]["initContainerStatuses"]
+    assert prepare["name"] == "prepare"
+    assert prepare["state"]["terminated"]["exitCode"] == 0
+    assert prepare["state"]["terminated"]["reason"] == "Completed"
+    assert prepare["ready"] is True
+    assert agent["name"] == "agent"
+    assert "running" in agent["state"]
+    assert agent["started"] is True
+    assert agent["ready"] is True
+    initialized = [c for c in ready["status"]["conditions"] if c["type"] == "Initialized"]
+    assert initialized[0]["status"] == "True"
+    typed = core.read_namespaced_pod("initialized", "default")
+    assert [s.name for s in typed.status.init_container_statuses] == ["prepare", "agent"]
+    events = core.list_namespaced_event(
+        "default", field_selector="involvedObject.name=initialized", _preload_content=False
+    )
+    started = {
+        e["involvedObject"].get("fieldPath") for e in json.loads(events.data)["items"] if e["reason"] == "Started"
+    }
+    assert started == {"spec.initContainers{prepare}", "spec.initContainers{agent}", "spec.containers{app}"}
+    status, body = _https(node.kubelet_port, "/containerLogs/default/initialized/prepare", pki["apiserver"])
+    assert (status, body.strip()) == (200, b"prepared")
+    core.delete_namespaced_pod("initialized", "default")
+    wait_for(lambda: _raw(core, "initialized") is None, timeout=20, message="initialized removed by the node")

@@ -11,8 +11,9 @@ which runs the containers, probes and termination — the same workers over eith
 Measurement annotations written on each pod (RFC 3339, milliseconds, UTC; the DELETED event of the
 pod carries all of them): `sandbox.nonstop.dev/deletion-observed-at` (the kubelet saw the
 deletionTimestamp), `…/prestop-started-at` and `…/prestop-finished-at` (with a preStop hook),
-`…/sigterm-at` (first SIGTERM sent), `…/sigkill-at` (only if SIGKILL was
-needed), `…/exited-at.<container>` and `…/exited-at` (the last container exited).
+`…/sigterm-at` (first SIGTERM sent) and `…/sigterm-at.<container>`, `…/sigkill-at` (only if SIGKILL
+was needed), `…/exited-at.<container>` and `…/exited-at` (the last container exited). Init
+containers and native sidecars run as `nonstop.sandbox.kubelet.pods` describes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi, node_names
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX
+from nonstop.sandbox.podnet import PodNetwork
 from nonstop.sandbox.store import Obj, Store
 
 __all__ = ["ANNOTATION_PREFIX", "HOST_IP", "NODE_NAME", "Kubelet"]
@@ -45,6 +47,8 @@ class Kubelet:
     `api` is a `NodeApi`, or the embedded sandbox's `Store` (with its `EventRecorder`); then it is
     the sandbox's `nodes` nodes (`node_names`), registered on `start()`.
     `crash_backoff` is the restart back-off (initial, maximum) in seconds: Kubernetes' 10 s and 300 s.
+    `pod_network`: a started `PodNetwork` (pods run in its namespace, on its 198.18.x addresses);
+    None: pods share the host's network on 127.10.x, as in the embedded sandbox.
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class Kubelet:
         crash_backoff: tuple[float, float] = (10.0, 300.0),
         timestamped_logs: bool = False,
         nodes: int = 1,
+        pod_network: PodNetwork | None = None,
     ) -> None:
         if isinstance(api, Store):
             assert recorder is not None, "the in-process kubelet records events through the sandbox's recorder"
@@ -64,6 +69,7 @@ class Kubelet:
         self._log = log
         self._crash_backoff = crash_backoff
         self._timestamped_logs = timestamped_logs
+        self._pod_network = pod_network
         self._workers: dict[str, PodWorker] = {}
         self._ctx: KubeletContext | None = None
         self._thread: threading.Thread | None = None
@@ -75,14 +81,15 @@ class Kubelet:
             return
         if isinstance(self.api, StoreNodeApi):
             self.api.register_nodes()
-        spawner = Spawner()
+        network = self._pod_network
+        spawner = Spawner(netns_fd=network.netns_fd if network is not None else None)
         spawner.start()
         self._stopping = threading.Event()
         self._ctx = KubeletContext(
             api=self.api,
             log=self._log,
             spawner=spawner,
-            ipam=IpAllocator(),
+            ipam=IpAllocator(network.pod_cidr) if network is not None else IpAllocator(),
             workdir=Path(tempfile.mkdtemp(prefix="nonstop-kubelet-")),
             backoff_initial=self._crash_backoff[0],
             backoff_max=self._crash_backoff[1],
@@ -127,7 +134,7 @@ class Kubelet:
         for worker in list(self._workers.values()):
             if (worker.namespace, worker.name) != (namespace, name) or worker.deleted.is_set():
                 continue
-            runner = next((r for r in worker.runners if r.name == container), None)
+            runner = next((r for r in worker.all_runners if r.name == container), None)
             path = worker.log_dir / f"{container}.log"
             if runner is None or not path.exists():
                 continue
@@ -143,7 +150,7 @@ class Kubelet:
         killed = False
         for worker in list(self._workers.values()):
             if (worker.namespace, worker.name) == (namespace, name) and not worker.finished.is_set():
-                killed = any([runner.oom_kill() for runner in worker.runners]) or killed  # noqa: C419 (kill every one)
+                killed = any([runner.oom_kill() for runner in worker.all_runners]) or killed  # noqa: C419 (kill every one)
         return killed
 
     def pod_ips(self) -> dict[str, str]:

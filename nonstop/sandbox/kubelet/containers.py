@@ -1,7 +1,12 @@
 """One container on the sandbox node: start, wait, restart with back-off, stop; and its probes' view of it.
 
 A `ContainerRunner` thread owns the container's process; its in-memory state (state, lastState,
-ready, started, restartCount) is the truth the pod worker publishes as `containerStatuses`.
+ready, started, restartCount) is the truth the pod worker publishes as `containerStatuses` or
+`initContainerStatuses`. Its `kind` says which: a main container (`regular`) restarts per the pod's
+`restartPolicy`; an `init` container runs to completion and is retried only on failure (never
+under `restartPolicy: Never`), has no probes, and is `ready` once it exited 0; a native `sidecar`
+(an init container with `restartPolicy: Always`) is restarted whenever it exits, has probes like a
+main container, and stops only after the main containers (its `stop_turn`, from the pod worker).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from nonstop.sandbox.kubelet.context import HOST_IP
 from nonstop.sandbox.kubelet.probes import (
@@ -34,13 +39,15 @@ from nonstop.sandbox.kubelet.runconfig import (
     is_sample_app,
 )
 from nonstop.sandbox.kubelet.status import rfc3339_ms, rfc3339_s
-from nonstop.sandbox.kubelet.termination import stop_container
+from nonstop.sandbox.kubelet.termination import TurnWaiter, stop_container
 from nonstop.sandbox.store import Obj
 
 if TYPE_CHECKING:
     from nonstop.sandbox.kubelet.pods import PodWorker
 
-__all__ = ["Backoff", "ContainerRunner", "copy_stamped"]
+__all__ = ["Backoff", "ContainerKind", "ContainerRunner", "copy_stamped"]
+
+ContainerKind = Literal["regular", "init", "sidecar"]
 
 
 def copy_stamped(source: IO[bytes], path: Path) -> None:
@@ -75,15 +82,26 @@ class Backoff:
 class ContainerRunner:
     """One container: its process, restarts, probe results and the status Kubernetes reports for it."""
 
-    def __init__(self, pod: PodWorker, spec: Obj) -> None:
+    def __init__(
+        self,
+        pod: PodWorker,
+        spec: Obj,
+        *,
+        kind: ContainerKind = "regular",
+        initializing: bool = False,
+        stop_turn: TurnWaiter | None = None,
+    ) -> None:
         self.pod = pod
         self.spec = spec
+        self.kind: ContainerKind = kind
+        self.stop_turn = stop_turn
+        """A sidecar's wait for its turn to get SIGTERM at termination (None: no wait)."""
         self.name = str(spec["name"])
         self.image = str(spec.get("image", ""))
-        self.field_path = f"spec.containers{{{self.name}}}"
+        self.field_path = f"spec.{'containers' if kind == 'regular' else 'initContainers'}{{{self.name}}}"
         self.ports = {str(p["name"]): int(p["containerPort"]) for p in spec.get("ports") or [] if p.get("name")}
         self.restart_count = 0
-        self.state: Obj = {"waiting": {"reason": "ContainerCreating"}}
+        self.state: Obj = {"waiting": {"reason": "PodInitializing" if initializing else "ContainerCreating"}}
         self.last_state: Obj = {}
         self.container_id: str | None = None
         self.process: ContainerProcess | None = None
@@ -96,6 +114,12 @@ class ContainerRunner:
         """Set by `oom_kill()`: the next exit is reported as OOMKilled (fault injection)."""
         self.kill_grace: int | None = None
         self.wake = threading.Event()
+        self.launched = False
+        """Its thread was started (a container after a failed or interrupted initialisation never is)."""
+        self.retiring = threading.Event()
+        """Stop for good without a deletion: a sidecar once every main container has finished."""
+        self.stopped = threading.Event()
+        """It will not run again: its process exited for good, or it never started (a sidecar's turn waits on this)."""
         self.done = threading.Event()
         self.probes: dict[ProbeType, ProbeWorker] = {}
         probe_keys: tuple[tuple[ProbeType, str], ...] = (
@@ -104,19 +128,39 @@ class ContainerRunner:
             ("Liveness", "livenessProbe"),
         )
         for probe_type, key in probe_keys:
-            if spec.get(key):
+            if spec.get(key) and kind != "init":  # the API refuses probes on init containers; ignore them
                 self.probes[probe_type] = ProbeWorker(probe_type, ProbeSpec.from_obj(spec[key]), _Target(self))
         self.backoff = Backoff(pod.ctx.backoff_initial, pod.ctx.backoff_max)
         self.thread = threading.Thread(target=self._run, name=f"container-{self.name}", daemon=True)
 
     # -- status ----------------------------------------------------------------------------------
 
+    @property
+    def restart_policy(self) -> str:
+        """Its own: a sidecar always restarts; an init container is retried only when it failed."""
+        if self.kind == "sidecar":
+            return "Always"
+        if self.kind == "init":
+            return "Never" if self.pod.restart_policy == "Never" else "OnFailure"
+        return self.pod.restart_policy
+
+    def succeeded(self) -> bool:
+        """It exited 0 (an init container's completion)."""
+        return (self.state.get("terminated") or {}).get("exitCode") == 0
+
+    def launch(self) -> None:
+        """Start its thread and its probe workers."""
+        self.launched = True
+        self.thread.start()
+        for worker in self.probes.values():
+            worker.start()
+
     def status(self) -> Obj:
         cs: dict[str, Any] = {
             "name": self.name,
             "image": self.image,
             "imageID": "",
-            "ready": self.ready,
+            "ready": self.succeeded() if self.kind == "init" else self.ready,
             "restartCount": self.restart_count,
             "started": self.started,
             "state": self.state,
@@ -129,7 +173,11 @@ class ContainerRunner:
     # -- the loop --------------------------------------------------------------------------------
 
     def _stop_requested(self) -> bool:
-        return self.pod.terminating.is_set() or self.pod.ctx.stopping.is_set()
+        return self.pod.terminating.is_set() or self.pod.ctx.stopping.is_set() or self.retiring.is_set()
+
+    def ending(self) -> bool:
+        """The pod is going away, or this container is retired: stop the process, do not restart it."""
+        return self.pod.terminating.is_set() or self.retiring.is_set()
 
     def _wait(self, seconds: float) -> bool:
         """Sleep `seconds` unless the pod starts terminating; True if it did."""
@@ -150,6 +198,7 @@ class ContainerRunner:
                 "kubelet.container_crashed", pod=self.pod.key, container=self.name, error=str(exc)
             )
         finally:
+            self.stopped.set()
             self.done.set()
             self.pod.wake.set()
 
@@ -185,7 +234,7 @@ class ContainerRunner:
                 self.wake.clear()
             if self.pod.ctx.stopping.is_set():
                 return
-            if self.pod.terminating.is_set():
+            if self.ending():
                 self._terminate(proc)
                 return
             if self.kill_reason and not proc.exited.is_set():
@@ -204,7 +253,7 @@ class ContainerRunner:
                 )
             proc.exited.wait()
             self._record_exit(proc)
-            if self.pod.terminating.is_set() or not self._restart_after_exit():
+            if self.ending() or not self._restart_after_exit():
                 return
 
     def _image_pull_failed(self, why: str, backoff: Backoff) -> bool:
@@ -273,6 +322,8 @@ class ContainerRunner:
         self.pod.event("Started", f"Started container {self.name}", self.field_path)
         self.pod.ctx.log.info("kubelet.container_started", pod=self.pod.key, container=self.name, pid=popen.pid)
         self.pod.publish()
+        if self.started:
+            self.pod.wake.set()  # the next init container may start
         if "Readiness" in self.probes and self.started:
             self.probes["Readiness"].trigger()
         return True
@@ -302,7 +353,7 @@ class ContainerRunner:
     def _restart_after_exit(self) -> bool:
         """Restart per restartPolicy, after the back-off; False when the container stays terminated."""
         terminated = self.state.get("terminated", {})
-        policy = self.pod.restart_policy
+        policy = self.restart_policy
         if policy == "Never" or (policy == "OnFailure" and terminated.get("exitCode") == 0):
             return False
         now = time.time()
@@ -333,7 +384,7 @@ class ContainerRunner:
 
     def _terminate(self, proc: ContainerProcess) -> None:
         pod = self.pod
-        t0 = pod.deletion_seen_mono or time.monotonic()
+        t0 = (pod.deletion_seen_mono if pod.terminating.is_set() else None) or time.monotonic()
         pod.event("Killing", f"Stopping container {self.name}", self.field_path)
         grace = pod.grace_seconds()
         timeline = stop_container(
@@ -344,7 +395,9 @@ class ContainerRunner:
             run_hook=pod.hook_runner(self),
             on_hook_failed=lambda: pod.event("FailedPreStopHook", "PreStopHook failed", self.field_path, warning=True),
             on_sigterm=lambda at: pod.note_sigterm(self.name, at),
+            wait_turn=self.stop_turn,
         )
+        self.stopped.set()
         pod.ctx.log.info(
             "kubelet.container_stopped",
             pod=pod.key,
@@ -385,7 +438,7 @@ class _Target:
             running="running" in r.state and r.process is not None and not r.process.exited.is_set(),
             running_since=r.running_since,
             started=r.started,
-            pod_terminating=r.pod.terminating.is_set(),
+            pod_terminating=r.ending(),
             pod_done=r.done.is_set() or r.pod.ctx.stopping.is_set(),
         )
 
@@ -403,6 +456,7 @@ class _Target:
                 r.started = True
                 r.ready = "Readiness" not in r.probes
                 r.pod.publish()
+                r.pod.wake.set()  # the next init container may start
                 if "Readiness" in r.probes:
                     r.probes["Readiness"].trigger()
                 if "Liveness" in r.probes:

@@ -3,6 +3,17 @@
 A `PodWorker` thread owns the pod; each container has a `ContainerRunner` thread
 (`nonstop.sandbox.kubelet.containers`) and one `ProbeWorker` per probe. The runners' in-memory state
 is the truth; `PodWorker.publish()` writes the whole status from it through the kubelet's `NodeApi`.
+
+Start-up follows the kubelet's init sequence: `spec.initContainers` one at a time, in order — a
+regular one must exit 0 before the next starts (retried with back-off on failure, except under
+`restartPolicy: Never`, which fails the pod), a native sidecar (`restartPolicy: Always`) must have
+*started* (running, and its startupProbe succeeded if it has one) and keeps running — then every
+main container at once. At termination all containers stop in parallel except the sidecars: each
+runs its preStop hook at once but gets SIGTERM only after every main container and every sidecar
+after it has exited (reverse order), all within the one grace period (`_turn_waiter`). When every
+main container has finished for good without a deletion (`restartPolicy` Never/OnFailure, or a
+failed initialisation under Never), the sidecars are stopped the same way and the pod's phase
+becomes terminal.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import time
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.kubelet.containers import ContainerRunner
+from nonstop.sandbox.kubelet.containers import ContainerKind, ContainerRunner
 from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, KubeletContext
 from nonstop.sandbox.kubelet.probes import run_handler
 from nonstop.sandbox.kubelet.status import (
@@ -24,10 +35,14 @@ from nonstop.sandbox.kubelet.status import (
     rfc3339_ms,
     rfc3339_s,
 )
-from nonstop.sandbox.kubelet.termination import StopTimeline
+from nonstop.sandbox.kubelet.termination import StopTimeline, TurnWaiter
 from nonstop.sandbox.store import Obj
 
 __all__ = ["PodWorker"]
+
+
+def _init_kind(spec: Obj) -> ContainerKind:
+    return "sidecar" if spec.get("restartPolicy") == "Always" else "init"
 
 
 class PodWorker:
@@ -53,6 +68,9 @@ class PodWorker:
         self.deletion_seen_mono: float | None = None
         self.annotations: dict[str, str] = {}
         self.runners: list[ContainerRunner] = []
+        """The main containers (`spec.containers`)."""
+        self.init_runners: list[ContainerRunner] = []
+        """`spec.initContainers`, in order: regular init containers and native sidecars."""
         self.log_dir = ctx.workdir / f"{self.namespace}_{self.name}_{self.uid[:8]}"
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
 
@@ -73,9 +91,9 @@ class PodWorker:
             self.ctx.log.info("kubelet.pod_terminating", pod=self.key, grace=self.grace_seconds())
             self.terminating.set()
             self._wake_all()
-            if self.runners:
+            if self.all_runners:
                 self.publish()  # the deletion-observed-at annotation, at once
-        elif self.runners and not self.finished.is_set() and ready_needs_update(pod):
+        elif self.all_runners and not self.finished.is_set() and ready_needs_update(pod):
             self.publish()  # a readiness gate's condition changed: Ready follows
 
     def removed(self) -> None:
@@ -91,9 +109,14 @@ class PodWorker:
             self.terminating.set()
         self._wake_all()
 
+    @property
+    def all_runners(self) -> list[ContainerRunner]:
+        """Init containers (sidecars included) first, then the main containers."""
+        return [*self.init_runners, *self.runners]
+
     def _wake_all(self) -> None:
         self.wake.set()
-        for runner in self.runners:
+        for runner in self.all_runners:
             runner.wake.set()
 
     def grace_seconds(self) -> int:
@@ -134,6 +157,8 @@ class PodWorker:
             ):
                 if at is not None:
                     self.annotations.setdefault(ANNOTATION_PREFIX + key, rfc3339_ms(at))
+            if timeline.sigterm_at is not None:
+                self.annotations[ANNOTATION_PREFIX + "sigterm-at." + container] = rfc3339_ms(timeline.sigterm_at)
             if timeline.exited_at is not None:
                 self.annotations[ANNOTATION_PREFIX + "exited-at." + container] = rfc3339_ms(timeline.exited_at)
 
@@ -143,11 +168,15 @@ class PodWorker:
             return
         with self._lock:
             statuses = [r.status() for r in self.runners]
+            init_statuses = [r.status() for r in self.init_runners]
+            sidecars = frozenset(r.name for r in self.init_runners if r.kind == "sidecar")
             annotations = dict(self.annotations)
 
             def change(pod: Obj) -> None:
                 status = pod.setdefault("status", {})
-                phase = phase_of(statuses, self.restart_policy, terminal=terminal)
+                phase = phase_of(
+                    statuses, self.restart_policy, terminal=terminal, init_statuses=init_statuses, sidecars=sidecars
+                )
                 status["phase"] = phase
                 status["conditions"] = conditions(
                     status.get("conditions") or [],
@@ -155,6 +184,8 @@ class PodWorker:
                     phase=phase,
                     sandbox_ready=bool(self.pod_ip) and not terminal,
                     readiness_gates=pod.get("spec", {}).get("readinessGates") or [],
+                    init_statuses=init_statuses,
+                    sidecars=sidecars,
                 )
                 status["hostIP"] = HOST_IP
                 status["hostIPs"] = [{"ip": HOST_IP}]
@@ -162,6 +193,8 @@ class PodWorker:
                     status["podIP"] = self.pod_ip
                     status["podIPs"] = [{"ip": self.pod_ip}]
                 status["startTime"] = rfc3339_s(self.start_time)
+                if init_statuses:
+                    status["initContainerStatuses"] = init_statuses
                 status["containerStatuses"] = statuses
                 status.setdefault("qosClass", "BestEffort")  # set at creation by a real API server, immutable
                 if annotations:
@@ -191,28 +224,47 @@ class PodWorker:
         self.pod_ip = self.ctx.ipam.allocate(self.uid)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         spec = self.snapshot().get("spec", {})
-        self.runners = [ContainerRunner(self, c) for c in spec.get("containers") or []]
+        init_specs = spec.get("initContainers") or []
+        self.init_runners = [ContainerRunner(self, c, kind=_init_kind(c), initializing=True) for c in init_specs]
+        for index, runner in enumerate(self.init_runners):
+            if runner.kind == "sidecar":
+                runner.stop_turn = self._turn_waiter(index)
+        self.runners = [ContainerRunner(self, c, initializing=bool(init_specs)) for c in spec.get("containers") or []]
         self.publish()
+        if self._initialize():
+            for runner in self.runners:
+                runner.launch()
+        for runner in self.all_runners:
+            if not runner.launched:
+                runner.stopped.set()  # never ran: no sidecar waits for it
         for runner in self.runners:
-            runner.thread.start()
-            for worker in runner.probes.values():
-                worker.start()
-        for runner in self.runners:
-            runner.done.wait()
-        for runner in self.runners:
+            if runner.launched:
+                runner.done.wait()
+        if not (self.terminating.is_set() or self.ctx.stopping.is_set()):
+            for runner in self.init_runners:  # every main container finished for good: the sidecars go too
+                if runner.kind == "sidecar":
+                    runner.retiring.set()
+                    runner.wake.set()
+        for runner in self.all_runners:
+            if runner.launched:
+                runner.done.wait()
+        for runner in self.all_runners:
             for worker in runner.probes.values():
                 worker.stop()
         if self.ctx.stopping.is_set():
             return
         if not self.terminating.is_set():
+            for runner in self.init_runners:
+                if runner.retiring.is_set() and "waiting" in runner.state and "terminated" in runner.last_state:
+                    runner.state, runner.last_state = runner.last_state, {}  # retired while backing off
             self.publish()  # every container stopped for good (restartPolicy Never/OnFailure)
             while not (self.terminating.is_set() or self.ctx.stopping.is_set()):
                 self.wake.wait(1.0)
                 self.wake.clear()
         if self.ctx.stopping.is_set():
             return
-        for runner in self.runners:
-            if "terminated" in runner.state:
+        for runner in self.all_runners:
+            if "terminated" in runner.state or not runner.launched:  # never run: stays waiting, as in Kubernetes
                 continue
             if "terminated" in runner.last_state:  # stopped while backing off: its last exit is final
                 runner.state, runner.last_state = runner.last_state, {}
@@ -235,6 +287,35 @@ class PodWorker:
             self.deleted.set()
         self.ctx.log.info("kubelet.pod_removed", pod=self.key)
 
+    def _initialize(self) -> bool:
+        """Run the init containers in order; True once every regular one succeeded and every sidecar started."""
+        for runner in self.init_runners:
+            runner.launch()
+            while not (runner.started if runner.kind == "sidecar" else runner.done.is_set() and runner.succeeded()):
+                if self.terminating.is_set() or self.ctx.stopping.is_set():
+                    return False
+                if runner.kind == "init" and runner.done.is_set():
+                    return False  # failed for good (restartPolicy Never): the pod fails
+                self.wake.wait()
+                self.wake.clear()
+        return not (self.terminating.is_set() or self.ctx.stopping.is_set())
+
+    def _turn_waiter(self, index: int) -> TurnWaiter:
+        """When the sidecar `init_runners[index]` may get SIGTERM: every main container, then the next
+        sidecar after it, has stopped (k/k `terminationOrdering`); returns the seconds it waited."""
+
+        def wait(budget: float) -> float:
+            later = next((r for r in self.init_runners[index + 1 :] if r.kind == "sidecar"), None)
+            prerequisites = [r.stopped for r in self.runners] + ([later.stopped] if later else [])
+            started = time.monotonic()
+            deadline = started + budget
+            for event in prerequisites:
+                if not event.wait(max(0.0, deadline - time.monotonic())):
+                    break  # the grace period ran out: stop it now
+            return time.monotonic() - started
+
+        return wait
+
     def hook_runner(self, runner: ContainerRunner) -> Any:
         """A HookRunner for `runner`'s preStop: exec and httpGet through the probe handlers."""
 
@@ -253,6 +334,6 @@ class PodWorker:
     def shutdown(self) -> None:
         """The kubelet is stopping: wake everything so the threads end (processes die with the spawner)."""
         self._wake_all()
-        for runner in self.runners:
+        for runner in self.all_runners:
             for worker in runner.probes.values():
                 worker.stop()

@@ -6,10 +6,19 @@ sandbox's readiness-gate controller, or a test); when such a condition changes, 
 publishes again so `Ready` follows (`ready_needs_update`). Phase follows the kubelet's
 `getPhase`: Pending while a container has never run, Running while a container runs or may restart,
 Succeeded/Failed once every container has stopped for good (a pod that was deleted is terminal).
+
+Init containers (`initContainerStatuses`): a regular one is pending until it exited 0 (then `ready`),
+a failed one fails the pod only under `restartPolicy: Never`; a native sidecar (`restartPolicy:
+Always`) is pending until `started`, counts for `ContainersReady` like a main container (listed
+first in the unready message) and never for the terminal phase. `Initialized` is False
+(`ContainersNotInitialized`, "containers with incomplete status: [a b]") until every regular init
+container succeeded and every sidecar started, and stays True once a main container has run
+(k/k `GeneratePodInitializedCondition`, `getPhase`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,9 +47,44 @@ def rfc3339_ms(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def phase_of(statuses: list[Obj], restart_policy: str, *, terminal: bool) -> str:
-    """The pod phase from its container statuses."""
+def _regular_started(statuses: list[Obj]) -> bool:
+    """Whether a main container has ever run (k/k `HasAnyRegularContainerStarted`)."""
+    return any(
+        "running" in (cs.get("state") or {})
+        or "terminated" in (cs.get("state") or {})
+        or (cs.get("lastState") or {}).get("terminated")
+        for cs in statuses
+    )
+
+
+def phase_of(
+    statuses: list[Obj],
+    restart_policy: str,
+    *,
+    terminal: bool,
+    init_statuses: Sequence[Obj] = (),
+    sidecars: frozenset[str] = frozenset(),
+) -> str:
+    """The pod phase from its container statuses (init containers' first; `sidecars` names the native ones)."""
+    pending_init = failed_init = 0
     waiting = running = stopped = succeeded = 0
+    for cs in init_statuses:
+        state = cs.get("state") or {}
+        last_terminated = (cs.get("lastState") or {}).get("terminated")
+        if cs.get("name") in sidecars:
+            if "running" in state:
+                running += 1
+                pending_init += 0 if cs.get("started") else 1
+            elif "waiting" in state and not last_terminated:
+                pending_init += 1
+                waiting += 1
+            continue  # a stopped sidecar never decides the phase
+        if "terminated" in state:
+            failed_init += 1 if state["terminated"].get("exitCode") != 0 else 0
+        elif "waiting" in state and last_terminated:
+            failed_init += 1 if last_terminated.get("exitCode") != 0 else 0
+        else:
+            pending_init += 1
     for cs in statuses:
         state = cs.get("state", {})
         if "running" in state:
@@ -54,8 +98,11 @@ def phase_of(statuses: list[Obj], restart_policy: str, *, terminal: bool) -> str
         else:
             waiting += 1
     if terminal:
-        return "Succeeded" if statuses and succeeded == len(statuses) else "Failed"
-    if waiting:
+        initialized = (not failed_init and not pending_init) or _regular_started(statuses)
+        return "Succeeded" if initialized and statuses and succeeded == len(statuses) else "Failed"
+    if failed_init and restart_policy == "Never":
+        return "Failed"
+    if (pending_init and not _regular_started(statuses)) or waiting:
         return "Pending"
     if running:
         return "Running"
@@ -108,6 +155,27 @@ def ready_needs_update(pod: Obj) -> bool:
     return (by_type.get("Ready") or {}).get("status") != want
 
 
+def _initialized(
+    init_statuses: Sequence[Obj], sidecars: frozenset[str], statuses: list[Obj], phase: str
+) -> tuple[bool, str | None, str | None]:
+    if not init_statuses:
+        return True, None, None
+    incomplete = []
+    for cs in init_statuses:
+        if cs.get("name") in sidecars:
+            done = bool(cs.get("started"))
+        else:
+            terminated = (cs.get("state") or {}).get("terminated") or {}
+            done = bool(terminated) and terminated.get("exitCode") == 0
+        if not done:
+            incomplete.append(str(cs.get("name")))
+    if phase == "Succeeded":
+        return True, "PodCompleted", None
+    if not incomplete or _regular_started(statuses):
+        return True, None, None
+    return False, "ContainersNotInitialized", f"containers with incomplete status: [{' '.join(incomplete)}]"
+
+
 def conditions(
     previous_conditions: list[Obj],
     statuses: list[Obj],
@@ -115,11 +183,14 @@ def conditions(
     phase: str,
     sandbox_ready: bool,
     readiness_gates: list[Obj],
+    init_statuses: Sequence[Obj] = (),
+    sidecars: frozenset[str] = frozenset(),
 ) -> list[Obj]:
     """PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled."""
     previous = {c.get("type", ""): c for c in previous_conditions}
     terminal_reason = {"Succeeded": "PodCompleted", "Failed": "PodFailed"}.get(phase)
-    unready = [cs["name"] for cs in statuses if not cs.get("ready")]
+    serving = [cs for cs in init_statuses if cs.get("name") in sidecars] + list(statuses)
+    unready = [cs["name"] for cs in serving if not cs.get("ready")]
     if terminal_reason:
         containers_ready: tuple[bool, str | None, str | None] = (False, terminal_reason, None)
         ready = containers_ready
@@ -132,7 +203,7 @@ def conditions(
             ready = (False, "ReadinessGatesNotReady", ", ".join(gate_messages))
     out = [
         _condition(previous, "PodReadyToStartContainers", sandbox_ready, None, None),
-        _condition(previous, "Initialized", True, None, None),
+        _condition(previous, "Initialized", *_initialized(init_statuses, sidecars, statuses, phase)),
         _condition(previous, "Ready", *ready),
         _condition(previous, "ContainersReady", *containers_ready),
         _condition(previous, "PodScheduled", True, None, None),

@@ -5,8 +5,11 @@
    and abandons a hook still running then; a failing hook is reported (`FailedPreStopHook`
    "PreStopHook failed") and never blocks termination. An `httpGet` hook fails only on transport
    errors, not on the status code.
-2. The *whole* seconds the hook took are subtracted from grace; the remainder is floored at 2 s.
-3. SIGTERM to the container's main process, SIGKILL to its whole process group when the remainder
+2. The *whole* seconds the hook took are subtracted from grace.
+3. A native sidecar then waits for its turn (`wait_turn`: every main container and every later
+   sidecar has exited; k/k `terminationOrdering.waitForTurn`) for at most what is left of grace,
+   and the whole seconds it waited are subtracted too. The remainder is floored at 2 s.
+4. SIGTERM to the container's main process, SIGKILL to its whole process group when the remainder
    runs out, then wait for the exit.
 """
 
@@ -21,12 +24,15 @@ from dataclasses import dataclass
 from nonstop.sandbox.kubelet.processes import ContainerProcess
 from nonstop.sandbox.store import Obj
 
-__all__ = ["MINIMUM_GRACE_SECONDS", "HookRunner", "StopTimeline", "stop_container"]
+__all__ = ["MINIMUM_GRACE_SECONDS", "HookRunner", "StopTimeline", "TurnWaiter", "stop_container"]
 
 MINIMUM_GRACE_SECONDS = 2
 
 # Runs a hook handler with a timeout (seconds); returns an error text, or None on success.
 HookRunner = Callable[[Obj, float], str | None]
+
+# Waits at most the given seconds for a sidecar's turn to stop; returns the seconds it waited.
+TurnWaiter = Callable[[float], float]
 
 
 @dataclass
@@ -77,6 +83,7 @@ def stop_container(
     run_hook: HookRunner,
     on_hook_failed: Callable[[], None],
     on_sigterm: Callable[[float], None] | None = None,
+    wait_turn: TurnWaiter | None = None,
 ) -> StopTimeline:
     """Run the stop sequence on `process`; returns once the process has exited.
 
@@ -93,6 +100,9 @@ def stop_container(
         if timeline.prestop_error is not None:
             on_hook_failed()
         grace -= int(kill_from - t0)
+    if wait_turn is not None and grace > 0 and not process.exited.is_set():
+        grace -= int(wait_turn(max(0.0, kill_from + grace - time.monotonic())))
+        kill_from = time.monotonic()
     grace = max(grace, MINIMUM_GRACE_SECONDS)
     if not process.exited.is_set():
         process.send(signal.SIGTERM)
