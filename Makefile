@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint-code unit clean
+.PHONY: demo test lint-code unit clean controlplane
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,11 @@ $(STAMP): pyproject.toml
 ## demo: the seed's experiment on the embedded sandbox, before and after its fixes
 demo: $(STAMP)
 	$(BIN)/nonstop demo
+
+## controlplane: build the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
+## from controlplane/'s pinned Go modules into ~/.cache/nonstop/controlplane/ (needs Go ≥ 1.24; cached by pins)
+controlplane: $(STAMP)
+	$(BIN)/nonstop controlplane build
 
 ## test: every check CI runs — ruff, mypy (strict), import-linter, then pytest (all tiers but soak)
 test: $(STAMP) lint-code

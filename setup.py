@@ -1,4 +1,7 @@
-"""Packaging glue pyproject.toml cannot express: `config/` ships as the data package `nonstop.bundled_config`.
+"""Packaging glue pyproject.toml cannot express: data folders shipped as packages.
+
+`config/` ships as the data package `nonstop.bundled_config`, and `controlplane/` (the Go module
+that builds the real control plane: go.mod, go.sum, main.go) as `nonstop.bundled_controlplane`.
 
 The code packages are found automatically; every folder under config/ is added as a data package,
 so `importlib.resources` finds the examples, drills and deploy files from any directory, both in
@@ -16,7 +19,9 @@ config_packages = ["nonstop.bundled_config"] + [
 ]
 
 setup(
-    packages=find_packages(include=["nonstop*", "checks*", "workflows*", "locustfiles*"]) + config_packages,
-    package_dir={"nonstop.bundled_config": "config"},
+    packages=find_packages(include=["nonstop*", "checks*", "workflows*", "locustfiles*"])
+    + config_packages
+    + ["nonstop.bundled_controlplane"],
+    package_dir={"nonstop.bundled_config": "config", "nonstop.bundled_controlplane": "controlplane"},
     package_data={pkg: ["*"] for pkg in config_packages},
 )

@@ -13,6 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "nonstop", "checks", "workflows", "locustfiles", "config")
+SOURCES += ("controlplane",)  # the Go module of the real control plane, shipped as package data
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +85,25 @@ def test_installed_console_script_lints_its_bundled_examples(installed: Path, tm
     linted_after = _run([nonstop, "lint", "--format", "json", str(after)], cwd=tmp_path)
     assert linted_after.returncode == 0, linted_after.stderr
     assert '"rule": "single-replica"' in linted_after.stdout
+
+
+def test_installed_package_carries_the_control_plane_go_module(installed: Path, tmp_path: Path) -> None:
+    """A wheel can build the real control plane: its Go module files are package data, keyed as in the checkout."""
+    from nonstop.sandbox.real.build import build_key
+
+    probe = _run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "from importlib import resources\n"
+            "from nonstop.sandbox.real.build import build_key\n"
+            "root = resources.files('nonstop.bundled_controlplane')\n"
+            "print(root.joinpath('go.mod')); print(build_key())",
+        ],
+        cwd=tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    go_mod, key = probe.stdout.split()
+    assert go_mod.startswith(str(installed))
+    assert "k8s.io/kubernetes v1.33.13" in Path(go_mod).read_text()
+    assert key == build_key()

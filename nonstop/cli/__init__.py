@@ -45,9 +45,9 @@ def _global_options(
 
 
 def _register() -> None:
-    from nonstop.cli import demo, drill, lint, report, sandbox, schema, workflows, zoo
+    from nonstop.cli import controlplane, demo, drill, lint, report, sandbox, schema, workflows, zoo
 
-    for module in (lint, drill, demo, zoo, sandbox, report, workflows, schema):
+    for module in (lint, drill, demo, zoo, sandbox, controlplane, report, workflows, schema):
         module.register(app)
 
 

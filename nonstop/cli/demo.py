@@ -53,11 +53,19 @@ def register(app: typer.Typer) -> None:
         report_dir: Annotated[Path, typer.Option("--report-dir", help="Where each case's report goes.")] = Path(
             "nonstop-demo"
         ),
+        control_plane: Annotated[
+            str,
+            typer.Option(
+                "--control-plane",
+                help="embedded (our Python cluster, the default) or real (kube-apiserver & co. with our node; root).",
+            ),
+        ] = "embedded",
     ) -> None:
         """Run the seed's experiment on the embedded sandbox: three configurations, the same rollout under load."""
         from nonstop.bundled import config_file
-        from nonstop.cli.drill import run_drill_command
+        from nonstop.cli.drill import check_control_plane, run_drill_command
 
+        check_control_plane(control_plane, sandbox=True)
         console = Console()
         if not console.is_terminal:
             console = Console(width=120)  # a log or a pipe: wide enough for the table, never folded mid-word
@@ -67,7 +75,7 @@ def register(app: typer.Typer) -> None:
             out = report_dir / case.name
             run_drill_command(
                 config_file(case.drill), sandbox=True, apply=[config_file(case.manifest)], kubeconfig=None,
-                context=None, report_dir=out, dry_run=False,
+                context=None, report_dir=out, dry_run=False, control_plane=control_plane,
             )  # fmt: skip
             report = json.loads((out / "report.json").read_text())
             results.append((case, report, case.came_out(report)))

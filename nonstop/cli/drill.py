@@ -16,7 +16,7 @@ import typer
 from nonstop.errors import InputError
 from nonstop.logs import get_logger
 
-__all__ = ["register", "run_drill_command", "sandbox_connection"]
+__all__ = ["CONTROL_PLANE_HELP", "check_control_plane", "register", "run_drill_command", "sandbox_connection"]
 
 log = get_logger("cli.drill")
 
@@ -51,8 +51,13 @@ def sandbox_connection(
     add_lag: float | None = None,
     remove_lag: float | None = None,
     retry_stale_connections: bool = True,
+    control_plane: str = "embedded",
 ) -> Iterator[str | None]:
-    """Start the embedded sandbox with `apply`, wait until the target is available; yields the kubeconfig path."""
+    """Start the sandbox with `apply`, wait until the target is available; yields the kubeconfig path.
+
+    `control_plane`: embedded (our Python cluster) or real (kube-apiserver & co. with our node, whose
+    pods live in a network namespace: root only; the binary is built first when not cached).
+    """
     from nonstop.drill.target import is_complete
     from nonstop.kube.api import Kube
     from nonstop.kube.connection import connect
@@ -61,14 +66,19 @@ def sandbox_connection(
     for manifest in apply:
         if not manifest.exists():
             raise InputError(f"{manifest}: no such manifest file (--apply)")
+    startup_timeout = 60.0
+    if control_plane == "real":
+        from nonstop.sandbox.podnet import PodNetwork
+        from nonstop.sandbox.real.build import ensure_built
+
+        PodNetwork.check_possible()
+        ensure_built(progress=lambda line: typer.echo(line, err=True))  # a cold build: minutes, shown here
+        startup_timeout = 180.0
     sandbox = SandboxProcess(
-        apply=apply,
-        proxy_lag=proxy_lag,
-        data_plane=data_plane,
-        add_lag=add_lag,
-        remove_lag=remove_lag,
-        retry_stale_connections=retry_stale_connections,
-    )
+        apply=apply, proxy_lag=proxy_lag, data_plane=data_plane, control_plane=control_plane,
+        add_lag=add_lag, remove_lag=remove_lag, retry_stale_connections=retry_stale_connections,
+        startup_timeout=startup_timeout,
+    )  # fmt: skip
     sandbox.start()
     try:
         kube = Kube(connect(kubeconfig=str(sandbox.kubeconfig)))
@@ -97,6 +107,7 @@ def run_drill_command(
     report_dir: Path | None,
     dry_run: bool,
     quiet: bool = False,
+    control_plane: str = "embedded",
 ) -> int:
     """Run one drill end to end; returns the exit code of CONTRACT.md."""
     from nonstop.drill.reporting import write_reports
@@ -111,6 +122,7 @@ def run_drill_command(
     spec = drill.spec
     if apply and not sandbox:
         raise InputError("--apply only works with --sandbox (nonstop never applies manifests to a real cluster)")
+    check_control_plane(control_plane, sandbox=sandbox)
     out_dir = report_dir or Path("nonstop-report") / drill.metadata.name
     with interrupt_handler() as interrupted:
         if sandbox:
@@ -119,6 +131,7 @@ def run_drill_command(
                 add_lag=spec.sandbox.add_lag_seconds, remove_lag=spec.sandbox.remove_lag_seconds,
                 retry_stale_connections=spec.sandbox.ingress.retry_stale_connections,
                 target_kind=spec.target.kind, target=spec.target.name, namespace=spec.target.namespace,
+                control_plane=control_plane,
             )  # fmt: skip
         else:
             cm = _nothing(kubeconfig)
@@ -135,6 +148,20 @@ def run_drill_command(
     if not quiet:
         print_summary(report, out_dir)
     return run.exit_code
+
+
+def check_control_plane(control_plane: str, *, sandbox: bool) -> None:
+    """`--control-plane` is embedded or real, and only means something with `--sandbox`."""
+    if control_plane not in ("embedded", "real"):
+        raise InputError(f"--control-plane must be embedded or real, not {control_plane!r}")
+    if control_plane != "embedded" and not sandbox:
+        raise InputError("--control-plane only works with --sandbox (it chooses the sandbox's control plane)")
+
+
+CONTROL_PLANE_HELP = (
+    "With --sandbox: embedded (our Python cluster, the default) or real (kube-apiserver, etcd, "
+    "kube-controller-manager, kube-scheduler built from Go modules, with our node; needs root)."
+)
 
 
 @contextmanager
@@ -161,6 +188,7 @@ def register(app: typer.Typer) -> None:
                 "--dry-run", help="Measure and decide, but change nothing in the cluster (and take no Lease)."
             ),
         ] = False,
+        control_plane: Annotated[str, typer.Option("--control-plane", help=CONTROL_PLANE_HELP)] = "embedded",
     ) -> None:
         """Run one drill: load through the Service while the target rolls out; judge, decide, report.
 
@@ -168,6 +196,6 @@ def register(app: typer.Typer) -> None:
         """
         code = run_drill_command(
             file, sandbox=sandbox, apply=apply or [], kubeconfig=kubeconfig, context=context,
-            report_dir=report_dir, dry_run=dry_run,
+            report_dir=report_dir, dry_run=dry_run, control_plane=control_plane,
         )  # fmt: skip
         raise typer.Exit(code)

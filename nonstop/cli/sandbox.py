@@ -1,13 +1,20 @@
-"""`nonstop sandbox up`: run the embedded cluster in the foreground until Ctrl-C or SIGTERM.
+"""`nonstop sandbox up`: run the sandbox cluster in the foreground until Ctrl-C or SIGTERM.
 
 Order matters (CONTRACT.md): start the cluster, create the `--apply` objects, then write the
 kubeconfig atomically — its existence means "ready to use". On stop, the kubeconfig is removed.
+
+`--control-plane embedded` (the default) is our Python cluster; `--control-plane real` builds
+(cached) and runs etcd, kube-apiserver, kube-controller-manager and kube-scheduler on loopback
+(nonstop/sandbox/real/), then our node (`SandboxNode`: kubelet, data plane as `system:kube-proxy`)
+with its pods on 198.18.x in a network namespace of its own (root only; the real apiserver refuses
+loopback endpoint addresses), waits until the node is schedulable, applies, writes the kubeconfig.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +25,7 @@ from nonstop.errors import InputError
 
 if TYPE_CHECKING:
     from nonstop.sandbox.faults import FaultPlan
+    from nonstop.sandbox.node import SandboxNode
 
 __all__ = ["register"]
 
@@ -79,16 +87,36 @@ def register(app: typer.Typer) -> None:
                 "--no-kubelet", hidden=True, help="Run no in-process kubelet (a `sandbox node` is the node instead)."
             ),
         ] = False,
+        control_plane: Annotated[
+            str,
+            typer.Option(
+                "--control-plane",
+                help="embedded (our Python cluster, the default) or real (kube-apiserver, etcd, "
+                "kube-controller-manager, kube-scheduler built from Go modules; needs Go the first time).",
+            ),
+        ] = "embedded",
     ) -> None:
-        """Run the embedded cluster in the foreground until Ctrl-C or SIGTERM."""
+        """Run the sandbox cluster in the foreground until Ctrl-C or SIGTERM."""
         from nonstop.logs import get_logger
         from nonstop.sandbox.cluster import Cluster, load_manifests, write_kubeconfig
 
-        if data_plane not in ("kube-proxy", "ingress", "ipvs"):
-            raise InputError(f"--data-plane must be kube-proxy, ingress or ipvs, not {data_plane!r}")
+        if control_plane not in ("embedded", "real"):
+            raise InputError(f"--control-plane must be embedded or real, not {control_plane!r}")
         for flag, value in (("--proxy-lag", proxy_lag), ("--add-lag", add_lag), ("--remove-lag", remove_lag)):
             if value is not None and value < 0:
                 raise InputError(f"{flag} must be ≥ 0 seconds, not {value}")
+        if control_plane == "real":
+            if faults is not None:
+                raise InputError("--faults works only with --control-plane embedded (the fault plans act on our API)")
+            if data_plane not in ("kube-proxy", "ingress"):
+                raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
+            _run_real(
+                apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, data_plane=data_plane,
+                proxy_lag=proxy_lag,
+            )  # fmt: skip
+            return
+        if data_plane not in ("kube-proxy", "ingress", "ipvs"):
+            raise InputError(f"--data-plane must be kube-proxy, ingress or ipvs, not {data_plane!r}")
         plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
@@ -164,6 +192,14 @@ def register(app: typer.Typer) -> None:
         proxy_lag: Annotated[
             float, typer.Option("--proxy-lag", help="Seconds the data plane sees EndpointSlice changes late.")
         ] = 1.0,
+        pod_network: Annotated[
+            str,
+            typer.Option(
+                "--pod-network",
+                help="loopback (pods on 127.10.x, the host's network) or netns (198.18.x in a network namespace "
+                "of the node's own, which a real API server accepts in EndpointSlices; needs root).",
+            ),
+        ] = "loopback",
     ) -> None:
         """Be the node of any API server: run its pods as local processes, until Ctrl-C or SIGTERM.
 
@@ -177,6 +213,8 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"--data-plane must be kube-proxy, ingress or none, not {data_plane!r}")
         if proxy_lag < 0:
             raise InputError(f"--proxy-lag must be ≥ 0 seconds, not {proxy_lag}")
+        if pod_network not in ("loopback", "netns"):
+            raise InputError(f"--pod-network must be loopback or netns, not {pod_network!r}")
         for option, path in (
             ("--data-plane-kubeconfig", data_plane_kubeconfig),
             ("--client-ca-file", client_ca),
@@ -201,6 +239,7 @@ def register(app: typer.Typer) -> None:
             data_plane=None if data_plane == "none" else data_plane,
             data_plane_kubeconfig=data_plane_kubeconfig,
             proxy_lag=proxy_lag,
+            pod_network=pod_network == "netns",
             log=get_logger("node"),
         )
         try:
@@ -213,6 +252,100 @@ def register(app: typer.Typer) -> None:
         finally:
             sandbox_node.stop()
             signal.signal(signal.SIGTERM, previous)
+
+
+def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane: str, proxy_lag: float) -> None:
+    """`sandbox up --control-plane real`: the real control plane and our node, apply, kubeconfig last, wait."""
+    from nonstop.logs import get_logger
+    from nonstop.sandbox.node import SandboxNode
+    from nonstop.sandbox.podnet import PodNetwork
+    from nonstop.sandbox.real.build import ensure_built
+    from nonstop.sandbox.real.controlplane import RealControlPlane
+    from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
+
+    PodNetwork.check_possible()  # before a build or a start: one sentence when not root
+    objects = read_manifests(apply)
+    kubeconfig_out.unlink(missing_ok=True)
+    log = get_logger("sandbox")
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    binary = ensure_built(progress=say)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
+    node: SandboxNode | None = None
+    try:
+        plane.start()
+        creds = plane.node_credentials(REAL_NODE_NAME)
+        node = SandboxNode(
+            kubeconfig=creds.kubeconfig,
+            node_name=REAL_NODE_NAME,
+            kubelet_port=0,
+            client_ca=creds.ca_cert,
+            data_plane=data_plane,
+            data_plane_kubeconfig=plane.kube_proxy_kubeconfig(),
+            proxy_lag=proxy_lag,
+            pod_network=True,
+            log=get_logger("node"),
+        )
+        node.start()
+        _wait_schedulable(node, stop)
+        say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
+            f"({time.monotonic() - started:.1f} s)")  # fmt: skip
+        apply_manifests(plane.admin_kubeconfig, objects)
+        tmp = kubeconfig_out.with_name(f".{kubeconfig_out.name}.tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(plane.admin_kubeconfig.read_bytes())
+        tmp.chmod(0o600)
+        tmp.replace(kubeconfig_out)
+        log.info("sandbox ready", control_plane="real", url=plane.url, kubeconfig=str(kubeconfig_out))
+        typer.echo(f"sandbox ready (real control plane): export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
+        while not stop.wait(0.5):
+            plane.check_running()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        kubeconfig_out.unlink(missing_ok=True)
+        if node is not None:
+            node.stop()
+        plane.stop()
+        signal.signal(signal.SIGTERM, previous)
+        log.info("sandbox stopped", control_plane="real")
+
+
+REAL_NODE_NAME = "sandbox"
+
+
+def _wait_schedulable(node: SandboxNode, stop: threading.Event, timeout: float = 60.0) -> None:
+    """Until the Node is Ready and the controller-manager lifted the `not-ready` taint admission put on it."""
+    from nonstop.sandbox.apierrors import ApiError
+    from nonstop.sandbox.real.errors import ControlPlaneStartError
+
+    deadline = time.monotonic() + timeout
+    while not stop.is_set():
+        try:
+            obj = node.api.request("GET", f"/api/v1/nodes/{node.node_name}", what="read the node")
+        except ApiError:
+            obj = {}
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (obj.get("status") or {}).get("conditions") or []
+        )
+        taints = [t.get("key") for t in (obj.get("spec") or {}).get("taints") or []]
+        if ready and "node.kubernetes.io/not-ready" not in taints:
+            return
+        if time.monotonic() > deadline:
+            raise ControlPlaneStartError(
+                f"node {node.node_name} was not schedulable {timeout:.0f} s after it started (taints: {taints})"
+            )
+        time.sleep(0.2)
 
 
 def _load_fault_plan(path: Path) -> FaultPlan:

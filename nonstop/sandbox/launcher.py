@@ -39,6 +39,7 @@ class SandboxProcess:
         add_lag: float | None = None,
         remove_lag: float | None = None,
         retry_stale_connections: bool = True,
+        control_plane: str = "embedded",
         extra_args: Sequence[str] = (),
         workdir: Path | None = None,
         startup_timeout: float = 60.0,
@@ -64,6 +65,8 @@ class SandboxProcess:
             args += ["--remove-lag", str(remove_lag)]
         if not retry_stale_connections:
             args.append("--no-retry-stale-connections")
+        if control_plane != "embedded":
+            args += ["--control-plane", control_plane]
         self.argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", *args, *extra_args]
         self.startup_timeout = startup_timeout
         self.env = env

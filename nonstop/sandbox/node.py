@@ -17,8 +17,10 @@ What runs (`nonstop sandbox node`):
   other credentials than the kubelet (`data_plane_kubeconfig`): a node's identity
   (`system:node:<name>`) may not list EndpointSlices; kube-proxy's (`system:kube-proxy`) may.
 
-Pods get their own 127.x address; see docs/sandbox.md "The sandbox as a node" for what a real
-control plane accepts of that.
+Pods get their own address: 127.10.x on the host's loopback by default; with `pod_network=True`
+(the node of the real control plane, whose EndpointSlices refuse loopback addresses) 198.18.x in
+a network namespace of the node's own (`nonstop.sandbox.podnet`, root only). See docs/sandbox.md
+"The sandbox as a node".
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from nonstop.sandbox.kubelet import Kubelet
 from nonstop.sandbox.kubelet.node import NodeAgent
 from nonstop.sandbox.kubelet.remote import HttpNodeApi
 from nonstop.sandbox.kubelet.server import KubeletServer, self_signed_certificate
+from nonstop.sandbox.podnet import PodNetwork
 
 __all__ = ["SandboxNode", "cluster_ca"]
 
@@ -80,6 +83,7 @@ class SandboxNode:
         data_plane: str | None = "kube-proxy",
         data_plane_kubeconfig: Path | None = None,
         proxy_lag: float = 1.0,
+        pod_network: bool = False,
         lease_every: float = 10.0,
         log: structlog.typing.FilteringBoundLogger | None = None,
     ) -> None:
@@ -94,8 +98,16 @@ class SandboxNode:
         workdir = Path(self._tmp.name)
         self.connection = connect(kubeconfig=str(kubeconfig))
         self.api = HttpNodeApi(self.connection, node_name=node_name, log=self.log.bind(node_component="kubelet"))
-        self.kubelet = Kubelet(self.api, log=self.log.bind(node_component="kubelet"), timestamped_logs=True)
+        self.pod_network = PodNetwork() if pod_network else None
+        self.kubelet = Kubelet(
+            self.api,
+            log=self.log.bind(node_component="kubelet"),
+            timestamped_logs=True,
+            pod_network=self.pod_network,
+        )
         self.server: KubeletServer | None = None
+        self._server_started = False
+        self._stopped = False
         ca = client_ca or cluster_ca(kubeconfig, workdir)
         if ca is not None:
             cert, key = (
@@ -118,8 +130,26 @@ class SandboxNode:
         self._dataplane: subprocess.Popen[bytes] | None = None
 
     def start(self) -> SandboxNode:
+        """Start everything (the pod network first); a failure stops what was started and raises."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.pod_network is not None:
+            self.pod_network.start()
+            self.log.info(
+                "pod network ready",
+                netns=self.pod_network.netns,
+                pod_cidr=str(self.pod_network.pod_cidr),
+                host_address=self.pod_network.host_address,
+            )
         if self.server is not None:
             self.server.start()
+            self._server_started = True
         self.kubelet.start()
         self.agent.start()
         if self.data_plane is not None:
@@ -133,9 +163,12 @@ class SandboxNode:
             kubelet_port=self.server.port if self.server else None,
             data_plane=self.data_plane,
         )
-        return self
 
     def stop(self) -> None:
+        """Stop the data plane, the heartbeats, the pods (SIGKILL), the kubelet API, then the pod network (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         if self._dataplane is not None:
             if self._dataplane.poll() is None:
                 self._dataplane.send_signal(signal.SIGTERM)
@@ -147,8 +180,11 @@ class SandboxNode:
             self._dataplane = None
         self.agent.stop()
         self.kubelet.stop()
-        if self.server is not None:
+        if self.server is not None and self._server_started:
             self.server.stop()
+            self._server_started = False
+        if self.pod_network is not None:
+            self.pod_network.stop()  # after the pods: nothing dials 198.18.x any more
         self.connection.close()
         self._tmp.cleanup()
         self.log.info("node stopped", node=self.node_name)

@@ -3,6 +3,9 @@
 It joins with the credentials a real kubelet has (`system:node:sandbox`, group `system:nodes`:
 the Node authorizer and NodeRestriction apply), registers its Node and Lease, runs what the real
 scheduler binds to it, serves `kubectl logs` through the API server's kubelet-client certificate.
+Its pods live on 198.18.x in a network namespace of its own (`--pod-network netns`, root), so the
+real EndpointSlice controller publishes them and the data plane (as `system:kube-proxy`) serves
+their Services' loopback ClusterIPs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from nonstop.bundled import config_file
 pytestmark = [pytest.mark.realcp, pytest.mark.slow]
 
 NODE = "sandbox"
+NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only, whatever $http_proxy says
 
 
 def _until(what: str, probe: Any, timeout: float = 60.0) -> Any:
@@ -43,15 +48,17 @@ def _json(kubectl: Any, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def node(realcp: Any, kubectl: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def node(
+    realcp: Any, kubectl: Any, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """The node process, started once; yields its facts (log path, seconds until the Node was Ready)."""
     creds = realcp.node_credentials(NODE)
     log_path = Path(tmp_path_factory.mktemp("node")) / "node.log"
     argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "node",
             "--kubeconfig", str(creds.kubeconfig), "--node-name", NODE, "--kubelet-port", "0",
-            "--client-ca-file", str(creds.ca_cert),
-            # a node may not list EndpointSlices; kube-proxy's identity may (none minted yet: admin's)
-            "--data-plane-kubeconfig", str(realcp.admin_kubeconfig)]  # fmt: skip
+            "--client-ca-file", str(creds.ca_cert), "--pod-network", "netns",
+            # a node may not list EndpointSlices; kube-proxy's identity may
+            "--data-plane-kubeconfig", str(realcp.kube_proxy_kubeconfig())]  # fmt: skip
     started = time.monotonic()
     with log_path.open("ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
@@ -92,7 +99,7 @@ def test_after_yaml_runs_on_the_node_and_logs_and_restart_work(node, kubectl, na
     first_ready = time.monotonic() - started
     [pod] = _json(kubectl, "get", "pods", "-n", namespace, "-l", "app=web")["items"]
     assert pod["spec"]["nodeName"] == NODE  # bound by the real scheduler
-    assert pod["status"]["podIP"].startswith("127.")
+    assert pod["status"]["podIP"].startswith("198.18.")  # the node's pod network, not loopback
     assert pod["status"]["hostIP"] == "127.0.0.1"
     logs = kubectl("logs", "-n", namespace, pod["metadata"]["name"], "--timestamps", "--tail=5")
     assert '"event": "listening"' in logs.stdout
@@ -111,17 +118,34 @@ def test_after_yaml_runs_on_the_node_and_logs_and_restart_work(node, kubectl, na
     print(f"first pod Ready {first_ready:.1f} s after apply")  # the figure for bench/README.md (-s)
 
 
-@pytest.mark.xfail(reason="EndpointSlice addresses may not be loopback (ValidateEndpointIP): pods need a netns")
-def test_endpointslices_list_the_pods(node, kubectl, namespace) -> None:
+def test_endpointslices_list_the_pods_and_the_cluster_ip_answers(node, kubectl, namespace) -> None:
     kubectl("apply", "-n", namespace, "-f", str(config_file("examples/after.yaml")))
     kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=90s")
-    _until(
-        "EndpointSlice with the pod",
-        lambda: any(
-            s.get("endpoints")
-            for s in _json(kubectl, "get", "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=web")[
-                "items"
-            ]
-        ),
-        timeout=20,
-    )
+    [pod] = _json(kubectl, "get", "pods", "-n", namespace, "-l", "app=web")["items"]
+    pod_ip = pod["status"]["podIP"]
+
+    def published() -> list[dict[str, Any]]:
+        slices = _json(kubectl, "get", "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=web")
+        return [
+            e
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if pod_ip in e["addresses"] and (e.get("conditions") or {}).get("ready")
+        ]
+
+    [endpoint] = _until("EndpointSlice with the ready pod", published, timeout=30)
+    assert endpoint["targetRef"]["name"] == pod["metadata"]["name"]
+    assert endpoint["nodeName"] == NODE
+    service = _json(kubectl, "get", "service", "web", "-n", namespace)
+    cluster_ip, port = service["spec"]["clusterIP"], service["spec"]["ports"][0]["port"]
+    assert cluster_ip.startswith("127.20.")
+
+    def answer() -> tuple[int, str] | None:  # the data plane applies the endpoint after its lag
+        try:
+            with NO_PROXY.open(f"http://{cluster_ip}:{port}/", timeout=2) as response:
+                return int(response.status), str(response.headers["X-Pod-Name"])
+        except OSError:
+            return None
+
+    status, pod_name = _until("an answer through the ClusterIP", answer, timeout=30)
+    assert (status, pod_name) == (200, pod["metadata"]["name"])

@@ -33,6 +33,7 @@ from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
 from nonstop.sandbox.kubelet.status import ANNOTATION_PREFIX
+from nonstop.sandbox.podnet import PodNetwork
 from nonstop.sandbox.store import Obj, Store
 
 __all__ = ["ANNOTATION_PREFIX", "HOST_IP", "NODE_NAME", "Kubelet"]
@@ -43,6 +44,8 @@ class Kubelet:
 
     `api` is a `NodeApi`, or the embedded sandbox's `Store` (with its `EventRecorder`).
     `crash_backoff` is the restart back-off (initial, maximum) in seconds: Kubernetes' 10 s and 300 s.
+    `pod_network`: a started `PodNetwork` (pods run in its namespace, on its 198.18.x addresses);
+    None: pods share the host's network on 127.10.x, as in the embedded sandbox.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Kubelet:
         log: structlog.typing.FilteringBoundLogger,
         crash_backoff: tuple[float, float] = (10.0, 300.0),
         timestamped_logs: bool = False,
+        pod_network: PodNetwork | None = None,
     ) -> None:
         if isinstance(api, Store):
             assert recorder is not None, "the in-process kubelet records events through the sandbox's recorder"
@@ -61,6 +65,7 @@ class Kubelet:
         self._log = log
         self._crash_backoff = crash_backoff
         self._timestamped_logs = timestamped_logs
+        self._pod_network = pod_network
         self._workers: dict[str, PodWorker] = {}
         self._ctx: KubeletContext | None = None
         self._thread: threading.Thread | None = None
@@ -70,14 +75,15 @@ class Kubelet:
         """Start the spawner and the watch loop (returns at once)."""
         if self._thread is not None:
             return
-        spawner = Spawner()
+        network = self._pod_network
+        spawner = Spawner(netns_fd=network.netns_fd if network is not None else None)
         spawner.start()
         self._stopping = threading.Event()
         self._ctx = KubeletContext(
             api=self.api,
             log=self._log,
             spawner=spawner,
-            ipam=IpAllocator(),
+            ipam=IpAllocator(network.pod_cidr) if network is not None else IpAllocator(),
             workdir=Path(tempfile.mkdtemp(prefix="nonstop-kubelet-")),
             backoff_initial=self._crash_backoff[0],
             backoff_max=self._crash_backoff[1],

@@ -4,7 +4,10 @@ Every pod process (and every exec probe or hook) is started by one long-lived sp
 `prctl(PR_SET_PDEATHSIG, SIGKILL)` fires when the *thread* that forked the child ends, so forking
 from short-lived worker threads would kill containers early. Each child leads its own process group
 (`start_new_session`), so a stop can SIGKILL everything the container started; the PDEATHSIG makes
-the kernel kill the direct child when the sandbox process dies, even by SIGKILL.
+the kernel kill the direct child when the sandbox process dies, even by SIGKILL. On the node of
+the real control plane the spawner also moves each child into the node's pod network namespace
+(`Spawner(netns_fd=…)`, `nonstop.sandbox.podnet`), exec probes and hooks included, as a runtime
+runs them inside the container.
 
 Known gap: a grandchild that left the container's process group and whose parent was killed by the
 PDEATHSIG is re-parented to init; `Spawner.stop()` still kills whole groups, which covers it unless
@@ -27,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from nonstop.sandbox.podnet import enter_netns
+
 __all__ = ["ContainerProcess", "ExecResult", "Spawner"]
 
 PR_SET_PDEATHSIG = 1
@@ -37,14 +42,19 @@ with contextlib.suppress(OSError):
 _prctl: Any = getattr(_libc, "prctl", None)
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    """A preexec_fn: SIGKILL this child when its forking thread ends; bail out if the parent is gone already."""
+def _die_with_parent(parent_pid: int, netns_fd: int | None = None) -> Callable[[], None]:
+    """A preexec_fn: SIGKILL this child when its forking thread ends; bail out if the parent is gone already.
+
+    With `netns_fd`, the child also enters that network namespace (the node's pod network).
+    """
 
     def setup() -> None:
         if _prctl is not None:
             _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         if os.getppid() != parent_pid:
             os._exit(137)
+        if netns_fd is not None:
+            enter_netns(netns_fd)
 
     return setup
 
@@ -64,9 +74,13 @@ class _SpawnRequest:
 
 
 class Spawner:
-    """The one thread that forks every child; `stop()` SIGKILLs every group it ever started."""
+    """The one thread that forks every child; `stop()` SIGKILLs every group it ever started.
 
-    def __init__(self) -> None:
+    `netns_fd`: an open network namespace every child enters (`nonstop.sandbox.podnet`); None: the host's.
+    """
+
+    def __init__(self, netns_fd: int | None = None) -> None:
+        self._netns_fd = netns_fd
         self._requests: queue.Queue[_SpawnRequest | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._groups: set[int] = set()
@@ -96,7 +110,7 @@ class Spawner:
                     stdout=request.stdout,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(parent),  # noqa: PLW1509 - see the module docstring
+                    preexec_fn=_die_with_parent(parent, self._netns_fd),  # noqa: PLW1509 - see the module docstring
                 )
             except OSError as exc:
                 request.future.set_exception(exc)
