@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from nonstop.sandbox.faults import FaultPlan
     from nonstop.sandbox.node import SandboxNode
 
-__all__ = ["register"]
+__all__ = ["check_extras", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"--data-plane must be kube-proxy or ingress, not {data_plane!r}")
             _run_real(
                 apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, data_plane=data_plane,
-                proxy_lag=proxy_lag, extras=_check_extras(with_ or []),
+                proxy_lag=proxy_lag, extras=check_extras(with_ or []),
             )  # fmt: skip
             return
         if with_:
@@ -267,7 +267,7 @@ def register(app: typer.Typer) -> None:
 EXTRAS = ("argo-rollouts",)
 
 
-def _check_extras(names: list[str]) -> list[str]:
+def check_extras(names: list[str]) -> list[str]:
     """`--with` values: known, each once, in the order given."""
     out: list[str] = []
     for name in names:
