@@ -152,8 +152,11 @@ def _start_canary(sandbox: Sandbox, manifest: str, ns: str) -> tuple[str, float]
     _kubectl_apply(sandbox, ns, config_file(manifest))
     stable = _wait("v1 Healthy", lambda: _healthy_at(sandbox, ns), 120, sandbox, ns)
     _wait("v1 serving", lambda: _versions_served(sandbox, ns) == {"v1"}, 30, sandbox, ns)
-    patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": "nonstop/sample-app:v2"}]}}}}
-    sandbox.custom.patch_namespaced_custom_object(GROUP, VERSION, ns, "rollouts", "web", patch)
+    # a JSON patch (what `kubectl argo rollouts set image` amounts to): a merge patch would replace the list
+    patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nonstop/sample-app:v2"}]
+    sandbox.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, "rollouts", "web", patch, _content_type="application/json-patch+json"
+    )
     return stable, time.monotonic()
 
 
