@@ -332,6 +332,7 @@ def _run_real(
             log=get_logger("node"),
         )
         node.start()
+        say(f"node {REAL_NODE_NAME} registered ({time.monotonic() - started:.1f} s)")
         _wait_schedulable(node, stop)
         say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
             f"({time.monotonic() - started:.1f} s)")  # fmt: skip

@@ -1,7 +1,9 @@
 """Loopback addresses for pods (127.10.0.0/16, the kubelet) and Services (127.20.0.0/16, the API).
 
 Any address in 127.0.0.0/8 can be bound on Linux without set-up, so every pod listens on its own
-IP and the same port, like pods on a real cluster network. Addresses are handed out round-robin
+IP and the same port, like pods on a real cluster network. (The node of the real control plane
+hands out its pod network's 198.18.<slot>.0/24 instead: `IpAllocator(PodNetwork.pod_cidr)`, see
+`nonstop.sandbox.podnet`.) Addresses are handed out round-robin
 from a random starting point, so a freed address is not reused until the range wraps: a drill never
 mistakes a new pod for an old one.
 

@@ -107,6 +107,11 @@ def apiserver_args(layout: Layout) -> list[str]:
         # The defaults stay on; NodeRestriction is added as kubeadm and local-up-cluster do, so a
         # node's credentials may only touch its own Node, Lease and pods.
         "--enable-admission-plugins=NodeRestriction",
+        # TaintNodesByCondition puts `node.kubernetes.io/not-ready:NoSchedule` on every new Node,
+        # which the controller-manager's node lifecycle controller lifts only ~10 s later on this
+        # machine: our node registers Ready at once, so the first pod would wait for nothing. Were
+        # the node ever NotReady, that controller still taints it.
+        "--disable-admission-plugins=TaintNodesByCondition",
         "--endpoint-reconciler-type=none",  # 127.0.0.1 may not be an Endpoints address (module docstring)
         "--allow-privileged=true",
         "--profiling=false",
