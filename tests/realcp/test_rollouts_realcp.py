@@ -15,6 +15,7 @@ evicts the stable pods; its exit code is the analysis' result.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -59,7 +60,10 @@ def rollouts_sandbox(
     realcp_binary: Path, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sandbox]:
     if not rollouts_binary_path().exists():
-        pytest.skip(f"the Argo Rollouts controller is not built ({rollouts_binary_path()}): `make controlplane`")
+        reason = f"the Argo Rollouts controller is not built ({rollouts_binary_path()}): run `make controlplane`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("rollouts")
     kubeconfig, log_path = tmp / "kubeconfig", tmp / "up.log"
     argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", "--control-plane", "real"]
