@@ -298,6 +298,7 @@ def _run_real(
     from nonstop.sandbox.real.rollouts import ArgoRollouts
 
     PodNetwork.check_possible()  # before a build or a start: one sentence when not root
+    threading.Thread(target=_warm_client_imports, name="warm-imports", daemon=True).start()
     objects = read_manifests(apply)
     kubeconfig_out.unlink(missing_ok=True)
     log = get_logger("sandbox")
@@ -364,6 +365,18 @@ def _run_real(
 
 
 REAL_NODE_NAME = "sandbox"
+
+
+def _warm_client_imports() -> None:
+    """Import the client's CoreV1Api and dynamic client while the control plane starts.
+
+    The `kubernetes` package imports its API classes lazily, each with hundreds of pydantic
+    models: about 1 s on a quiet machine, 8-10 s on a loaded one. Paid on the kubelet's first pod
+    list, it delayed the first pod by that much; here it overlaps the wait for the apiserver.
+    """
+    from kubernetes import client, dynamic
+
+    _ = (client.CoreV1Api, client.AppsV1Api, dynamic.DynamicClient)
 
 
 def _wait_schedulable(node: SandboxNode, stop: threading.Event, timeout: float = 60.0) -> None:
