@@ -173,7 +173,8 @@ def test_in_cluster_projects_token_ca_and_namespace_and_mounts_them_at_the_mount
         ],
     }
     in_cluster = InCluster(service_host="127.20.0.1", service_port=443, request=request)
-    [mount] = in_cluster.mounts(pod, container, tmp_path)
+    [mount, own_tmp] = in_cluster.mounts(pod, container, tmp_path)
+    assert (own_tmp.source, own_tmp.target, own_tmp.read_only) == (str(tmp_path / "tmp"), "/tmp", False)
     assert mount.target == "/var/run/secrets/kubernetes.io/serviceaccount"
     assert mount.read_only
     folder = Path(mount.source)
@@ -183,7 +184,7 @@ def test_in_cluster_projects_token_ca_and_namespace_and_mounts_them_at_the_mount
     method, path, body = calls[0]
     assert (method, path) == ("POST", "/api/v1/namespaces/team/serviceaccounts/drill/token")
     assert body["spec"]["boundObjectRef"] == {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u-1"}  # type: ignore[index]
-    assert in_cluster.mounts(pod, container, tmp_path) == [mount]  # written once per pod
+    assert in_cluster.mounts(pod, container, tmp_path) == [mount, own_tmp]  # written once per pod
     assert len(calls) == 2
     env = in_cluster.env()
     assert env["KUBERNETES_SERVICE_HOST"] == "127.20.0.1"

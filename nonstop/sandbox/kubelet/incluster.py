@@ -17,6 +17,8 @@ Only on the node of the real control plane (`SandboxNode` with a pod network, ro
   container sees it at its `mountPath` through a bind mount in a mount namespace of its own
   (`Spawner.spawn(mounts=…)`): the standard path, per pod, so any in-cluster client (the
   official `kubernetes` client's `load_incluster_config`) finds token, ca.crt and namespace.
+- **/tmp**: in that mount namespace each pod also gets its own /tmp (`<pod dir>/tmp`, mode 1777),
+  as a container has its own filesystem: two analysis pods writing /tmp/nonstop/… never meet.
 
 Not done: the token is written once per container start and not refreshed (a real kubelet renews
 it at 80 % of its life; the default life is one hour, longer than any drill); other volume types
@@ -93,6 +95,12 @@ class InCluster:
             target = str(mount.get("mountPath") or "")
             if target.startswith("/") and not mount.get("subPath"):
                 out.append(Mount(str(folder), target, read_only=mount.get("readOnly", True) is not False))
+        # Last, as its source may lie under /tmp itself: the pod's own /tmp, as a container has one.
+        tmp = pod_dir / "tmp"
+        if not tmp.is_dir():
+            tmp.mkdir(parents=True, exist_ok=True)
+            tmp.chmod(0o1777)
+        out.append(Mount(str(tmp), "/tmp", read_only=False))  # noqa: S108 - the container's view, not a temp file
         return out
 
     def _project(self, pod: Obj, projected: Obj, folder: Path) -> None:
