@@ -17,9 +17,10 @@ demo: $(STAMP)
 	$(BIN)/nonstop demo
 
 ## controlplane: build the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
-## from controlplane/'s pinned Go modules into ~/.cache/nonstop/controlplane/ (needs Go ≥ 1.24; cached by pins)
+## and the Argo Rollouts controller from controlplane/'s pinned Go modules into ~/.cache/nonstop/
+## (needs Go ≥ 1.24; cached by pins)
 controlplane: $(STAMP)
-	$(BIN)/nonstop controlplane build
+	$(BIN)/nonstop controlplane build --with argo-rollouts
 
 ## test: every check CI runs — ruff, mypy (strict), import-linter, then pytest (all tiers but soak)
 test: $(STAMP) lint-code

@@ -89,7 +89,7 @@ def test_installed_console_script_lints_its_bundled_examples(installed: Path, tm
 
 def test_installed_package_carries_the_control_plane_go_module(installed: Path, tmp_path: Path) -> None:
     """A wheel can build the real control plane: its Go module files are package data, keyed as in the checkout."""
-    from nonstop.sandbox.real.build import build_key
+    from nonstop.sandbox.real.build import build_key, rollouts_binary_path
 
     probe = _run(
         [
@@ -98,12 +98,18 @@ def test_installed_package_carries_the_control_plane_go_module(installed: Path, 
             "from importlib import resources\n"
             "from nonstop.sandbox.real.build import build_key\n"
             "root = resources.files('nonstop.bundled_controlplane')\n"
-            "print(root.joinpath('go.mod')); print(build_key())",
+            "from nonstop.sandbox.real.build import rollouts_binary_path\n"
+            "print(root.joinpath('go.mod')); print(build_key())\n"
+            "print(root.joinpath('argo-rollouts', 'go.mod')); print(rollouts_binary_path().parent.name)",
         ],
         cwd=tmp_path,
     )
     assert probe.returncode == 0, probe.stderr
-    go_mod, key = probe.stdout.split()
+    go_mod, key, rollouts_go_mod, rollouts_key = probe.stdout.split()
     assert go_mod.startswith(str(installed))
     assert "k8s.io/kubernetes v1.33.13" in Path(go_mod).read_text()
     assert key == build_key()
+    # the Argo Rollouts controller's module too (`--with argo-rollouts`), keyed as in the checkout
+    assert rollouts_go_mod.startswith(str(installed))
+    assert "tool github.com/argoproj/argo-rollouts/cmd/rollouts-controller" in Path(rollouts_go_mod).read_text()
+    assert rollouts_key == rollouts_binary_path().parent.name

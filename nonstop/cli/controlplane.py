@@ -2,10 +2,14 @@
 
 The binary (etcd, kube-apiserver, kube-controller-manager and kube-scheduler in one) goes to
 `~/.cache/nonstop/controlplane/<key>/` and is rebuilt only when controlplane/'s pins change
-(nonstop/sandbox/real/build.py). Without Go: one sentence saying what to install, exit 2.
+(nonstop/sandbox/real/build.py). `--with argo-rollouts` also builds the Argo Rollouts controller
+(controlplane/argo-rollouts/'s pin) into `~/.cache/nonstop/argo-rollouts/<key>/`, one path a line.
+Without Go: one sentence saying what to install, exit 2.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -20,12 +24,27 @@ def register(app: typer.Typer) -> None:
     app.add_typer(controlplane_app, name="controlplane")
 
     @controlplane_app.command(name="build")
-    def build() -> None:
+    def build(
+        with_: Annotated[
+            list[str] | None,
+            typer.Option("--with", help="Also build this controller (argo-rollouts); repeatable."),
+        ] = None,
+    ) -> None:
         """Build (or find cached) the real control plane's binary; prints its path on stdout."""
-        from nonstop.sandbox.real.build import binary_path, ensure_built
+        from nonstop.cli.sandbox import check_extras
+        from nonstop.sandbox.real.build import binary_path, ensure_built, ensure_rollouts_built, rollouts_binary_path
 
-        cached = binary_path().exists()
-        binary = ensure_built(progress=lambda line: typer.echo(line, err=True))
-        if cached:
-            typer.echo(f"up to date: {binary}", err=True)
-        typer.echo(str(binary))
+        extras = check_extras(with_ or [])
+
+        def say(line: str) -> None:
+            typer.echo(line, err=True)
+
+        builds = [(binary_path(), ensure_built)]
+        if "argo-rollouts" in extras:
+            builds.append((rollouts_binary_path(), ensure_rollouts_built))
+        for where, ensure in builds:
+            cached = where.exists()
+            binary = ensure(progress=say)
+            if cached:
+                say(f"up to date: {binary}")
+            typer.echo(str(binary))

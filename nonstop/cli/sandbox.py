@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from nonstop.sandbox.faults import FaultPlan
     from nonstop.sandbox.node import SandboxNode
 
-__all__ = ["register"]
+__all__ = ["check_extras", "register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -102,6 +102,14 @@ def register(app: typer.Typer) -> None:
                 "kube-controller-manager, kube-scheduler built from Go modules; needs Go the first time).",
             ),
         ] = "embedded",
+        with_: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--with",
+                help="With --control-plane real: also run this real controller, its CRDs installed; "
+                "repeatable. argo-rollouts (built from its Go module the first time).",
+            ),
+        ] = None,
     ) -> None:
         """Run the sandbox cluster in the foreground until Ctrl-C or SIGTERM."""
         from nonstop.logs import get_logger
@@ -128,9 +136,11 @@ def register(app: typer.Typer) -> None:
                 )
             _run_real(
                 apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, data_plane=data_plane,
-                proxy_lag=proxy_lag,
+                proxy_lag=proxy_lag, extras=check_extras(with_ or []),
             )  # fmt: skip
             return
+        if with_:
+            raise InputError(f"--with {with_[0]} needs --control-plane real (it runs the real controller)")
         plan = _load_fault_plan(faults) if faults is not None else None
         objects = load_manifests(list(apply or []))
         kubeconfig_out.unlink(missing_ok=True)
@@ -269,14 +279,38 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane: str, proxy_lag: float) -> None:
-    """`sandbox up --control-plane real`: the real control plane and our node, apply, kubeconfig last, wait."""
+EXTRAS = ("argo-rollouts",)
+
+
+def check_extras(names: list[str]) -> list[str]:
+    """`--with` values: known, each once, in the order given."""
+    out: list[str] = []
+    for name in names:
+        if name == "argo-workflows":
+            raise InputError("--with argo-workflows is not available yet; --with argo-rollouts is")
+        if name not in EXTRAS:
+            raise InputError(f"--with must be one of {', '.join(EXTRAS)}, not {name!r}")
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _run_real(
+    *, apply: list[Path], kubeconfig_out: Path, port: int, data_plane: str, proxy_lag: float, extras: list[str]
+) -> None:
+    """`sandbox up --control-plane real`: the real control plane, our node, the extras, apply, kubeconfig last, wait.
+
+    `extras` (`--with`): argo-rollouts is built (cached) before anything starts, and started once the
+    node is schedulable (it runs in the node's pod network, reaching the API through its relay), so
+    that `--apply` may hold Rollouts.
+    """
     from nonstop.logs import get_logger
     from nonstop.sandbox.node import SandboxNode
     from nonstop.sandbox.podnet import PodNetwork
-    from nonstop.sandbox.real.build import ensure_built
+    from nonstop.sandbox.real.build import ensure_built, ensure_rollouts_built
     from nonstop.sandbox.real.controlplane import RealControlPlane
     from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
+    from nonstop.sandbox.real.rollouts import ArgoRollouts
 
     PodNetwork.check_possible()  # before a build or a start: one sentence when not root
     threading.Thread(target=_warm_client_imports, name="warm-imports", daemon=True).start()
@@ -288,6 +322,7 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane:
         typer.echo(line, err=True)
 
     binary = ensure_built(progress=say)
+    rollouts_binary = ensure_rollouts_built(progress=say) if "argo-rollouts" in extras else None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -297,6 +332,7 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane:
     started = time.monotonic()
     plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
     node: SandboxNode | None = None
+    rollouts: ArgoRollouts | None = None
     try:
         plane.start()
         creds = plane.node_credentials(REAL_NODE_NAME)
@@ -316,6 +352,8 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane:
         _wait_schedulable(node, stop)
         say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
             f"({time.monotonic() - started:.1f} s)")  # fmt: skip
+        if rollouts_binary is not None:
+            rollouts = ArgoRollouts(binary=rollouts_binary, plane=plane, node=node, progress=say).start()
         apply_manifests(plane.admin_kubeconfig, objects)
         tmp = kubeconfig_out.with_name(f".{kubeconfig_out.name}.tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -326,10 +364,14 @@ def _run_real(*, apply: list[Path], kubeconfig_out: Path, port: int, data_plane:
         typer.echo(f"sandbox ready (real control plane): export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
         while not stop.wait(0.5):
             plane.check_running()
+            if rollouts is not None:
+                rollouts.check_running()
     except KeyboardInterrupt:
         pass
     finally:
         kubeconfig_out.unlink(missing_ok=True)
+        if rollouts is not None:
+            rollouts.stop()
         if node is not None:
             node.stop()
         plane.stop()

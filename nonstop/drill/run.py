@@ -412,6 +412,7 @@ def _rollout_and_watch(
         return
     progress.enter("rollout", spec.timeout_seconds)
     under = _canary_in_progress(kube, drill, namespace, window) if target.kind == "Rollout" else None
+    progress.old = window.old  # the stable pods only, when a canary is in progress
     if strategy == "external" and under:
         window.notes.append(under)
         observer.note("action", f"Argo Rollout canary in progress: {under}", at=window.start)

@@ -21,6 +21,17 @@ Pods get their own address: 127.10.x on the host's loopback by default; with `po
 (the node of the real control plane, whose EndpointSlices refuse loopback addresses) 198.18.x in
 a network namespace of the node's own (`nonstop.sandbox.podnet`, root only). See docs/sandbox.md
 "The sandbox as a node".
+
+With the pod network, pods also reach the API server and Services as pods do:
+
+- the `ApiRelay` (`nonstop.sandbox.apirelay`) serves the `default/kubernetes` Service's
+  ClusterIP:443 inside the namespace, relayed to the API server; the kubelet gives every
+  container `KUBERNETES_SERVICE_HOST/PORT` and its projected ServiceAccount volume
+  (`nonstop.sandbox.kubelet.incluster`);
+- a second data plane process runs *inside* the namespace (same mode and lag, talking to the API
+  through that relay), so the ClusterIPs answer there too — one kube-proxy per network
+  namespace, as each real node has one; the first stays on the host for clients there (a drill
+  run from the host, Locust).
 """
 
 from __future__ import annotations
@@ -33,17 +44,20 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 import yaml
 
 from nonstop.errors import InputError
 from nonstop.kube.connection import connect
+from nonstop.sandbox.apirelay import ApiRelay
 from nonstop.sandbox.kubelet import Kubelet
+from nonstop.sandbox.kubelet.incluster import InCluster
 from nonstop.sandbox.kubelet.node import NodeAgent
 from nonstop.sandbox.kubelet.remote import HttpNodeApi
 from nonstop.sandbox.kubelet.server import KubeletServer, self_signed_certificate
-from nonstop.sandbox.podnet import PodNetwork
+from nonstop.sandbox.podnet import PodNetwork, enter_netns
 
 __all__ = ["SandboxNode", "cluster_ca"]
 
@@ -128,6 +142,8 @@ class SandboxNode:
         self.data_plane_kubeconfig = data_plane_kubeconfig or kubeconfig
         self.proxy_lag = proxy_lag
         self._dataplane: subprocess.Popen[bytes] | None = None
+        self._pod_dataplane: subprocess.Popen[bytes] | None = None
+        self.relay: ApiRelay | None = None
 
     def start(self) -> SandboxNode:
         """Start everything (the pod network first); a failure stops what was started and raises."""
@@ -147,6 +163,7 @@ class SandboxNode:
                 pod_cidr=str(self.pod_network.pod_cidr),
                 host_address=self.pod_network.host_address,
             )
+            self._start_relay(self.pod_network)
         if self.server is not None:
             self.server.start()
             self._server_started = True
@@ -156,6 +173,15 @@ class SandboxNode:
             argv = [sys.executable, "-m", "nonstop.sandbox.dataplane", "--kubeconfig", str(self.data_plane_kubeconfig)]
             argv += ["--mode", self.data_plane, "--proxy-lag", str(self.proxy_lag)]
             self._dataplane = subprocess.Popen(argv)
+            if self.relay is not None and self.pod_network is not None:
+                fd = self.pod_network.netns_fd
+                assert fd is not None
+                inside = self._relayed_kubeconfig(self.data_plane_kubeconfig, self.relay.listen)
+                argv_in = [*argv[:4], str(inside), *argv[5:]]
+                self._pod_dataplane = subprocess.Popen(
+                    argv_in,
+                    preexec_fn=lambda: enter_netns(fd),  # noqa: PLW1509 - only setns before exec
+                )
         self.log.info(
             "node started",
             node=self.node_name,
@@ -164,25 +190,55 @@ class SandboxNode:
             data_plane=self.data_plane,
         )
 
+    def _start_relay(self, network: PodNetwork) -> None:
+        """The `kubernetes` Service's ClusterIP in the namespace → the API server; the kubelet's in-cluster env."""
+        service = self.api.request(
+            "GET", "/api/v1/namespaces/default/services/kubernetes", what="read the kubernetes Service"
+        )
+        cluster_ip = str((service.get("spec") or {}).get("clusterIP") or "")
+        port = int(((service.get("spec") or {}).get("ports") or [{}])[0].get("port") or 443)
+        upstream = urlsplit(self.connection.host)
+        assert network.netns_fd is not None
+        self.relay = ApiRelay(
+            netns_fd=network.netns_fd,
+            listen=(cluster_ip, port),
+            upstream=(upstream.hostname or "127.0.0.1", upstream.port or 443),
+            log=self.log.bind(node_component="api-relay"),
+        ).start()
+        self.kubelet.in_cluster = InCluster(service_host=cluster_ip, service_port=port, request=self.api.request)
+
+    def _relayed_kubeconfig(self, kubeconfig: Path, address: tuple[str, int]) -> Path:
+        """A copy of `kubeconfig` whose clusters' server is the relay (for a process inside the namespace)."""
+        config = yaml.safe_load(kubeconfig.read_text()) or {}
+        for cluster in config.get("clusters") or []:
+            (cluster.get("cluster") or {})["server"] = f"https://{address[0]}:{address[1]}"
+        path = Path(self._tmp.name) / f"podnet-{kubeconfig.name}"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
+
     def stop(self) -> None:
-        """Stop the data plane, the heartbeats, the pods (SIGKILL), the kubelet API, then the pod network (once)."""
+        """Stop the data planes, heartbeats, pods (SIGKILL), kubelet API, relay, then the pod network (once)."""
         if self._stopped:
             return
         self._stopped = True
-        if self._dataplane is not None:
-            if self._dataplane.poll() is None:
-                self._dataplane.send_signal(signal.SIGTERM)
+        for process in (self._dataplane, self._pod_dataplane):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
                 try:
-                    self._dataplane.wait(timeout=10)
+                    process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    self._dataplane.kill()
-                    self._dataplane.wait(timeout=5)
-            self._dataplane = None
+                    process.kill()
+                    process.wait(timeout=5)
+        self._dataplane = self._pod_dataplane = None
         self.agent.stop()
         self.kubelet.stop()
         if self.server is not None and self._server_started:
             self.server.stop()
             self._server_started = False
+        if self.relay is not None:
+            self.relay.stop()
+            self.relay = None
         if self.pod_network is not None:
             self.pod_network.stop()  # after the pods: nothing dials 198.18.x any more
         self.connection.close()

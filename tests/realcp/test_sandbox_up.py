@@ -74,9 +74,10 @@ def test_sandbox_up_real_runs_the_node_serves_the_service_and_stops_clean(
         assert cluster_ip.startswith("127.20.")
         answer = _get_through(cluster_ip, 80, deadline=time.monotonic() + 30)
         assert answer == (200, pod.metadata.name)
-        # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the data plane, the pod
+        # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, the data plane on the host
+        # and the one inside the pod network namespace, the pod
         children = _children(proc.pid)
-        assert len(children) == 6, children
+        assert len(children) == 7, children
         print(f"kubeconfig {kubeconfig_after:.1f} s, first pod Ready {ready_after:.1f} s after start")  # bench (-s)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0

@@ -4,14 +4,28 @@ the phase and conditions with init containers, kubectl's `Init:` status column."
 from __future__ import annotations
 
 import ipaddress
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.ipam import AddressRangeExhausted, IpAllocator
 from nonstop.sandbox.kubelet.containers import Backoff
-from nonstop.sandbox.kubelet.runconfig import ImageNotRunnable, container_argv, expand, is_sample_app
+from nonstop.sandbox.kubelet.incluster import InCluster
+from nonstop.sandbox.kubelet.processes import Spawner
+from nonstop.sandbox.kubelet.runconfig import (
+    ContainerConfigError,
+    ImageNotRunnable,
+    container_argv,
+    container_env,
+    expand,
+    is_nonstop_image,
+    is_sample_app,
+    scripts_dir,
+)
 from nonstop.sandbox.kubelet.status import conditions, phase_of
 from nonstop.sandbox.tables import pod_status_column
 
@@ -155,3 +169,135 @@ def test_kubectl_status_column_while_initialising(init: list[dict[str, Any]], in
         },
     }
     assert pod_status_column(pod) == column
+
+
+@pytest.mark.parametrize(
+    ("image", "nonstop"),
+    [
+        ("ghcr.io/nonstop-dev/nonstop:0.1.0", True),
+        ("nonstop", True),
+        ("registry.local:5000/team/nonstop@sha256:" + "a" * 64, True),
+        ("nonstop/sample-app:v1", False),
+        ("ghcr.io/nonstop-dev/nonstop-extra:1", False),
+    ],
+)
+def test_nonstop_images_are_known_by_their_last_path_element(image: str, nonstop: bool) -> None:
+    assert is_nonstop_image(image) is nonstop
+
+
+def test_the_nonstop_image_runs_its_command_with_the_installed_nonstop_first_on_path() -> None:
+    container = {"name": "drill", "image": "ghcr.io/nonstop-dev/nonstop:0.1.0", "command": ["sh", "-c"], "args": ["x"]}
+    env = container_env(_NoObjects(), _POD, container, pod_ip="198.18.0.2", host_ip="127.0.0.1")
+    assert env["PATH"].split(os.pathsep)[0] == scripts_dir()
+    assert Path(scripts_dir(), "nonstop").exists()  # the console script of this install
+    assert container_argv(container, env) == ["sh", "-c", "x"]
+    bare = {"name": "drill", "image": "ghcr.io/nonstop-dev/nonstop:0.1.0", "args": ["lint", "f.yaml"]}
+    assert container_argv(bare, env) == [str(Path(scripts_dir(), "nonstop")), "lint", "f.yaml"]
+    other = {"name": "c", "image": "busybox", "command": ["sh"]}
+    assert container_env(_NoObjects(), _POD, other, pod_ip="198.18.0.2", host_ip="127.0.0.1").get("PATH") == (
+        os.environ.get("PATH")
+    )
+
+
+_POD = {"metadata": {"name": "p", "namespace": "team", "uid": "u-1"}, "spec": {"serviceAccountName": "drill"}}
+
+
+class _NoObjects:
+    def find(self, kind: object, namespace: str | None, name: str) -> None:
+        return None
+
+
+def test_in_cluster_projects_token_ca_and_namespace_and_mounts_them_at_the_mount_path(tmp_path: Path) -> None:
+    calls: list[tuple[str, str, object]] = []
+
+    def request(method: str, path: str, *, what: str, body: object = None) -> dict[str, object]:
+        calls.append((method, path, body))
+        if path.endswith("/token"):
+            return {"status": {"token": "tok-123"}}
+        return {"data": {"ca.crt": "CA PEM"}}
+
+    pod = {
+        **_POD,
+        "spec": {
+            "serviceAccountName": "drill",
+            "volumes": [
+                {
+                    "name": "kube-api-access-x1",
+                    "projected": {
+                        "sources": [
+                            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                            {
+                                "downwardAPI": {
+                                    "items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]
+                                }
+                            },
+                        ]
+                    },
+                }
+            ],
+        },
+    }
+    container = {
+        "name": "c",
+        "volumeMounts": [
+            {
+                "name": "kube-api-access-x1",
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+                "readOnly": True,
+            }
+        ],
+    }
+    in_cluster = InCluster(service_host="127.20.0.1", service_port=443, request=request)
+    [mount, own_tmp] = in_cluster.mounts(pod, container, tmp_path)
+    assert (own_tmp.source, own_tmp.target, own_tmp.read_only) == (str(tmp_path / "tmp"), "/tmp", False)
+    assert mount.target == "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert mount.read_only
+    folder = Path(mount.source)
+    assert (folder / "token").read_text() == "tok-123"
+    assert (folder / "ca.crt").read_text() == "CA PEM"
+    assert (folder / "namespace").read_text() == "team"
+    method, path, body = calls[0]
+    assert (method, path) == ("POST", "/api/v1/namespaces/team/serviceaccounts/drill/token")
+    assert body["spec"]["boundObjectRef"] == {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u-1"}  # type: ignore[index]
+    assert in_cluster.mounts(pod, container, tmp_path) == [mount, own_tmp]  # written once per pod
+    assert len(calls) == 2
+    env = in_cluster.env()
+    assert env["KUBERNETES_SERVICE_HOST"] == "127.20.0.1"
+    assert env["KUBERNETES_SERVICE_PORT"] == "443"
+    assert env["KUBERNETES_PORT_443_TCP_ADDR"] == "127.20.0.1"
+
+
+def test_a_token_the_api_refuses_is_a_container_config_error(tmp_path: Path) -> None:
+    def request(method: str, path: str, *, what: str, body: object = None) -> dict[str, object]:
+        raise ApiError(403, "Forbidden", "serviceaccounts/token is forbidden")
+
+    pod = {**_POD, "spec": {"volumes": [{"name": "v", "projected": {"sources": [{"serviceAccountToken": {}}]}}]}}
+    container = {"name": "c", "volumeMounts": [{"name": "v", "mountPath": "/var/run/secrets/x"}]}
+    with pytest.raises(ContainerConfigError, match="cannot get a token for serviceaccount"):
+        InCluster(service_host="127.20.0.1", service_port=443, request=request).mounts(pod, container, tmp_path)
+
+
+def test_a_container_sees_its_bind_mounts_and_the_host_does_not(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace needs root")
+    first, second, target = tmp_path / "first", tmp_path / "second", tmp_path / "target"
+    for folder, text in ((first, "one"), (second, "two")):
+        folder.mkdir()
+        (folder / "token").write_text(text)
+    target.mkdir()
+    spawner = Spawner()
+    spawner.start()
+    try:
+        outputs = []
+        for source in (first, second):
+            script = f"cat {target}/token; echo; touch {target}/x 2>/dev/null && echo writable || echo read-only"
+            popen = spawner.spawn(
+                ["sh", "-c", script], env={}, stdout=subprocess.PIPE, mounts=[(str(source), str(target), True)]
+            )
+            out, _ = popen.communicate(timeout=30)
+            outputs.append(out.decode().split())
+    finally:
+        spawner.stop()
+    assert outputs == [["one", "read-only"], ["two", "read-only"]]  # each its own files, at the same path
+    assert list(target.iterdir()) == []  # nothing shows on the host

@@ -31,6 +31,7 @@ from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kubelet.containers import ContainerRunner
 from nonstop.sandbox.kubelet.context import HOST_IP, NODE_NAME, KubeletContext
+from nonstop.sandbox.kubelet.incluster import InCluster
 from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi, node_names
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
@@ -49,6 +50,8 @@ class Kubelet:
     `crash_backoff` is the restart back-off (initial, maximum) in seconds: Kubernetes' 10 s and 300 s.
     `pod_network`: a started `PodNetwork` (pods run in its namespace, on its 198.18.x addresses);
     None: pods share the host's network on 127.10.x, as in the embedded sandbox.
+    `in_cluster`: what pods need to reach the API server as pods (`incluster.InCluster`); it may
+    also be set after construction, before `start()`.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Kubelet:
         timestamped_logs: bool = False,
         nodes: int = 1,
         pod_network: PodNetwork | None = None,
+        in_cluster: InCluster | None = None,
     ) -> None:
         if isinstance(api, Store):
             assert recorder is not None, "the in-process kubelet records events through the sandbox's recorder"
@@ -70,6 +74,7 @@ class Kubelet:
         self._crash_backoff = crash_backoff
         self._timestamped_logs = timestamped_logs
         self._pod_network = pod_network
+        self.in_cluster = in_cluster
         self._workers: dict[str, PodWorker] = {}
         self._ctx: KubeletContext | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +100,7 @@ class Kubelet:
             backoff_max=self._crash_backoff[1],
             stopping=self._stopping,
             timestamped_logs=self._timestamped_logs,
+            in_cluster=self.in_cluster,
         )
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
         self._thread.start()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 from nonstop.sandbox.kubelet.context import HOST_IP
+from nonstop.sandbox.kubelet.incluster import Mount, ensure_mount_points
 from nonstop.sandbox.kubelet.probes import (
     ContainerView,
     Outcome,
@@ -109,6 +110,7 @@ class ContainerRunner:
         self.ready = False
         self.started = False
         self.env: dict[str, str] = {}
+        self.mounts: list[Mount] = []
         self.kill_reason: str | None = None
         self.oom_killed = False
         """Set by `oom_kill()`: the next exit is reported as OOMKilled (fault injection)."""
@@ -209,6 +211,11 @@ class ContainerRunner:
                 self.env = container_env(
                     self.pod.ctx.api, self.pod.snapshot(), self.spec, pod_ip=self.pod.pod_ip, host_ip=HOST_IP
                 )
+                in_cluster = self.pod.ctx.in_cluster
+                if in_cluster is not None:
+                    self.env = {**in_cluster.env(), **self.env}
+                    self.mounts = in_cluster.mounts(self.pod.snapshot(), self.spec, self.pod.log_dir)
+                    ensure_mount_points(self.mounts)
                 argv = container_argv(self.spec, self.env)
             except ImageNotRunnable as exc:
                 if self._image_pull_failed(str(exc), pull_backoff):
@@ -284,10 +291,11 @@ class ContainerRunner:
         self.container_id = f"sandbox://{uuid.uuid4().hex}"
         self.kill_reason = None
         self.kill_grace = None
+        mounts = [(m.source, m.target, m.read_only) for m in self.mounts]
         try:
             if self.pod.ctx.timestamped_logs:
                 popen = self.pod.ctx.spawner.spawn(
-                    argv, env=self.env, cwd=str(self.pod.log_dir), stdout=subprocess.PIPE
+                    argv, env=self.env, cwd=str(self.pod.log_dir), stdout=subprocess.PIPE, mounts=mounts
                 )
                 assert popen.stdout is not None
                 threading.Thread(
@@ -295,7 +303,9 @@ class ContainerRunner:
                 ).start()
             else:
                 with log_path.open("ab") as log_file:
-                    popen = self.pod.ctx.spawner.spawn(argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file)
+                    popen = self.pod.ctx.spawner.spawn(
+                        argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file, mounts=mounts
+                    )
         except OSError as exc:
             now = time.time()
             message = f"failed to start container {self.name!r}: {exc}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 
 from nonstop.sandbox.ipam import IpAllocator
+from nonstop.sandbox.kubelet.incluster import InCluster
 from nonstop.sandbox.kubelet.nodeapi import NODE_NAME, PODS, NodeApi
 from nonstop.sandbox.kubelet.nodestatus import HOST_IP
 from nonstop.sandbox.kubelet.processes import Spawner
@@ -33,3 +34,6 @@ class KubeletContext:
     timestamped_logs: bool = False
     """Container output goes through a pipe and each line is stamped (`<RFC 3339 nano> <line>`) for
     the kubelet API's `timestamps`; otherwise the process writes its log file directly."""
+    in_cluster: InCluster | None = None
+    """The `kubernetes` Service env and projected ServiceAccount volumes (the node of the real
+    control plane); None: pods get neither (the embedded sandbox)."""

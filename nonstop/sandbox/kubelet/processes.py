@@ -7,7 +7,10 @@ from short-lived worker threads would kill containers early. Each child leads it
 the kernel kill the direct child when the sandbox process dies, even by SIGKILL. On the node of
 the real control plane the spawner also moves each child into the node's pod network namespace
 (`Spawner(netns_fd=…)`, `nonstop.sandbox.podnet`), exec probes and hooks included, as a runtime
-runs them inside the container.
+runs them inside the container. A container with `mounts` (its projected ServiceAccount volume,
+`nonstop.sandbox.kubelet.incluster`) gets a mount namespace of its own: `unshare(CLONE_NEWNS)`,
+every mount made private (nothing propagates back to the host), then one bind mount per folder
+(read-only when asked) — so each pod sees its own files at the same standard path.
 
 Known gap: a grandchild that left the container's process group and whose parent was killed by the
 PDEATHSIG is re-parented to init; `Spawner.stop()` still kills whole groups, which covers it unless
@@ -26,7 +29,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -35,6 +38,12 @@ from nonstop.sandbox.podnet import enter_netns
 __all__ = ["ContainerProcess", "ExecResult", "Spawner"]
 
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
 
 _libc: Any = None
 with contextlib.suppress(OSError):
@@ -42,10 +51,14 @@ with contextlib.suppress(OSError):
 _prctl: Any = getattr(_libc, "prctl", None)
 
 
-def _die_with_parent(parent_pid: int, netns_fd: int | None = None) -> Callable[[], None]:
+def _die_with_parent(
+    parent_pid: int, netns_fd: int | None = None, mounts: tuple[tuple[bytes, bytes, bool], ...] = ()
+) -> Callable[[], None]:
     """A preexec_fn: SIGKILL this child when its forking thread ends; bail out if the parent is gone already.
 
-    With `netns_fd`, the child also enters that network namespace (the node's pod network).
+    With `netns_fd`, the child also enters that network namespace (the node's pod network); with
+    `mounts` ((source, target, read-only) as bytes, prepared before the fork), a private mount
+    namespace with those bind mounts. Any failure ends the child with 126 before it runs anything.
     """
 
     def setup() -> None:
@@ -55,8 +68,23 @@ def _die_with_parent(parent_pid: int, netns_fd: int | None = None) -> Callable[[
             os._exit(137)
         if netns_fd is not None:
             enter_netns(netns_fd)
+        if mounts:
+            _bind_mounts(mounts)
 
     return setup
+
+
+def _bind_mounts(mounts: tuple[tuple[bytes, bytes, bool], ...]) -> None:
+    """In a forked child: a private mount namespace with each source bound at its target (126 on failure)."""
+    if _libc is None or _libc.unshare(CLONE_NEWNS) != 0:
+        os._exit(126)
+    if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        os._exit(126)
+    for source, target, read_only in mounts:
+        if _libc.mount(source, target, None, MS_BIND, None) != 0:
+            os._exit(126)
+        if read_only and _libc.mount(b"none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None) != 0:
+            os._exit(126)
 
 
 def exit_code_of(returncode: int) -> int:
@@ -70,6 +98,7 @@ class _SpawnRequest:
     env: dict[str, str]
     cwd: str | None
     stdout: int | IO[Any] | None
+    mounts: tuple[tuple[bytes, bytes, bool], ...] = ()
     future: concurrent.futures.Future[subprocess.Popen[bytes]] = field(default_factory=concurrent.futures.Future)
 
 
@@ -110,7 +139,7 @@ class Spawner:
                     stdout=request.stdout,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(parent, self._netns_fd),  # noqa: PLW1509 - see the module docstring
+                    preexec_fn=_die_with_parent(parent, self._netns_fd, request.mounts),  # noqa: PLW1509 - see the module docstring
                 )
             except OSError as exc:
                 request.future.set_exception(exc)
@@ -122,13 +151,24 @@ class Spawner:
             request.future.set_result(popen)
 
     def spawn(
-        self, argv: list[str], *, env: dict[str, str], cwd: str | None = None, stdout: int | IO[Any] | None = None
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str],
+        cwd: str | None = None,
+        stdout: int | IO[Any] | None = None,
+        mounts: Sequence[tuple[str, str, bool]] = (),
     ) -> subprocess.Popen[bytes]:
-        """Start `argv` in a new process group; raises OSError when it cannot be executed."""
+        """Start `argv` in a new process group; raises OSError when it cannot be executed.
+
+        `mounts`: (host folder, path in the container, read-only) bind mounts in a mount namespace
+        of the child's own; each target must exist.
+        """
         with self._lock:
             if self._closed or self._thread is None:
                 raise OSError("the kubelet is stopping")
-        request = _SpawnRequest(argv, env, cwd, stdout)
+        prepared = tuple((os.fsencode(a), os.fsencode(b), ro) for a, b, ro in mounts)
+        request = _SpawnRequest(argv, env, cwd, stdout, prepared)
         self._requests.put(request)
         return request.future.result()
 

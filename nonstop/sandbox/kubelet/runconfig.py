@@ -5,8 +5,11 @@
   the downward API basics through `fieldRef`.
 - The sandbox adds `POD_IP`, `POD_NAME` and `HOSTNAME` (the pod's name); the pod's own env wins.
 - `image: nonstop/sample-app:<tag>` runs `python -m nonstop.sandbox.sample_app` with `VERSION`
-  defaulting to the tag; an explicit `command` (or `args`) runs locally; `python`/`python3` as the
-  first word means this interpreter. Any other image cannot be pulled.
+  defaulting to the tag; an image whose last path element is `nonstop` (`ghcr.io/nonstop-dev/
+  nonstop:<tag>`, what `nonstop workflows render` writes) runs its `command` (default: `nonstop`
+  with `args`) with the installed `nonstop` first on `PATH` (the folder of this interpreter's
+  console scripts); an explicit `command` (or `args`) of any other image runs locally;
+  `python`/`python3` as the first word means this interpreter. Any other image cannot be pulled.
 """
 
 from __future__ import annotations
@@ -59,6 +62,16 @@ def _image_repo_and_tag(image: str) -> tuple[str, str]:
     return repo, tag
 
 
+def is_nonstop_image(image: str) -> bool:
+    """Whether `image`'s last path element is `nonstop` (any registry, any tag): the nonstop CLI's image."""
+    return _image_repo_and_tag(image)[0].rsplit("/", 1)[-1] == "nonstop"
+
+
+def scripts_dir() -> str:
+    """Where the installed `nonstop` console script is: beside this interpreter (a venv's bin/)."""
+    return os.path.dirname(sys.executable)
+
+
 def is_sample_app(image: str) -> bool:
     """Whether `image` names the sample app (any tag, with or without a docker.io prefix)."""
     return _image_repo_and_tag(image)[0] == SAMPLE_APP_IMAGE
@@ -100,11 +113,14 @@ def container_argv(container: Obj, env: dict[str, str]) -> list[str]:
         argv = command + args
     elif is_sample_app(str(container.get("image", ""))):
         argv = ["python", "-m", "nonstop.sandbox.sample_app", *args]
+    elif is_nonstop_image(str(container.get("image", ""))):
+        argv = [os.path.join(scripts_dir(), "nonstop"), *args]  # the image's entrypoint
     elif args:
         argv = args
     else:
         raise ImageNotRunnable(
-            "the sandbox runs only nonstop/sample-app:<tag> images, or containers with an explicit command"
+            "the sandbox runs only nonstop/sample-app:<tag> and …/nonstop:<tag> images, "
+            "or containers with an explicit command"
         )
     argv = [expand(part, env) for part in argv]
     if argv[0] in ("python", "python3"):
@@ -218,4 +234,6 @@ def container_env(store: Finder, pod: Obj, container: Obj, *, pod_ip: str, host_
             break
     base = {k: v for k, v in os.environ.items() if k in _INHERITED}
     base.setdefault("PYTHONUNBUFFERED", "1")
+    if is_nonstop_image(str(container.get("image", ""))):
+        base["PATH"] = os.pathsep.join([scripts_dir(), *filter(None, [base.get("PATH")])])
     return {**base, **env}

@@ -1,5 +1,15 @@
 """Build `nonstop-controlplane` (etcd + kube-apiserver + kube-controller-manager + kube-scheduler) with Go.
 
+The same machinery builds the Argo Rollouts controller (`ensure_rollouts_built`, for
+`sandbox up --with argo-rollouts`): `controlplane/argo-rollouts/` holds a module of its own
+(go.mod and go.sum only) whose `tool` line names `github.com/argoproj/argo-rollouts/cmd/
+rollouts-controller` at one pinned release, with the k8s.io staging `replace` lines copied from
+that module's go.mod (a dependency's replaces do not apply to us). It is a separate module from
+the control plane's (Kubernetes libraries v0.29 there, v0.33 here), built into
+`~/.cache/nonstop/argo-rollouts/<key>/rollouts-controller` the same way; `rollouts_module_dir()`
+is where Go keeps that release's source (its CRDs and RBAC manifests are read from there at
+start-up, never committed).
+
 Where the Go module comes from: `controlplane/` in the checkout (go.mod, go.sum and our own
 main.go; nothing fetched is committed) is installed as the data package
 `nonstop.bundled_controlplane` (setup.py), so a wheel carries it too. The three files are copied
@@ -23,12 +33,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -37,13 +49,18 @@ from nonstop.sandbox.real.errors import ControlPlaneBuildError, GoMissingError
 __all__ = [
     "BINARY_NAME",
     "MIN_GO",
+    "ROLLOUTS_BINARY_NAME",
     "binary_path",
     "build_key",
     "cache_dir",
     "ensure_built",
+    "ensure_rollouts_built",
     "find_go",
     "kube_version",
     "module_files",
+    "rollouts_binary_path",
+    "rollouts_module_dir",
+    "rollouts_version",
 ]
 
 BINARY_NAME = "nonstop-controlplane"
@@ -56,16 +73,19 @@ Progress = Callable[[str], None]
 
 def module_files() -> dict[str, bytes]:
     """go.mod, go.sum and main.go of the bundled Go module, by name."""
-    root = resources.files("nonstop.bundled_controlplane")
-    return {name: root.joinpath(name).read_bytes() for name in _MODULE_FILES}
+    return _CONTROLPLANE.files()
 
 
 def kube_version(files: dict[str, bytes] | None = None) -> str:
     """The pinned k8s.io/kubernetes version, read from go.mod (e.g. `v1.33.13`)."""
-    text = (files or module_files())["go.mod"].decode()
-    match = re.search(r"^\s*k8s\.io/kubernetes\s+(v\d+\.\d+\.\d+)\s*$", text, re.MULTILINE)
+    return _CONTROLPLANE.version(files or module_files())
+
+
+def _required(files: dict[str, bytes], module: str) -> str:
+    text = files["go.mod"].decode()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\d+\.\d+\.\d+)\b", text, re.MULTILINE)
     if match is None:
-        raise ControlPlaneBuildError("controlplane/go.mod does not require k8s.io/kubernetes at a release version")
+        raise ControlPlaneBuildError(f"the bundled go.mod does not require {module} at a release version")
     return match.group(1)
 
 
@@ -80,14 +100,73 @@ def _ldflags(version: str) -> str:
     return " ".join(["-s", "-w", *stamps])
 
 
+def _rollouts_ldflags(version: str) -> str:
+    # `--version` then says v1.8.5+unknown: the release, without a commit we do not know.
+    return f"-s -w -X {ROLLOUTS_MODULE}/utils/version.version={version.removeprefix('v')}"
+
+
+@dataclass(frozen=True)
+class _Program:
+    """One Go program we build: its bundled module files, what to build, how to stamp and check it."""
+
+    folder: str  # under cache_dir(), and under the bundled package (`""`: its root)
+    binary: str
+    names: tuple[str, ...]
+    package: str  # the `go build` argument
+    module: str  # the module whose version names the build
+    ldflags: Callable[[str], str]
+    version_argv: tuple[str, ...]
+    version_ok: Callable[[str, str], bool]  # (printed, pinned) → the binary is the one we meant
+
+    def files(self) -> dict[str, bytes]:
+        root = resources.files("nonstop.bundled_controlplane")
+        if self.folder != "controlplane":
+            root = root.joinpath(self.folder)
+        return {name: root.joinpath(name).read_bytes() for name in self.names}
+
+    def version(self, files: dict[str, bytes]) -> str:
+        return _required(files, self.module)
+
+    def key(self, files: dict[str, bytes]) -> str:
+        digest = hashlib.sha256()
+        for name in self.names:
+            digest.update(name.encode() + b"\0" + files[name] + b"\0")
+        digest.update(self.ldflags(self.version(files)).encode())
+        return f"{self.version(files)}-{digest.hexdigest()[:12]}"
+
+    def path(self, files: dict[str, bytes] | None = None) -> Path:
+        files = files or self.files()
+        return cache_dir() / self.folder / self.key(files) / self.binary
+
+
+ROLLOUTS_BINARY_NAME = "rollouts-controller"
+ROLLOUTS_MODULE = "github.com/argoproj/argo-rollouts"
+
+_CONTROLPLANE = _Program(
+    folder="controlplane",
+    binary=BINARY_NAME,
+    names=_MODULE_FILES,
+    package=".",
+    module="k8s.io/kubernetes",
+    ldflags=_ldflags,
+    version_argv=("version",),
+    version_ok=lambda printed, pinned: printed == pinned,
+)
+_ROLLOUTS = _Program(
+    folder="argo-rollouts",
+    binary=ROLLOUTS_BINARY_NAME,
+    names=("go.mod", "go.sum"),
+    package=f"{ROLLOUTS_MODULE}/cmd/rollouts-controller",
+    module=ROLLOUTS_MODULE,
+    ldflags=_rollouts_ldflags,
+    version_argv=("--version",),
+    version_ok=lambda printed, pinned: printed.startswith(pinned),
+)
+
+
 def build_key(files: dict[str, bytes] | None = None) -> str:
     """A hash of the module files and link flags: the cache folder of this exact build."""
-    files = files or module_files()
-    digest = hashlib.sha256()
-    for name in _MODULE_FILES:
-        digest.update(name.encode() + b"\0" + files[name] + b"\0")
-    digest.update(_ldflags(kube_version(files)).encode())
-    return f"{kube_version(files)}-{digest.hexdigest()[:12]}"
+    return _CONTROLPLANE.key(files or module_files())
 
 
 def cache_dir() -> Path:
@@ -101,7 +180,17 @@ def cache_dir() -> Path:
 
 def binary_path(files: dict[str, bytes] | None = None) -> Path:
     """Where the binary of the current pins lives (it may not be built yet)."""
-    return cache_dir() / "controlplane" / build_key(files) / BINARY_NAME
+    return _CONTROLPLANE.path(files)
+
+
+def rollouts_binary_path() -> Path:
+    """Where the Argo Rollouts controller of the current pins lives (it may not be built yet)."""
+    return _ROLLOUTS.path()
+
+
+def rollouts_version() -> str:
+    """The pinned github.com/argoproj/argo-rollouts release (e.g. `v1.8.5`)."""
+    return _ROLLOUTS.version(_ROLLOUTS.files())
 
 
 def find_go() -> tuple[str, tuple[int, int]]:
@@ -167,13 +256,59 @@ def _run_logged(argv: list[str], *, cwd: Path, log_path: Path, on_line: Callable
 
 
 def ensure_built(*, progress: Progress | None = None, nice: int = 19) -> Path:
-    """The binary for the current pins, built first if missing; progress lines go to `progress`.
+    """The control plane binary for the current pins, built first if missing; progress lines go to `progress`.
 
     Raises GoMissingError without Go (or with an old one), ControlPlaneBuildError when Go fails.
     """
+    return _ensure(_CONTROLPLANE, progress=progress, nice=nice, what="Kubernetes {version}, etcd")
+
+
+def ensure_rollouts_built(*, progress: Progress | None = None, nice: int = 19) -> Path:
+    """The Argo Rollouts controller for the current pins, built first if missing (as `ensure_built`)."""
+    return _ensure(_ROLLOUTS, progress=progress, nice=nice, what="Argo Rollouts {version}")
+
+
+def rollouts_module_dir() -> Path:
+    """The pinned argo-rollouts release's source in GOMODCACHE (`go list -m -json`), downloaded if missing."""
+    go, _ = find_go()
+    source = _source_dir(_ROLLOUTS, _ROLLOUTS.files())
+    try:
+        done = subprocess.run(
+            [go, "list", "-m", "-json", ROLLOUTS_MODULE],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+            env=_go_env(),
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ControlPlaneBuildError(f"`go list -m {ROLLOUTS_MODULE}` failed: {exc}") from exc
+    directory = ""
+    if done.returncode == 0:
+        directory = str(json.loads(done.stdout or "{}").get("Dir") or "")
+    if not directory or not Path(directory).is_dir():
+        raise ControlPlaneBuildError(
+            f"`go list -m -json {ROLLOUTS_MODULE}` gave no source folder: {done.stderr.strip() or done.stdout[-300:]}"
+        )
+    return Path(directory)
+
+
+def _source_dir(program: _Program, files: dict[str, bytes]) -> Path:
+    """`<cache>/<folder>/<key>/src` with the module files written (the build and `go list` run there)."""
+    source = program.path(files).parent / "src"
+    source.mkdir(parents=True, exist_ok=True)
+    for name, body in files.items():
+        target = source / name
+        if not target.exists() or target.read_bytes() != body:
+            target.write_bytes(body)
+    return source
+
+
+def _ensure(program: _Program, *, progress: Progress | None, nice: int, what: str) -> Path:
     say = progress or (lambda _line: None)
-    files = module_files()
-    binary = binary_path(files)
+    files = program.files()
+    binary = program.path(files)
     if binary.exists():
         return binary
     go, _ = find_go()
@@ -181,29 +316,30 @@ def ensure_built(*, progress: Progress | None = None, nice: int = 19) -> Path:
     with _locked(folder):
         if binary.exists():  # another process built it while we waited for the lock
             return binary
-        source = folder / "src"
-        source.mkdir(exist_ok=True)
-        for name, body in files.items():
-            (source / name).write_bytes(body)
+        source = _source_dir(program, files)
         log_path = folder / "build.log"
         log_path.write_text("")
-        version = kube_version(files)
+        version = program.version(files)
         started = time.monotonic()
-        say(f"building {BINARY_NAME} (Kubernetes {version}, etcd) with {go}; the first build takes tens of minutes")
+        label = what.format(version=version)
+        say(f"building {program.binary} ({label}) with {go}; the first build takes minutes to tens of minutes")
         say("downloading Go modules (go mod download)…")
         _run_logged(
             [go, "mod", "download"], cwd=source, log_path=log_path, on_line=lambda _l: None, what="go mod download"
         )
         say(f"modules ready after {time.monotonic() - started:.0f} s; compiling (log: {log_path})")
-        tmp = folder / f".{BINARY_NAME}.{os.getpid()}.tmp"
+        tmp = folder / f".{program.binary}.{os.getpid()}.tmp"
         argv = ["nice", "-n", str(nice)] if nice and shutil.which("nice") else []
-        argv += [go, "build", "-v", "-trimpath", "-ldflags", _ldflags(version), "-o", str(tmp), "."]
+        argv += [go, "build", "-v", "-trimpath", "-ldflags", program.ldflags(version), "-o", str(tmp), program.package]
         counter = _PackageCounter(say, started)
         _run_logged(argv, cwd=source, log_path=log_path, on_line=counter, what="go build")
-        check = subprocess.run([str(tmp), "version"], capture_output=True, text=True, timeout=60, check=False)
-        if check.stdout.strip() != version:
+        check = subprocess.run(
+            [str(tmp), *program.version_argv], capture_output=True, text=True, timeout=60, check=False
+        )
+        printed = check.stdout.strip()
+        if not program.version_ok(printed, version):
             raise ControlPlaneBuildError(
-                f"the built {BINARY_NAME} reports version {check.stdout.strip() or check.stderr.strip()!r}, "
+                f"the built {program.binary} reports version {printed or check.stderr.strip()!r}, "
                 f"not {version} (log: {log_path})"
             )
         tmp.replace(binary)
