@@ -39,7 +39,6 @@ from __future__ import annotations
 import base64
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -170,8 +169,12 @@ class SandboxNode:
         self.kubelet.start()
         self.agent.start()
         if self.data_plane is not None:
-            argv = [sys.executable, "-m", "nonstop.sandbox.dataplane", "--kubeconfig", str(self.data_plane_kubeconfig)]
-            argv += ["--mode", self.data_plane, "--proxy-lag", str(self.proxy_lag)]
+            from nonstop.sandbox.dataplane import MODES, dataplane_command
+
+            mode = next((m for m in MODES if m == self.data_plane), None)
+            if mode is None:
+                raise InputError(f"--data-plane must be one of {', '.join(MODES)}, not {self.data_plane!r}")
+            argv = dataplane_command(kubeconfig=str(self.data_plane_kubeconfig), mode=mode, proxy_lag=self.proxy_lag)
             self._dataplane = subprocess.Popen(argv)
             if self.relay is not None and self.pod_network is not None:
                 fd = self.pod_network.netns_fd

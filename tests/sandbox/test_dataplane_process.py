@@ -64,8 +64,9 @@ def test_sigterm_stops_the_data_plane_with_exit_0(kubeconfig: str) -> None:
 
 def test_the_data_plane_exits_when_its_parent_dies(kubeconfig: str) -> None:
     cmd = dataplane_command(kubeconfig=kubeconfig)
-    parent_code = (
-        f"import subprocess, sys, time\np = subprocess.Popen({cmd!r})\nprint(p.pid, flush=True)\ntime.sleep(60)\n"
+    parent_code = (  # the intermediate parent names itself as the data plane's parent, as cluster.py does
+        f"import os, subprocess, sys, time\ncmd = {cmd!r}\ncmd[cmd.index('--parent-pid') + 1] = str(os.getpid())\n"
+        "p = subprocess.Popen(cmd)\nprint(p.pid, flush=True)\ntime.sleep(60)\n"
     )
     parent = subprocess.Popen(
         [sys.executable, "-c", parent_code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -94,3 +95,21 @@ def test_a_missing_kubeconfig_is_one_sentence_and_exit_2(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_data_plane_whose_parent_died_while_it_was_starting_exits(tmp_path: Path) -> None:
+    """The leaked process of issue 18: the parent was gone before the death signal was armed (slow imports
+    on a loaded machine), and the orphan saw a live parent (init). `--parent-pid` names the real one."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    cmd = [*dataplane_command(kubeconfig=str(kubeconfig))]
+    cmd[cmd.index("--parent-pid") + 1] = "1"  # not this test's pid: as if the real parent had died
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGTERM

@@ -31,6 +31,7 @@ def dataplane_command(
     retry_stale_connections: bool = True,
 ) -> list[str]:
     """The argument list that starts the data-plane process (prepend nothing: it uses this interpreter)."""
+    import os
     import sys
 
     argv = [
@@ -43,6 +44,8 @@ def dataplane_command(
         mode,
         "--proxy-lag",
         str(proxy_lag),
+        "--parent-pid",
+        str(os.getpid()),
     ]
     if add_lag is not None:
         argv += ["--add-lag", str(add_lag)]

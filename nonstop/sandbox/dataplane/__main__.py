@@ -6,7 +6,9 @@ import sys
 
 from nonstop.sandbox.dataplane.process import die_with_parent
 
-die_with_parent()  # first thing, to keep the window where a dying parent goes unnoticed short
+# First thing; the parent's pid comes in the arguments, so a parent that died while this process was
+# still importing is noticed too.
+die_with_parent(int(sys.argv[sys.argv.index("--parent-pid") + 1]) if "--parent-pid" in sys.argv else None)
 
 from nonstop.sandbox.dataplane.process import main  # noqa: E402
 

@@ -35,9 +35,14 @@ __all__ = ["die_with_parent", "main", "serve"]
 _PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """Ask the kernel for SIGTERM when the parent process exits (Linux only; a no-op elsewhere)."""
-    parent = os.getppid()
+def die_with_parent(expected_parent: int | None = None) -> None:
+    """Ask the kernel for SIGTERM when the parent process exits (Linux only; a no-op elsewhere).
+
+    `expected_parent`: the pid that started this process (`--parent-pid`). A parent that died before
+    the prctl — while this process was still importing, which takes seconds on a loaded machine —
+    would otherwise go unnoticed: the orphan, re-parented, sees a live parent and runs on forever.
+    """
+    parent = os.getppid() if expected_parent is None else expected_parent
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -110,6 +115,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         dest="retry_stale_connections",
         action="store_false",
         help="ingress: answer 502 instead of retrying a request once on a stale pooled connection",
+    )
+    parser.add_argument(
+        "--parent-pid", type=int, default=None, help="the process that started this one: gone already, exit at once"
     )
     parser.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
     parser.add_argument("--debug", action="store_true", help="log every failed backend connection")
