@@ -460,8 +460,12 @@ def _rollout_and_watch(
         if failure:
             window.problems.append(DrillProblem("deadline-passed", failure))
             return
+        # Looked at again after the API answered: a deletion seen meanwhile must keep the window open.
+        pods = observer.snapshot()
+        terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
         chaos_done = (chaos is None or chaos.done.is_set()) and (window.drain is None or window.drain.over(pods))
-        if strategy in ("restart", "image"):
+        if strategy in ("restart", "image") or (strategy == "external" and target.kind == "Deployment"):
+            # a Deployment reports complete while its old pods still terminate: each must have exited
             old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
         else:  # scale (and the rest): every pod that was deleted has exited
             deleted = [p for p in pods if p.deleted_at is not None]
