@@ -250,7 +250,7 @@ def test_in_cluster_projects_token_ca_and_namespace_and_mounts_them_at_the_mount
     }
     in_cluster = InCluster(service_host="127.20.0.1", service_port=443, request=request)
     [mount, own_tmp] = in_cluster.mounts(pod, container, tmp_path)
-    assert (own_tmp.source, own_tmp.target, own_tmp.read_only) == (str(tmp_path / "tmp"), "/tmp", False)
+    assert (own_tmp.source, own_tmp.target, own_tmp.read_only) == (str(tmp_path / "tmp"), "/tmp/nonstop", False)
     assert mount.target == "/var/run/secrets/kubernetes.io/serviceaccount"
     assert mount.read_only
     folder = Path(mount.source)

@@ -17,8 +17,9 @@ Only on the node of the real control plane (`SandboxNode` with a pod network, ro
   container sees it at its `mountPath` through a bind mount in a mount namespace of its own
   (`Spawner.spawn(mounts=…)`): the standard path, per pod, so any in-cluster client (the
   official `kubernetes` client's `load_incluster_config`) finds token, ca.crt and namespace.
-- **/tmp**: in that mount namespace each pod also gets its own /tmp (`<pod dir>/tmp`, mode 1777),
-  as a container has its own filesystem: two analysis pods writing /tmp/nonstop/… never meet.
+- **/tmp/nonstop**: in that mount namespace each pod also gets its own /tmp/nonstop (`<pod dir>/tmp`,
+  mode 1777), the work directory of every step `nonstop workflows render` writes: two analysis pods
+  writing /tmp/nonstop/… never meet. Not the whole /tmp, which may hold the installation itself.
 
 Not done: the token is written once per container start and not refreshed (a real kubelet renews
 it at 80 % of its life; the default life is one hour, longer than any drill); other volume types
@@ -39,7 +40,10 @@ from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kubelet.runconfig import ContainerConfigError
 from nonstop.sandbox.store import Obj
 
-__all__ = ["InCluster", "Mount"]
+POD_WORK_DIR = Path("/tmp/nonstop")  # noqa: S108 - a path inside each pod's own mount namespace
+"""Where each pod sees a folder of its own (workflows' WORK_DIR: every rendered step writes there)."""
+
+__all__ = ["POD_WORK_DIR", "InCluster", "Mount"]
 
 Request = Callable[..., Obj]
 """`HttpNodeApi.request`: (method, path, *, what, body=…) → the answer's JSON."""
@@ -95,12 +99,15 @@ class InCluster:
             target = str(mount.get("mountPath") or "")
             if target.startswith("/") and not mount.get("subPath"):
                 out.append(Mount(str(folder), target, read_only=mount.get("readOnly", True) is not False))
-        # Last, as its source may lie under /tmp itself: the pod's own /tmp, as a container has one.
+        # Last, as its source may lie under /tmp itself: the pod's own /tmp/nonstop (the work directory
+        # every step we render writes), as a container has its own filesystem. Not all of /tmp: this
+        # very installation may live there (a checkout under /tmp), and the pod must still see it.
         tmp = pod_dir / "tmp"
         if not tmp.is_dir():
             tmp.mkdir(parents=True, exist_ok=True)
             tmp.chmod(0o1777)
-        out.append(Mount(str(tmp), "/tmp", read_only=False))  # noqa: S108 - the container's view, not a temp file
+        POD_WORK_DIR.mkdir(exist_ok=True)  # the mount point on the host: stays empty there
+        out.append(Mount(str(tmp), str(POD_WORK_DIR), read_only=False))
         return out
 
     def _project(self, pod: Obj, projected: Obj, folder: Path) -> None:
