@@ -10,7 +10,8 @@ long after listening), `RESPONSE_DELAY_MS` (0) on the comma-separated `RESPONSE_
 `VERSION` (unknown), `POD_IP` (bind address, else 0.0.0.0), `POD_NAME` (else the hostname).
 
 Graceful mode: after SIGTERM and the shutdown delay the listener closes (connections already queued
-in the kernel's backlog are still accepted and served first); every open connection has its next
+in the kernel's backlog are still accepted and served first; a handshake arriving while it closes is
+dropped, so the client's retry of it is refused rather than reset); every open connection has its next
 request answered with `Connection: close` and is then closed; connections idle at that point are cut
 only when the drain timeout runs out; the process exits 0 once no connection is left. A request whose
 first byte was read is always answered.
@@ -48,11 +49,13 @@ if __name__ == "__main__" and sys.path and sys.path[0] == os.path.dirname(os.pat
     del sys.path[0]
 
 import contextlib
+import ctypes
 import importlib.util
 import json
 import select
 import signal
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -205,6 +208,22 @@ class _Request:
         return "close" in tokens
 
 
+def _refuse_new_handshakes(listener: socket.socket) -> None:
+    """Stop the kernel queueing new connections on `listener`, so closing it resets none.
+
+    Closing a listening socket resets every connection still in its accept queue: a client whose
+    handshake completed between the last `accept()` and `close()` would lose its request. A classic
+    BPF filter that drops every packet (`ret #0`) is attached first: a SYN (or a handshake's last ACK)
+    arriving from then on is dropped, the client retransmits it and, the listener gone by then, is
+    refused, which it can retry elsewhere. Linux only; elsewhere the old, narrow race remains.
+    """
+    so_attach_filter = 26  # <asm-generic/socket.h>
+    drop_all = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0))  # BPF_RET|BPF_K, 0
+    program = struct.pack("HP", 1, ctypes.addressof(drop_all))  # struct sock_fprog
+    with contextlib.suppress(OSError):
+        listener.setsockopt(socket.SOL_SOCKET, so_attach_filter, program)
+
+
 class App:
     """The server: one accept loop on the main thread, one thread per connection."""
 
@@ -267,6 +286,7 @@ class App:
                 break
             if any(fd == listener.fileno() for fd, _ in ready):
                 self._accept_all(listener)
+        _refuse_new_handshakes(listener)
         self._accept_all(listener)  # serve what the kernel already queued: those clients were accepted
         listener.close()
         closed_at = _now()  # the measurement: no connection is accepted from here on
