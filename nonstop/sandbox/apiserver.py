@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
-from nonstop.sandbox import discovery
+from nonstop.sandbox import discovery, fieldvalidation, openapi
 from nonstop.sandbox.apierrors import ApiError, bad_request
 from nonstop.sandbox.auth import Auth
 from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
@@ -361,7 +361,7 @@ class ApiServer:
         data = _dump(obj)
         h.send_response(code)
         for name, value in (headers or {}).items():
-            h.send_header(name, value)
+            h.send_header(name.split("#")[0], value)  # "Warning#1": one header line per warning
         h.send_header("Content-Type", "application/json")
         h.send_header("Cache-Control", "no-cache, private")
         h.send_header("Content-Length", str(len(data)))
@@ -394,9 +394,31 @@ class ApiServer:
                 answer = discovery.api_group(parts[1])
             elif parts[:1] == ["apis"] and len(parts) == 3:
                 answer = discovery.resource_list(parts[1], parts[2])
+            elif parts[:1] == ["openapi"]:
+                return self._openapi(h, path)
         if answer is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         self._send_json(h, 200, answer)
+        return 200
+
+    def _openapi(self, h: _Handler, path: str) -> int:
+        accept = h.headers.get("Accept") or ""
+        if path == "/openapi/v3":
+            data: bytes | None = _dump(openapi.index_v3())
+        elif path == "/openapi/v2":
+            data = openapi.document_v2()
+        else:
+            data = openapi.document_v3(path.removeprefix("/openapi/v3/"))
+        if data is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if accept and not any(t in accept for t in ("application/json", "*/*")):
+            raise ApiError(406, "NotAcceptable", f"only application/json is served here, not {accept}")
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Cache-Control", "no-cache, private" if "hash=" not in (h.path or "") else "public, immutable")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
         return 200
 
     # -- admin -----------------------------------------------------------------------------------
@@ -491,22 +513,38 @@ class ApiServer:
                 )
             if kind.namespaced and not ns:
                 ns = ((body or {}).get("metadata") or {}).get("namespace") or "default"
+            unknown = fieldvalidation.check_object(kind, body, fieldvalidation.directive(query))
             created = self.registry.create(kind, ns, body, dry_run=dry_run)
-            self._send_json(h, 201, created)
+            self._send_json(h, 201, created, headers=fieldvalidation.warning_headers(unknown))
             return 201
         if verb == "update":
+            unknown = fieldvalidation.check_object(kind, body, fieldvalidation.directive(query), sub=sub)
             obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run)
-            self._send_json(h, 200, obj)
+            self._send_json(h, 200, obj, headers=fieldvalidation.warning_headers(unknown))
             return 200
         if verb == "patch":
             ctype = h.headers.get("Content-Type") or ""
+            unknown = self._check_patch(kind, ns, req.name, sub, ctype, body, fieldvalidation.directive(query))
             obj = self.registry.patch(kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run)
-            self._send_json(h, 200, obj)
+            self._send_json(h, 200, obj, headers=fieldvalidation.warning_headers(unknown))
             return 200
         # delete
         code, answer = self.registry.delete(kind, ns, req.name, self._delete_options(query, body))
         self._send_json(h, code, answer)
         return code
+
+    def _check_patch(
+        self, kind: Kind, ns: str | None, name: str, sub: str, ctype: str, body: Any, mode: str
+    ) -> list[str]:
+        """`fieldValidation` of a patch, judged on what it would produce (fieldvalidation.py)."""
+        if mode not in ("Strict", "Warn"):
+            return []
+        try:
+            current = self.registry.get_scale(kind, ns, name) if sub == "scale" else self.registry.get(kind, ns, name)
+        except ApiError:
+            return []  # the registry's patch answers it
+        patched = fieldvalidation.preview_patch(current, ctype, body)
+        return fieldvalidation.check_patched(kind, patched, body, ctype, mode, sub=sub)
 
     @staticmethod
     def _delete_options(query: dict[str, str], body: Any) -> Obj:
