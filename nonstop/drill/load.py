@@ -50,7 +50,7 @@ from typing import Any
 
 import locustfiles
 from checks.evidence import FAILURE_CLASSES, FailureClass, RequestSample
-from nonstop.errors import InputError, NonstopError
+from nonstop.errors import InputError, LoadFailed
 from nonstop.logs import get_logger
 from nonstop.spec import LoadSpec
 
@@ -58,7 +58,6 @@ __all__ = [
     "BUNDLED_LOCUSTFILE",
     "STREAM_PLUGIN",
     "ExternalWorkers",
-    "LoadFailed",
     "LoadRunner",
     "LoadStats",
     "external_workers_from_env",
@@ -89,10 +88,6 @@ _FAILURE_CLASSES = frozenset(FAILURE_CLASSES)
 _BUCKET = 0.1  # seconds per bucket of the live request-rate counter
 _REMOTE_DRAIN = 5.0  # seconds to wait for external workers' last records once the master exited
 _RATE_LAG = 0.2  # records arrive up to ~2 flush intervals late: the rate covers [now-1.2 s, now-0.2 s)
-
-
-class LoadFailed(NonstopError):
-    """Locust could not start, or stopped on its own with an error; the message ends with its log."""
 
 
 EXTERNAL_WORKERS_VARIABLE = "NONSTOP_LOCUST_EXTERNAL_WORKERS"

@@ -18,20 +18,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from nonstop.errors import ClusterError, NonstopError, NotFoundError
+from nonstop.errors import ClusterError, LeaseHeld, NotFoundError
 from nonstop.kube.api import Kube
 from nonstop.kube.calls import call
 from nonstop.logs import get_logger
 
-__all__ = ["DrillLease", "LeaseHeld", "holder_identity", "lease_name"]
+__all__ = ["DrillLease", "holder_identity", "lease_name"]
 
 log = get_logger("lease")
 DEFAULT_DURATION = 15
 """Seconds a Lease stays valid without renewal; a crashed drill's Lease can be taken over after this."""
-
-
-class LeaseHeld(NonstopError):
-    """Another live drill holds the target's Lease (exit 2, nothing changed)."""
 
 
 def lease_name(kind: str, name: str) -> str:

@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from nonstop.errors import InputError
+from nonstop.errors import InputError, TemplateError
 
-__all__ = ["STDIN", "LoadedObject", "TemplateError", "expand_paths", "load_text", "read_source"]
+__all__ = ["STDIN", "LoadedObject", "expand_paths", "load_text", "read_source"]
 
 STDIN = "-"
 """The path argument that means standard input."""
@@ -36,15 +36,6 @@ _HELM_HINT = (
     "; it contains Helm template directives ({{ }}): render the chart first and lint the result, "
     "e.g. `helm template RELEASE CHART | nonstop lint -`"
 )
-
-
-class TemplateError(InputError):
-    """The file is a template (it fails to parse and holds `{{ }}`); in a folder it is skipped, not fatal."""
-
-    def __init__(self, message: str, *, skipped: str) -> None:
-        super().__init__(message)
-        self.skipped = skipped
-        """The one line printed when the file is skipped."""
 
 
 @dataclass(frozen=True, slots=True)

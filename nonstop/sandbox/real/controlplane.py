@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from nonstop.errors import ControlPlaneStartError
 from nonstop.sandbox.dataplane.process import die_with_parent
 from nonstop.sandbox.real.components import (
     DEFAULT_SERVICE_CIDR,
@@ -48,7 +49,6 @@ from nonstop.sandbox.real.components import (
     first_cluster_ip,
     scheduler_args,
 )
-from nonstop.sandbox.real.errors import ControlPlaneStartError
 from nonstop.sandbox.real.kubeconfigs import write_kubeconfig
 from nonstop.sandbox.real.pki import CertPair, Pki, create_pki, issue_client_cert
 

@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nonstop.errors import ControlPlaneStartError
 from nonstop.sandbox.dataplane.process import die_with_parent
 from nonstop.sandbox.podnet import enter_netns
 from nonstop.sandbox.real.build import rollouts_module_dir
 from nonstop.sandbox.real.controlplane import RealControlPlane, free_port
-from nonstop.sandbox.real.errors import ControlPlaneStartError
 from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
 
 if TYPE_CHECKING:
