@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from nonstop.errors import SpecError
+from nonstop.toolkit.yamldocs import documents, error_line
 
 __all__ = [
     "BudgetSpec",
@@ -302,14 +303,14 @@ def load_drill(path: str | Path) -> Drill:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the drill file ({exc})") from exc
     try:
-        documents = list(yaml.safe_load_all(text))
+        found = [document.data for document in documents(text)]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
+        line = error_line(exc)
+        where = f" at line {line}" if line is not None else ""
         raise SpecError(f"{path}: invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
-    if len(documents) > 1:
-        raise SpecError(f"{path}: holds {len(documents)} YAML documents; a drill file holds exactly one YAML document")
-    return parse_drill(documents[0] if documents else None, source=str(path))
+    if len(found) > 1:
+        raise SpecError(f"{path}: holds {len(found)} YAML documents; a drill file holds exactly one YAML document")
+    return parse_drill(found[0] if found else None, source=str(path))
 
 
 def drill_schema() -> dict[str, Any]:

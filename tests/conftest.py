@@ -4,6 +4,10 @@
 gives `kubeconfig`, `url`, `api_client()`, `requests(since=0)`, `mark()`, `deny(verb, resource)`,
 `allow_all()`, `expire_history()`, `faults(**plan)`. `namespace` (function): a fresh namespace per
 test, deleted afterwards, so tests do not see each other's objects.
+
+A sandbox controller's bug fails the run: every `sync failed` (or `keys_for failed`) a sandbox
+logged — in a `nonstop sandbox up` subprocess or in this process — is an error at the end of the
+session, naming the controller and the key, even when the test that provoked it passed on a retry.
 """
 
 from __future__ import annotations
@@ -79,6 +83,43 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         listed = "; ".join(f"{pid}: {cmd[:160]}" for pid, cmd in survivors)
         print(f"\nerror: {len(survivors)} process(es) started by the tests outlived the session (killed now): {listed}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+CONTROLLER_FAULTS = ('"sync failed"', '"keys_for failed"')
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _controller_faults_fail_the_run() -> Iterator[None]:
+    """Collect controller faults from every sandbox the session ran, and fail at its end if there were any."""
+    from nonstop.sandbox.controllers.loop import Controller
+    from nonstop.sandbox.launcher import SandboxProcess
+
+    faults: list[str] = []
+    original_stop, original_failed = SandboxProcess.stop, Controller._sync_failed
+
+    def stop(self: SandboxProcess, *args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(OSError):  # read before stop(): a temporary work directory goes with it
+            faults.extend(
+                line[:300]
+                for line in self.log_path.read_text(errors="replace").splitlines()
+                if any(fault in line for fault in CONTROLLER_FAULTS)
+            )
+        return original_stop(self, *args, **kwargs)
+
+    def sync_failed(self: Controller[Any], key: Any, exc: Exception) -> None:
+        faults.append(f"{self.name} (in process): sync failed for {key}: {exc!r}")
+        original_failed(self, key, exc)
+
+    SandboxProcess.stop = stop  # type: ignore[method-assign]
+    Controller._sync_failed = sync_failed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SandboxProcess.stop, Controller._sync_failed = original_stop, original_failed  # type: ignore[method-assign]
+    expected = [f for f in faults if "broken-controller" in f]  # the one test that provokes it on purpose
+    unexpected = [f for f in faults if f not in expected]
+    if unexpected:
+        pytest.fail(f"{len(unexpected)} sandbox controller fault(s) during the run: " + " | ".join(unexpected[:5]))
 
 
 @pytest.fixture(autouse=True)

@@ -390,13 +390,6 @@ class Context:
         """Why pods outside the input may exist in `namespace` (see `outside_pods`)."""
         return [reason for ns, reason in self.outside_pods if same_namespace(ns, namespace)]
 
-    def workload_named(self, kind: str, name: str, namespace: str | None) -> Workload | None:
-        """The workload of the input with this kind and name, in `namespace`."""
-        for workload in self.workloads:
-            if workload.kind == kind and workload.name == name and same_namespace(workload.namespace, namespace):
-                return workload
-        return None
-
     def pdbs_in(self, namespace: str | None) -> list[Obj]:
         """The PodDisruptionBudgets of the input that may live in `namespace`."""
         if namespace is None:

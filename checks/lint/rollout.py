@@ -3,12 +3,12 @@ replica count, and autoscaled workloads that also set a count."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Mapping
 
 from checks.lint.model import Finding
 from checks.lint.objects import Context, Workload, as_int, as_list, as_map
+from nonstop.toolkit.intstr import scaled_value
 
 __all__ = ["check_daemonset", "check_replicas", "check_strategy", "resolve_int_or_percent"]
 
@@ -19,20 +19,12 @@ _MONITORING_PORT = re.compile(r"metric|monitor|prom|health|probe|debug|profil", 
 def resolve_int_or_percent(value: object, total: int, *, round_up: bool) -> int | None:
     """An int-or-percent field as Kubernetes scales it (`intstr.GetScaledValueFromIntOrPercent`).
 
-    A percentage becomes `value * total / 100`, rounded up or down; None for a value the API would reject.
+    A percentage becomes `value * total / 100`, rounded up or down; None when absent or a value the API would reject.
     """
-    if isinstance(value, bool):
+    try:
+        return None if value is None else scaled_value(value, total, round_up=round_up)
+    except ValueError:
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("%") and text[:-1].isdigit():
-            scaled = int(text[:-1]) * total / 100
-            return math.ceil(scaled) if round_up else math.floor(scaled)
-        if text.isdigit():
-            return int(text)
-    return None
 
 
 def _evaluated_replicas(workload: Workload) -> tuple[int, str]:

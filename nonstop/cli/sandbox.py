@@ -396,8 +396,8 @@ def _warm_client_imports() -> None:
 
 def _wait_schedulable(node: SandboxNode, stop: threading.Event, timeout: float = 60.0) -> None:
     """Until the Node is Ready and the controller-manager lifted the `not-ready` taint admission put on it."""
+    from nonstop.errors import ControlPlaneStartError
     from nonstop.sandbox.apierrors import ApiError
-    from nonstop.sandbox.real.errors import ControlPlaneStartError
 
     deadline = time.monotonic() + timeout
     while not stop.is_set():

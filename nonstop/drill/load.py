@@ -50,15 +50,15 @@ from typing import Any
 
 import locustfiles
 from checks.evidence import FAILURE_CLASSES, FailureClass, RequestSample
-from nonstop.errors import InputError, NonstopError
+from nonstop.errors import InputError, LoadFailed
 from nonstop.logs import get_logger
 from nonstop.spec import LoadSpec
+from nonstop.toolkit import children
 
 __all__ = [
     "BUNDLED_LOCUSTFILE",
     "STREAM_PLUGIN",
     "ExternalWorkers",
-    "LoadFailed",
     "LoadRunner",
     "LoadStats",
     "external_workers_from_env",
@@ -72,15 +72,14 @@ STREAM_PLUGIN = _LOCUSTFILES / "nonstop_stream.py"
 
 SampleSink = Callable[[Sequence[RequestSample]], None]
 
-_PR_SET_PDEATHSIG = 1
 # Runs in each child before it becomes Locust: die with the starting thread, optionally pin CPUs, exec.
+# The child's path may not hold nonstop (another working directory, a bare environment): it is given.
 _LAUNCHER = f"""
-import ctypes, os, signal, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl({_PR_SET_PDEATHSIG}, signal.SIGKILL, 0, 0, 0) != 0:
-    sys.exit("prctl(PR_SET_PDEATHSIG) failed: errno %d" % ctypes.get_errno())
-if os.getppid() != int(sys.argv[1]):
-    os._exit(70)
+import os, signal, sys
+sys.path.insert(0, {str(Path(children.__file__).resolve().parents[2])!r})
+from nonstop.toolkit.children import die_with_parent
+if not die_with_parent(int(sys.argv[1]), signal.SIGKILL, orphan_exit=70):
+    sys.exit("prctl(PR_SET_PDEATHSIG) failed")
 if sys.argv[2]:
     os.sched_setaffinity(0, {{int(c) for c in sys.argv[2].split(",")}})
 os.execv(sys.executable, [sys.executable, "-m", "locust", *sys.argv[3:]])
@@ -89,10 +88,6 @@ _FAILURE_CLASSES = frozenset(FAILURE_CLASSES)
 _BUCKET = 0.1  # seconds per bucket of the live request-rate counter
 _REMOTE_DRAIN = 5.0  # seconds to wait for external workers' last records once the master exited
 _RATE_LAG = 0.2  # records arrive up to ~2 flush intervals late: the rate covers [now-1.2 s, now-0.2 s)
-
-
-class LoadFailed(NonstopError):
-    """Locust could not start, or stopped on its own with an error; the message ends with its log."""
 
 
 EXTERNAL_WORKERS_VARIABLE = "NONSTOP_LOCUST_EXTERNAL_WORKERS"

@@ -11,24 +11,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
 from checks.evidence import PodRole, PodTimeline
 from nonstop.kube.api import Kube
 from nonstop.kube.watching import Observed, ResilientWatch, WatchStats
+from nonstop.toolkit.objects import Obj
+from nonstop.toolkit.times import to_epoch
 
 __all__ = ["Observer", "PodRecord", "TimelineEntry"]
 
-Obj = dict[str, Any]
 SIDECAR_PROXIES = frozenset({"istio-proxy", "linkerd-proxy", "envoy", "envoy-sidecar"})
-
-
-def parse_time(value: str | None) -> float | None:
-    """An RFC 3339 timestamp from the API as epoch seconds."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +250,7 @@ class Observer:
         record = self.pods.get(name)
         if record is None:
             record = PodRecord(name=name, uid=str(meta.get("uid", "")))
-            created = parse_time(meta.get("creationTimestamp"))
+            created = to_epoch(meta.get("creationTimestamp"))
             record.created_at = created if created is not None and created < self._started else time.time()
             self.pods[name] = record
             self.timeline.append(TimelineEntry(record.created_at, "pod", f"{name} created"))
@@ -369,7 +361,7 @@ class Observer:
         event = seen.obj
         involved = event.get("involvedObject") or {}
         name = str(involved.get("name", ""))
-        last = parse_time(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp"))
+        last = to_epoch(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp"))
         if last is not None and last < self._started - 1:
             return
         if name not in self.pods and not any(name == r or name.startswith(r + "-") for r in self._related):

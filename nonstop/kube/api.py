@@ -13,10 +13,10 @@ from kubernetes import client
 
 from nonstop.kube.calls import DEFAULT_RETRY, RetryPolicy, call
 from nonstop.kube.connection import Connection
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["Kube", "PatchType"]
 
-Obj = dict[str, Any]
 PatchType = Literal["strategic", "merge", "json"]
 _CONTENT_TYPES = {
     "strategic": "application/strategic-merge-patch+json",
@@ -24,7 +24,6 @@ _CONTENT_TYPES = {
     "json": "application/json-patch+json",
 }
 ROLLOUTS = ("argoproj.io", "v1alpha1", "rollouts")
-APPLICATIONS = ("argoproj.io", "v1alpha1", "applications")
 
 
 def _json(response: Any) -> Obj:
@@ -82,14 +81,6 @@ class Kube:
         body = _json(
             call(self.apps.list_namespaced_replica_set, namespace, label_selector=selector or "",
                  _preload_content=False, what=f"list ReplicaSets in {namespace}")
-        )  # fmt: skip
-        return list(body.get("items") or [])
-
-    def list_endpointslices(self, namespace: str, service: str) -> list[Obj]:
-        body = _json(
-            call(self.discovery.list_namespaced_endpoint_slice, namespace,
-                 label_selector=f"kubernetes.io/service-name={service}", _preload_content=False,
-                 what=f"list EndpointSlices of Service {namespace}/{service}")
         )  # fmt: skip
         return list(body.get("items") or [])
 

@@ -15,23 +15,19 @@ import os
 import socket
 import threading
 import time
-from datetime import UTC, datetime
 from typing import Any
 
-from nonstop.errors import ClusterError, NonstopError, NotFoundError
+from nonstop.errors import ClusterError, LeaseHeld, NotFoundError
 from nonstop.kube.api import Kube
 from nonstop.kube.calls import call
 from nonstop.logs import get_logger
+from nonstop.toolkit.times import rfc3339_micro, to_epoch
 
-__all__ = ["DrillLease", "LeaseHeld", "holder_identity", "lease_name"]
+__all__ = ["DrillLease", "holder_identity", "lease_name"]
 
 log = get_logger("lease")
 DEFAULT_DURATION = 15
 """Seconds a Lease stays valid without renewal; a crashed drill's Lease can be taken over after this."""
-
-
-class LeaseHeld(NonstopError):
-    """Another live drill holds the target's Lease (exit 2, nothing changed)."""
 
 
 def lease_name(kind: str, name: str) -> str:
@@ -48,22 +44,12 @@ def _json(response: Any) -> dict[str, Any]:
     return dict(json.loads(response.data or b"{}"))
 
 
-def _micro(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 def expires_at(lease: dict[str, Any]) -> float:
     """When the holder's claim ends (epoch seconds); 0 for a Lease nobody holds."""
     spec = lease.get("spec") or {}
     if not spec.get("holderIdentity"):
         return 0.0
-    renewed = _parse(spec.get("renewTime")) or _parse(spec.get("acquireTime")) or 0.0
+    renewed = to_epoch(spec.get("renewTime")) or to_epoch(spec.get("acquireTime")) or 0.0
     return renewed + float(spec.get("leaseDurationSeconds") or DEFAULT_DURATION)
 
 
@@ -107,8 +93,8 @@ class DrillLease:
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.duration,
-            "acquireTime": _micro(acquired),
-            "renewTime": _micro(now),
+            "acquireTime": rfc3339_micro(acquired),
+            "renewTime": rfc3339_micro(now),
             "leaseTransitions": transitions,
         }
 

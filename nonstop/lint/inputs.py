@@ -20,9 +20,10 @@ from typing import Any
 
 import yaml
 
-from nonstop.errors import InputError
+from nonstop.errors import InputError, TemplateError
+from nonstop.toolkit.yamldocs import documents, error_line, error_problem
 
-__all__ = ["STDIN", "LoadedObject", "TemplateError", "expand_paths", "load_text", "read_source"]
+__all__ = ["STDIN", "LoadedObject", "expand_paths", "load_text", "read_source"]
 
 STDIN = "-"
 """The path argument that means standard input."""
@@ -31,20 +32,10 @@ STDIN_NAME = "<stdin>"
 """How standard input is named in messages and findings."""
 
 _SUFFIXES = (".yaml", ".yml")
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _HELM_HINT = (
     "; it contains Helm template directives ({{ }}): render the chart first and lint the result, "
     "e.g. `helm template RELEASE CHART | nonstop lint -`"
 )
-
-
-class TemplateError(InputError):
-    """The file is a template (it fails to parse and holds `{{ }}`); in a folder it is skipped, not fatal."""
-
-    def __init__(self, message: str, *, skipped: str) -> None:
-        super().__init__(message)
-        self.skipped = skipped
-        """The one line printed when the file is skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,27 +45,6 @@ class LoadedObject:
     obj: dict[str, Any]
     file: str
     line: int | None
-
-
-class _LineLoader(_Loader):  # type: ignore[misc,valid-type]  # the C loader has no stubs
-    """A safe loader that remembers each document's root node, so its line is known for free."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.last_node: yaml.Node | None = None
-
-    def get_data(self) -> Any:
-        if self.check_node():
-            self.last_node = self.get_node()
-            return self.construct_document(self.last_node)
-        return None
-
-
-def _construct_value(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    return loader.construct_scalar(node)  # type: ignore[arg-type]  # a `=` is always a scalar node
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:value", _construct_value)
 
 
 def expand_paths(paths: Sequence[str]) -> list[tuple[str, bool]]:
@@ -115,9 +85,9 @@ def read_source(path: str) -> tuple[str, str]:
 
 
 def _yaml_error(name: str, text: str, exc: yaml.YAMLError) -> InputError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f", line {mark.line + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    line = error_line(exc)
+    where = f", line {line}" if line is not None else ""
+    problem = error_problem(exc)
     if "{{" in text:
         line = text.count("\n", 0, text.index("{{")) + 1
         return TemplateError(
@@ -152,23 +122,19 @@ def load_text(name: str, text: str) -> list[LoadedObject]:
     `helm template`) when the invalid text holds `{{`.
     """
     loaded: list[LoadedObject] = []
-    loader = _LineLoader(text)
     try:
-        while loader.check_data():
-            data = loader.get_data()
+        for document in documents(text, fast=True):
+            data = document.data
             if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
                 continue
-            node = loader.last_node
             if data["kind"].endswith("List") and isinstance(data.get("items"), list):
                 loaded.extend(
                     LoadedObject(item, name, line)
-                    for item, line in _list_items(data, node)
+                    for item, line in _list_items(data, document.node)
                     if isinstance(item, dict) and isinstance(item.get("kind"), str)
                 )
             else:
-                loaded.append(LoadedObject(data, name, node.start_mark.line + 1 if node is not None else None))
+                loaded.append(LoadedObject(data, name, document.line))
     except yaml.YAMLError as exc:
         raise _yaml_error(name, text, exc) from exc
-    finally:
-        loader.dispose()
     return loaded

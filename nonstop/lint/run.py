@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from checks.lint import LINTED_KINDS, SEVERITY_RANK, Finding, lint_objects, object_name, object_namespace
-from nonstop.errors import InputError
-from nonstop.lint.inputs import LoadedObject, TemplateError, expand_paths, load_text, read_source
+from nonstop.errors import InputError, TemplateError
+from nonstop.lint.inputs import LoadedObject, expand_paths, load_text, read_source
 
 __all__ = ["CheckedObject", "LintReport", "LocatedFinding", "lint_loaded", "lint_paths"]
 

@@ -59,10 +59,6 @@ class ProgressUpdate:
     def elapsed(self) -> float:
         return max(self.at - self.started_at, 0.0)
 
-    @property
-    def phase_elapsed(self) -> float:
-        return max(self.at - self.phase_started_at, 0.0)
-
 
 ProgressSink = Callable[[ProgressUpdate], None]
 

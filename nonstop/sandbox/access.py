@@ -6,11 +6,10 @@ Only the review answers "no"; the requests themselves are not refused (the sandb
 from __future__ import annotations
 
 import threading
-from typing import Any
+
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["AccessRules", "review_access"]
-
-Obj = dict[str, Any]
 
 
 class AccessRules:

@@ -26,9 +26,9 @@ from typing import Any
 
 import structlog
 
-from nonstop.errors import NonstopError
+from nonstop.errors import ApiRelayError
 
-__all__ = ["ApiRelay", "ApiRelayError", "socket_in_netns"]
+__all__ = ["ApiRelay", "socket_in_netns"]
 
 CLONE_NEWNET = 0x40000000
 _CHUNK = 65536
@@ -36,10 +36,6 @@ _CHUNK = 65536
 _libc: Any = None
 with contextlib.suppress(OSError):
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-class ApiRelayError(NonstopError):
-    """The relay's socket could not be opened inside the pod network namespace."""
 
 
 def socket_in_netns(netns_fd: int, host: str, port: int, *, backlog: int = 128) -> socket.socket:

@@ -27,13 +27,6 @@ class Auth:
         with self._lock:
             return bool(self._tokens)
 
-    def set_token(self, token: str, code: int = 200) -> None:
-        """Make `token` answer `code` (200, 401 or 403); enables authentication."""
-        if code not in (200, 401, 403):
-            raise ValueError(f"a token answers 200, 401 or 403, not {code}")
-        with self._lock:
-            self._tokens[token] = code
-
     def check(self, authorization: str | None, *, verb: str, resource: str) -> str | None:
         """The token presented (None without one); raises ApiError 401/403 when auth says no."""
         token = None

@@ -32,6 +32,7 @@ from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_kind
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.store import Obj, Store
+from nonstop.toolkit.yamldocs import documents, error_line
 
 __all__ = ["Cluster", "DataPlaneMode", "kubeconfig_text", "load_manifests", "write_kubeconfig"]
 
@@ -76,10 +77,10 @@ def load_manifests(paths: list[Path]) -> list[tuple[Path, Kind, Obj]]:
         except OSError as exc:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
         try:
-            docs = list(yaml.safe_load_all(text))
+            docs = [document.data for document in documents(text)]
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
+            line = error_line(exc)
+            where = f" at line {line}" if line is not None else ""
             raise InputError(f"manifest {path} is not valid YAML{where}") from exc
         for index, doc in enumerate(docs):
             if doc is None:

@@ -16,10 +16,10 @@ from typing import Any
 from nonstop.sandbox.apierrors import ApiError, invalid
 from nonstop.sandbox.ipam import AddressRangeExhausted, IpAllocator
 from nonstop.sandbox.kinds import Kind
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["ClusterIPAllocator", "apply_defaults", "default_status", "validate"]
 
-Obj = dict[str, Any]
 
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 _PERCENT = re.compile(r"^(\d+)%$")

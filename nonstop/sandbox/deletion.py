@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from nonstop.sandbox.kinds import by_resource
 from nonstop.sandbox.store import Obj, Store
+from nonstop.toolkit.times import rfc3339
 
 __all__ = ["delete_pod_gracefully"]
 
@@ -38,7 +39,7 @@ def delete_pod_gracefully(store: Store, namespace: str, name: str, *, grace_seco
     deadline = datetime.now(UTC) + timedelta(seconds=grace)
 
     def mark(obj: Obj) -> None:
-        obj["metadata"]["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+        obj["metadata"]["deletionTimestamp"] = rfc3339(deadline)
         obj["metadata"]["deletionGracePeriodSeconds"] = grace
 
     return store.mutate(PODS, namespace, name, mark)

@@ -8,13 +8,11 @@ answer to `/apis` is plain `application/json`.
 
 from __future__ import annotations
 
-from typing import Any
-
 from nonstop.sandbox.kinds import KINDS, Kind
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["api_group", "api_group_list", "api_versions", "resource_list", "version"]
 
-Obj = dict[str, Any]
 
 _SUB_KINDS = {
     "scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"]),

@@ -7,25 +7,16 @@ budget has no disruption left, exactly as the real eviction subresource answers.
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kinds import require
-from nonstop.sandbox.selectors import match_label_selector_object
 from nonstop.sandbox.store import Obj, Store
+from nonstop.toolkit.intstr import scaled_value
+from nonstop.toolkit.selectors import matches_label_selector
 
 __all__ = ["check_eviction", "pdb_status", "pod_ready"]
 
 _PODS = require("", "v1", "pods")
 _PDBS = require("policy", "v1", "poddisruptionbudgets")
-
-
-def _resolve(value: Any, total: int, *, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        scaled = int(value[:-1]) * total / 100
-        return math.ceil(scaled) if round_up else math.floor(scaled)
-    return int(value)
 
 
 def pod_ready(pod: Obj) -> bool:
@@ -44,16 +35,16 @@ def pdb_status(store: Store, pdb: Obj) -> Obj:
     selected = [
         p
         for p in pods
-        if match_label_selector_object(spec.get("selector"), p["metadata"].get("labels"))
+        if matches_label_selector(spec.get("selector"), p["metadata"].get("labels"))
         and not p["metadata"].get("deletionTimestamp")
         and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
     ]
     expected = len(selected)
     healthy = sum(1 for p in selected if pod_ready(p))
     if spec.get("minAvailable") is not None:
-        desired = _resolve(spec["minAvailable"], expected, round_up=True)
+        desired = scaled_value(spec["minAvailable"], expected, round_up=True)
     elif spec.get("maxUnavailable") is not None:
-        desired = max(0, expected - _resolve(spec["maxUnavailable"], expected, round_up=True))
+        desired = max(0, expected - scaled_value(spec["maxUnavailable"], expected, round_up=True))
     else:
         desired = expected
     return {
@@ -71,7 +62,7 @@ def check_eviction(store: Store, pod: Obj) -> None:
         return  # already going: evicting it again changes nothing
     pdbs, _ = store.list(_PDBS, pod["metadata"].get("namespace"))
     labels = pod["metadata"].get("labels")
-    matching = [p for p in pdbs if match_label_selector_object((p.get("spec") or {}).get("selector"), labels)]
+    matching = [p for p in pdbs if matches_label_selector((p.get("spec") or {}).get("selector"), labels)]
     if len(matching) > 1:
         raise ApiError(
             500,

@@ -147,11 +147,6 @@ class FaultPlan:
             data_plane_lag_seconds=numbers.get("dataPlaneLagSeconds", 0.0),
         )
 
-    @classmethod
-    def from_json(cls, body: dict[str, Any]) -> FaultPlan:
-        """The admin endpoint's JSON (same fields as `parse`)."""
-        return cls.parse(body)
-
     def active(self, now: float) -> bool:
         """Whether `now` (monotonic) is inside the plan's window."""
         start = self.set_at + self.start_after_seconds

@@ -18,13 +18,9 @@ from types import TracebackType
 
 import yaml
 
-from nonstop.errors import NonstopError
+from nonstop.errors import SandboxStartError
 
-__all__ = ["SandboxProcess", "SandboxStartError"]
-
-
-class SandboxStartError(NonstopError):
-    """The sandbox subprocess exited or did not become ready in time (the message holds its log tail)."""
+__all__ = ["SandboxProcess"]
 
 
 class SandboxProcess:

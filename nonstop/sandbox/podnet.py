@@ -44,13 +44,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from nonstop.errors import NonstopError
+from nonstop.errors import PodNetworkError
 
 __all__ = [
     "LINK_RANGE",
     "POD_RANGE",
     "PodNetwork",
-    "PodNetworkError",
     "enter_netns",
 ]
 
@@ -64,10 +63,6 @@ CLONE_NEWNET = 0x40000000
 _libc: Any = None
 with contextlib.suppress(OSError):
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-class PodNetworkError(NonstopError):
-    """The pod network namespace could not be set up (not root, no `ip`, or its range is taken)."""
 
 
 def enter_netns(fd: int) -> None:

@@ -8,23 +8,21 @@ Kubernetes' own message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from nonstop.sandbox.apierrors import bad_request
 from nonstop.sandbox.kinds import Kind
+from nonstop.toolkit.objects import Obj
 
 __all__ = [
     "FieldSelector",
     "LabelSelector",
     "field_value",
-    "match_label_selector_object",
     "parse_field_selector",
     "parse_label_selector",
 ]
 
-Obj = dict[str, Any]
 
 _SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9._/-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
 _EQ_RE = re.compile(r"^\s*([A-Za-z0-9._/-]+)\s*(==|!=|=)\s*([A-Za-z0-9._-]*)\s*$")
@@ -105,30 +103,6 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     return LabelSelector(tuple(reqs))
 
 
-def match_label_selector_object(selector: Obj | None, labels: dict[str, str] | None) -> bool:
-    """Whether a `metav1.LabelSelector` object (matchLabels/matchExpressions) selects `labels`.
-
-    A nil selector selects nothing; an empty one selects everything (as PodDisruptionBudgets do).
-    """
-    if selector is None:
-        return False
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), set(expr.get("values") or [])
-        if op == "In" and not (key in labels and labels[key] in values):
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
 # -- field selectors ---------------------------------------------------------------------------
 
 _COMMON = ("metadata.name", "metadata.namespace")
@@ -195,13 +169,6 @@ class FieldSelector:
     def empty(self) -> bool:
         return not self.terms
 
-    def exact_name(self) -> str | None:
-        """The name a `metadata.name=X` term pins, if any (lets a watch or list skip other objects)."""
-        for path, equal, value in self.terms:
-            if path == "metadata.name" and equal:
-                return value
-        return None
-
 
 def parse_field_selector(kind: Kind, text: str | None) -> FieldSelector:
     """Parse `fieldSelector` for `kind`; unknown fields answer 400 with Kubernetes' message."""
@@ -226,6 +193,3 @@ def parse_field_selector(kind: Kind, text: str | None) -> FieldSelector:
             raise bad_request(f'"{path}" is not a known field selector: only "metadata.name", "metadata.namespace"')
         terms.append((path, op != "!=", value.strip()))
     return FieldSelector(tuple(terms))
-
-
-Predicate = Callable[[Obj], bool]

@@ -18,22 +18,17 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from nonstop.sandbox.apierrors import ApiError, already_exists, conflict, expired, not_found
 from nonstop.sandbox.kinds import Kind
+from nonstop.toolkit.objects import Obj
+from nonstop.toolkit.times import now_rfc3339
 
 __all__ = ["Change", "ChangeType", "Obj", "Store", "now_rfc3339"]
 
-Obj = dict[str, Any]
 ChangeType = Literal["ADDED", "MODIFIED", "DELETED"]
 Key = tuple[str, str, str, str]  # group, resource, namespace ("" when cluster-scoped), name
-
-
-def now_rfc3339() -> str:
-    """Kubernetes' timestamp format: RFC 3339, UTC, whole seconds, `Z`."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -193,11 +188,6 @@ class Store:
             return copy.deepcopy(obj)
 
     # -- watching ------------------------------------------------------------------------------
-
-    def changes_after(self, rv: int, kinds: Iterable[Kind] | None = None) -> builtins.list[Change]:
-        """Kept changes with resourceVersion > rv (of the given kinds); 410 Expired if history is gone."""
-        with self._lock:
-            return self._changes_after(rv, None if kinds is None else set(kinds))
 
     def _changes_after(self, rv: int, kinds: set[Kind] | None) -> builtins.list[Change]:
         if rv < self._compacted_rv:

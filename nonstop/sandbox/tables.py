@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nonstop.sandbox.kinds import Kind
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["human_duration", "pod_status_column", "table"]
 
-Obj = dict[str, Any]
 Column = tuple[str, str, int]  # name, type, priority
 Row = list[Any]
 

@@ -14,9 +14,10 @@ from drill_helpers import drill_spec, lease_writes, run_drill, writes
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from nonstop.errors import LeaseHeld
 from nonstop.kube.api import Kube
 from nonstop.kube.connection import connect
-from nonstop.kube.lease import DrillLease, LeaseHeld, holder_identity, lease_name
+from nonstop.kube.lease import DrillLease, holder_identity, lease_name
 
 pytestmark = [pytest.mark.sandbox]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from checks.evidence import RequestSample
-from nonstop.drill.load import LoadFailed, LoadRunner
-from nonstop.errors import InputError
+from nonstop.drill.load import LoadRunner
+from nonstop.errors import InputError, LoadFailed
 from nonstop.spec import LoadSpec
 
 SERVER = Path(__file__).with_name("load_server.py")

@@ -20,11 +20,10 @@ from nonstop.drill.load import (
     BUNDLED_LOCUSTFILE,
     STREAM_PLUGIN,
     ExternalWorkers,
-    LoadFailed,
     LoadRunner,
     external_workers_from_env,
 )
-from nonstop.errors import InputError
+from nonstop.errors import InputError, LoadFailed
 from workflows.drill_template import drill_template
 from workflows.names import LOCUST_ROLE_LABEL
 

@@ -23,7 +23,10 @@ def test_malformed_fields_do_not_crash() -> None:
     obj["spec"]["strategy"] = "fast"
     container(obj)["ports"] = "8080"
     container(obj)["lifecycle"] = {"preStop": {"exec": {"command": "sleep 5"}}}
-    lint_objects([obj, None, "text", 3])  # type: ignore[list-item]
+    found = lint_objects([obj, None, "text", 3])  # type: ignore[list-item]
+    # the non-objects are skipped; the malformed Deployment is still judged on what it does say:
+    # "three" is no replica count (so 1), and a probe on port 'http' with `ports` not a list names no port
+    assert [(f.rule, f.name) for f in found] == [("readiness-probe-port-mismatch", "web"), ("single-replica", "web")]
 
 
 def test_findings_are_ordered_by_object_then_rule_table_order() -> None:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from nonstop.sandbox.podnet import PodNetwork, PodNetworkError
+from nonstop.errors import GoMissingError, PodNetworkError
+from nonstop.sandbox.podnet import PodNetwork
 from nonstop.sandbox.real.build import binary_path, find_go
 from nonstop.sandbox.real.controlplane import RealControlPlane
-from nonstop.sandbox.real.errors import GoMissingError
 
 KUBECTL = "/usr/bin/kubectl"
 

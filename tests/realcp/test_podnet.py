@@ -19,8 +19,9 @@ import time
 
 import pytest
 
+from nonstop.errors import PodNetworkError
 from nonstop.sandbox.kubelet.processes import Spawner
-from nonstop.sandbox.podnet import GUARD_METRIC, PodNetwork, PodNetworkError
+from nonstop.sandbox.podnet import GUARD_METRIC, PodNetwork
 
 pytestmark = [pytest.mark.realcp]
 

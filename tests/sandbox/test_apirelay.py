@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from nonstop.sandbox.apirelay import ApiRelay, ApiRelayError, socket_in_netns
+from nonstop.errors import ApiRelayError, PodNetworkError
+from nonstop.sandbox.apirelay import ApiRelay, socket_in_netns
 from nonstop.sandbox.kubelet.processes import Spawner
-from nonstop.sandbox.podnet import PodNetwork, PodNetworkError
+from nonstop.sandbox.podnet import PodNetwork
 
 ADDRESS = "127.20.255.254"  # a ClusterIP-like loopback address, inside the namespace only
 

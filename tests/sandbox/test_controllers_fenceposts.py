@@ -15,8 +15,8 @@ from nonstop.sandbox.controllers.fenceposts import (
     replica_set_proportion,
     resolve_fenceposts,
     round_half_away_from_zero,
-    scaled_value,
 )
+from nonstop.toolkit.intstr import scaled_value
 
 
 def _deployment(replicas: int | None, surge: Any = "25%", unavailable: Any = "25%", kind: str = "RollingUpdate") -> Any:

@@ -6,11 +6,13 @@ import threading
 import time
 
 import structlog
+import structlog.testing
 
 from nonstop.sandbox.controllers import ControllerManager
+from nonstop.sandbox.controllers.loop import Controller
 from nonstop.sandbox.controllers.objects import NAMESPACES, PODS, REPLICASETS
-from nonstop.sandbox.events import EventRecorder
-from nonstop.sandbox.store import Store
+from nonstop.sandbox.events import EVENTS, EventRecorder
+from nonstop.sandbox.store import Change, Store
 
 
 def _controller_threads() -> set[str]:
@@ -64,3 +66,48 @@ def test_a_replica_set_written_to_the_store_gets_its_pods_at_once() -> None:
         assert all(p["spec"]["terminationGracePeriodSeconds"] == 30 for p in pods)  # the API's pod defaults
     finally:
         manager.stop()
+
+
+class _Broken(Controller[tuple[str, str]]):
+    """A controller with a bug: its sync raises something that is not an API error."""
+
+    name = "broken-controller"
+
+    def all_keys(self) -> list[tuple[str, str]]:
+        return [("ns", "web")]
+
+    def keys_for(self, change: Change) -> list[tuple[str, str]]:
+        return []
+
+    def sync(self, key: tuple[str, str]) -> float | None:
+        raise KeyError("spec")
+
+
+def test_a_controller_bug_is_a_warning_event_and_a_logged_sync_failure() -> None:
+    """Not a silent retry: `sync failed` with the traceback, and a SyncFailed event about the key's Namespace."""
+    store = Store()
+    store.create(NAMESPACES, {"metadata": {"name": "ns"}})
+    stopping = threading.Event()
+    with structlog.testing.capture_logs() as logs:
+        thread = threading.Thread(
+            target=_Broken(store, EventRecorder(store), log=structlog.get_logger()).run, args=(stopping,)
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not store.list(EVENTS, "default")[0] and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            stopping.set()
+            thread.join(5)
+    events = store.list(EVENTS, "default")[0]
+    assert [(e["type"], e["reason"], e["source"]["component"]) for e in events] == [
+        ("Warning", "SyncFailed", "broken-controller")
+    ]
+    assert events[0]["message"] == "broken-controller could not sync ns/web: KeyError: 'spec'"
+    assert events[0]["involvedObject"]["kind"] == "Namespace"
+    assert events[0]["involvedObject"]["name"] == "ns"
+    failed = [entry for entry in logs if entry["event"] == "sync failed"]
+    assert failed
+    assert failed[0]["log_level"] == "error"
+    assert failed[0]["key"] == ("ns", "web")

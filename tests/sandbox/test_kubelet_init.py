@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -167,7 +166,7 @@ def test_init_containers_run_in_order_each_to_completion_before_the_main_contain
     assert typed.status.init_container_statuses[0].state.terminated.exit_code == 0
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on this machine")
+@pytest.mark.requires("kubectl")
 def test_a_failing_init_container_blocks_the_main_one_with_crashloop_backoff(sandbox, namespace) -> None:
     api = core(sandbox)
     spec = pod(
@@ -204,7 +203,7 @@ def test_a_failing_init_container_blocks_the_main_one_with_crashloop_backoff(san
     assert "spec.containers{app}" not in _started_events(api, namespace, "stuck")
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on this machine")
+@pytest.mark.requires("kubectl")
 def test_a_failing_init_container_fails_a_pod_that_never_restarts(sandbox, namespace) -> None:
     api = core(sandbox)
     spec = pod(

@@ -96,6 +96,7 @@ def pending_with(core: client.CoreV1Api, ns: str, name: str) -> str:
     return str(messages[-1])
 
 
+@pytest.mark.requires("kubectl")
 def test_nodes_are_objects_kubectl_lists_cordons_and_describes(
     three: SandboxProcess, core: client.CoreV1Api, ns: str
 ) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from nonstop.sandbox.controllers.placement import ClusterView, failure_message, place, quantity
+from nonstop.sandbox.controllers.placement import ClusterView, failure_message, place
+from nonstop.toolkit.quantity import quantity
 
 Obj = dict[str, Any]
 

@@ -9,9 +9,10 @@ terminating pods are counted nowhere.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from nonstop.toolkit.intstr import IntOrPercent, scaled_value
 
 __all__ = [
     "Fenceposts",
@@ -22,30 +23,7 @@ __all__ = [
     "replica_set_proportion",
     "resolve_fenceposts",
     "round_half_away_from_zero",
-    "scaled_value",
 ]
-
-_PERCENT = re.compile(r"^(\d+)%$")
-
-IntOrPercent = int | str | None
-
-
-def scaled_value(value: IntOrPercent, total: int, *, round_up: bool) -> int:
-    """`GetScaledValueFromIntOrPercent`: an int as is, `"N%"` as N·total/100 rounded up or down.
-
-    `None` counts as 0 (`ValueOrDefault(…, 0)`); any other string is an error, as in Kubernetes.
-    """
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise ValueError(f"invalid value for IntOrString: {value!r}")
-    if isinstance(value, int):
-        return value
-    found = _PERCENT.match(value.strip())
-    if not found:
-        raise ValueError(f"invalid value for IntOrString: invalid type: string is not a percentage: {value!r}")
-    numerator = int(found.group(1)) * total
-    return -(-numerator // 100) if round_up else numerator // 100
 
 
 @dataclass(frozen=True)

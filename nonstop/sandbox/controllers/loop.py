@@ -4,6 +4,11 @@ A controller names the keys (namespace, name) a store change affects; the loop c
 deduplicates, and calls `sync(key)` for each with the store's current state. `sync` may ask to be
 called again after a delay (minReadySeconds, progress deadlines). Waiting is on
 `Store.wait_for_changes`, so a change is acted on within milliseconds, not on a polling period.
+
+A racing writer (an ApiError: 404, 409) is retried quietly. Any other exception is a bug of the
+sandbox: it is logged as `sync failed` (with its traceback), recorded as a Warning event
+`SyncFailed` about the key's Namespace (filed in `default`, as Kubernetes files events about
+cluster-scoped objects), and retried; the test suite fails on such a log line.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import structlog
 
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.kinds import require
 from nonstop.sandbox.store import Change, Store
 
 __all__ = ["Controller", "Key"]
@@ -27,6 +33,7 @@ K = TypeVar("K", bound=Hashable)
 
 _IDLE_WAIT = 0.25  # seconds: how often an idle loop looks at its stop flag
 _RETRY_AFTER = 0.5  # seconds: a sync that raised is tried again after this long
+_NAMESPACES = require("", "v1", "namespaces")
 
 
 class Controller(ABC, Generic[K]):
@@ -61,12 +68,27 @@ class Controller(ABC, Generic[K]):
             except ApiError as exc:  # a racing writer (404, 409): the next change or retry settles it
                 self.log.debug("sync retry", key=key, reason=exc.reason, error=exc.message)
                 again = _RETRY_AFTER
-            except Exception:
-                self.log.exception("sync failed", key=key)
+            except Exception as exc:
+                self._sync_failed(key, exc)
                 again = _RETRY_AFTER
             if again is not None:
                 deadline = time.monotonic() + max(0.0, again)
                 self._timers[key] = min(self._timers.get(key, deadline), deadline)
+
+    def _sync_failed(self, key: K, exc: Exception) -> None:
+        """A bug, not a race: log `sync failed` and record a Warning event where `kubectl get events` shows it."""
+        self.log.exception("sync failed", key=key)
+        parts: tuple[object, ...] = key if isinstance(key, tuple) else (key,)
+        namespace = next((part for part in parts if isinstance(part, str)), "")  # (namespace, name), (kind, ns, name)
+        involved = self.store.find(_NAMESPACES, None, namespace) if namespace else None
+        if involved is None:
+            return
+        shown = "/".join(str(getattr(part, "resource", part)) for part in parts)
+        message = f"{self.name} could not sync {shown}: {type(exc).__name__}: {exc}"
+        try:
+            self.recorder.record(involved, reason="SyncFailed", message=message, component=self.name, type="Warning")
+        except Exception:  # the log line above already tells; an event that cannot be written must not mask it
+            self.log.exception("sync failed event not recorded", key=key)
 
     def run(self, stopping: threading.Event) -> None:
         """Reconcile until `stopping` is set."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from nonstop.sandbox.kinds import Kind, by_resource
-from nonstop.sandbox.selectors import match_label_selector_object
 from nonstop.sandbox.store import Obj, Store
+from nonstop.toolkit.selectors import matches_label_selector
+from nonstop.toolkit.times import try_parse_time
 
 __all__ = [
     "DEPLOYMENTS",
@@ -20,14 +21,12 @@ __all__ = [
     "SERVICES",
     "controller_ref",
     "controller_ref_to",
-    "format_time",
     "is_pod_active",
     "is_pod_available",
     "is_pod_ready",
     "is_terminal",
     "namespace_open",
     "owner_keys",
-    "parse_time",
     "random_suffix",
     "ready_since",
     "selects",
@@ -57,22 +56,6 @@ def random_suffix(length: int = 5) -> str:
     return "".join(random.choice(_NAME_CHARS) for _ in range(length))
 
 
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime (None when absent or malformed)."""
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def format_time(moment: datetime) -> str:
-    """Kubernetes' timestamp format: RFC 3339, UTC, whole seconds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _ready_condition(pod: Obj) -> Obj | None:
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
@@ -92,7 +75,7 @@ def ready_since(pod: Obj) -> datetime | None:
     condition = _ready_condition(pod)
     if condition is None or condition.get("status") != "True":
         return None
-    return parse_time(condition.get("lastTransitionTime"))
+    return try_parse_time(condition.get("lastTransitionTime"))
 
 
 def is_pod_available(pod: Obj, min_ready_seconds: int, now: datetime) -> bool:
@@ -143,7 +126,7 @@ def selects(selector: Any, labels: dict[str, str] | None) -> bool:
     """
     if not isinstance(selector, dict) or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
-    return match_label_selector_object(selector, labels)
+    return matches_label_selector(selector, labels)
 
 
 def owner_keys(

@@ -50,13 +50,13 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from nonstop.sandbox.selectors import match_label_selector_object
+from nonstop.toolkit.objects import Obj
+from nonstop.toolkit.quantity import quantity
+from nonstop.toolkit.selectors import matches_label_selector
 
 __all__ = [
     "HOSTNAME",
@@ -68,7 +68,6 @@ __all__ = [
     "place",
 ]
 
-Obj = dict[str, Any]
 
 HOSTNAME = "kubernetes.io/hostname"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
@@ -268,7 +267,7 @@ def _count_matching(pods: Iterable[Obj], selector: Obj | None, namespace: str) -
         for p in pods
         if not _terminating(p)
         and _meta(p).get("namespace") == namespace
-        and match_label_selector_object(selector, _labels(p))
+        and matches_label_selector(selector, _labels(p))
     )
 
 
@@ -298,7 +297,7 @@ def _spread_filter(pod: Obj, node: Obj, constraints: list[_Constraint], counts: 
             return R_SPREAD_LABEL
     for c, per_domain in zip(constraints, counts, strict=True):
         minimum = min(per_domain.values()) if per_domain and len(per_domain) >= c.min_domains else 0
-        self_match = 1 if match_label_selector_object(c.selector, own) else 0
+        self_match = 1 if matches_label_selector(c.selector, own) else 0
         if per_domain.get(labels[c.key], 0) + self_match - minimum > c.max_skew:
             return R_SPREAD
     return None
@@ -353,7 +352,7 @@ def default_spread_selector(pod: Obj, services: Iterable[Obj], replicasets: Iter
             found = True
     for rs in replicasets:
         selector = _spec(rs).get("selector")
-        if _meta(rs).get("namespace") == namespace and selector and match_label_selector_object(selector, own):
+        if _meta(rs).get("namespace") == namespace and selector and matches_label_selector(selector, own):
             match.update(selector.get("matchLabels") or {})
             expressions.extend(selector.get("matchExpressions") or [])
             found = True
@@ -368,7 +367,7 @@ def _term_matches(term: Obj, owner: Obj, other: Obj) -> bool:
     namespaces = term.get("namespaces") or [_meta(owner).get("namespace")]
     if _meta(other).get("namespace") not in namespaces:
         return False
-    return match_label_selector_object(term.get("labelSelector"), _labels(other))
+    return matches_label_selector(term.get("labelSelector"), _labels(other))
 
 
 def _same_domain(key: str, node: Obj, other_node: Obj | None) -> bool:
@@ -450,20 +449,6 @@ def _node_affinity_scores(pod: Obj, fitting: list[Obj]) -> dict[str, int]:
     }
     high = max(raw.values(), default=0)
     return {name: (MAX_NODE_SCORE * score // high if high else 0) for name, score in raw.items()}
-
-
-_QUANTITY = re.compile(r"^([0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|)$")
-_SUFFIX = {"": 1, "k": 10**3, "Ki": 2**10, "M": 10**6, "Mi": 2**20, "G": 10**9, "Gi": 2**30, "T": 10**12, "Ti": 2**40}
-
-
-def quantity(text: Any, *, milli: bool = False) -> int | None:
-    """A resource quantity as an integer (milli-units with `milli`); None when it does not parse."""
-    found = _QUANTITY.match(str(text).strip())
-    if found is None:
-        return None
-    number, suffix = float(found.group(1)), found.group(2)
-    value = number / 1000 if suffix == "m" else number * _SUFFIX[suffix]
-    return math.ceil(value * 1000) if milli else math.ceil(value)
 
 
 def _pod_requests(pod: Obj) -> tuple[int, int]:

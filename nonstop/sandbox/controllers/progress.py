@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nonstop.sandbox.controllers.fenceposts import max_unavailable
-from nonstop.sandbox.controllers.objects import format_time, parse_time
 from nonstop.sandbox.store import Obj
+from nonstop.toolkit.times import rfc3339, try_parse_time
 
 __all__ = [
     "MAX_INT32",
@@ -72,7 +72,7 @@ def has_progress_deadline(deployment: Obj) -> bool:
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: datetime) -> Obj:
     """`NewDeploymentCondition`: both times set to now."""
-    stamp = format_time(now)
+    stamp = rfc3339(now)
     return {
         "type": type_,
         "status": status,
@@ -184,7 +184,7 @@ def deployment_timed_out(deployment: Obj, status: Obj, now: datetime) -> bool:
         return False
     if condition.get("reason") == TIMED_OUT_REASON:
         return True
-    since = parse_time(condition.get("lastUpdateTime"))
+    since = try_parse_time(condition.get("lastUpdateTime"))
     if since is None:
         return False
     deadline = int((deployment.get("spec") or {}).get("progressDeadlineSeconds") or 0)
@@ -256,7 +256,7 @@ def _requeue_after(deployment: Obj, status: Obj, now: datetime) -> float | None:
         return None
     if deployment_complete(deployment, status) or current.get("reason") == TIMED_OUT_REASON:
         return None
-    since = parse_time(current.get("lastUpdateTime"))
+    since = try_parse_time(current.get("lastUpdateTime"))
     if since is None:
         return None
     deadline = int((deployment.get("spec") or {}).get("progressDeadlineSeconds") or 0)

@@ -28,7 +28,6 @@ from nonstop.sandbox.controllers.objects import (
     is_terminal,
     namespace_open,
     owner_keys,
-    parse_time,
     random_suffix,
     ready_since,
     selects,
@@ -36,6 +35,7 @@ from nonstop.sandbox.controllers.objects import (
 from nonstop.sandbox.defaults import apply_defaults
 from nonstop.sandbox.deletion import delete_pod_gracefully
 from nonstop.sandbox.store import Change, Obj
+from nonstop.toolkit.times import rfc3339, try_parse_time
 
 __all__ = ["ReplicaSetController", "pods_to_delete", "rank_less"]
 
@@ -103,8 +103,8 @@ def rank_less(a: Obj, b: Obj, rank_a: int, rank_b: int, now: datetime) -> bool:
     restarts_a, restarts_b = _max_restarts(a), _max_restarts(b)
     if restarts_a != restarts_b:
         return restarts_a > restarts_b
-    created_a = parse_time(a["metadata"].get("creationTimestamp"))
-    created_b = parse_time(b["metadata"].get("creationTimestamp"))
+    created_a = try_parse_time(a["metadata"].get("creationTimestamp"))
+    created_b = try_parse_time(b["metadata"].get("creationTimestamp"))
     decided = _time_less(created_a, created_b, uid_a, uid_b, now)
     return bool(decided)
 
@@ -364,7 +364,7 @@ class ReplicaSetController(Controller[Key]):
                         "status": "True",
                         "reason": reason,
                         "message": error,
-                        "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "lastTransitionTime": rfc3339(now),
                     }
                 conditions.append(failure)
             if conditions:

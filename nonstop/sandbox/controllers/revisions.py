@@ -12,8 +12,8 @@ import copy
 import json
 from typing import Any
 
-from nonstop.sandbox.controllers.objects import parse_time
 from nonstop.sandbox.store import Obj
+from nonstop.toolkit.times import try_parse_time
 
 __all__ = [
     "DESIRED_REPLICAS",
@@ -87,7 +87,7 @@ def equal_ignore_hash(a: Any, b: Any) -> bool:
 
 def by_creation(rs: Obj) -> tuple[float, str]:
     """Sort key of `ReplicaSetsByCreationTimestamp`: creation time, then name."""
-    created = parse_time(rs["metadata"].get("creationTimestamp"))
+    created = try_parse_time(rs["metadata"].get("creationTimestamp"))
     return (created.timestamp() if created else 0.0, rs["metadata"]["name"])
 
 

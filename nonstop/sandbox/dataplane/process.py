@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 import sys
@@ -30,24 +29,7 @@ if TYPE_CHECKING:
 
     import structlog
 
-__all__ = ["die_with_parent", "main", "serve"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(expected_parent: int | None = None) -> None:
-    """Ask the kernel for SIGTERM when the parent process exits (Linux only; a no-op elsewhere).
-
-    `expected_parent`: the pid that started this process (`--parent-pid`). A parent that died before
-    the prctl — while this process was still importing, which takes seconds on a loaded machine —
-    would otherwise go unnoticed: the orphan, re-parented, sees a live parent and runs on forever.
-    """
-    parent = os.getppid() if expected_parent is None else expected_parent
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+__all__ = ["main", "serve"]
 
 
 async def serve(

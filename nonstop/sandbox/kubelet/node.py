@@ -20,22 +20,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kubelet.nodestatus import node_labels, node_status
 from nonstop.sandbox.kubelet.remote import HttpNodeApi
 from nonstop.sandbox.store import Obj, now_rfc3339
+from nonstop.toolkit.times import rfc3339_micro
 
 __all__ = ["LEASE_NAMESPACE", "NodeAgent"]
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
-
-
-def _micro(at: float) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class NodeAgent:
@@ -203,7 +199,7 @@ class NodeAgent:
         spec = {
             "holderIdentity": self.node,
             "leaseDurationSeconds": LEASE_DURATION_SECONDS,
-            "renewTime": _micro(time.time()),
+            "renewTime": rfc3339_micro(time.time()),
         }
         try:
             lease = self.api.request("GET", path, what=what)

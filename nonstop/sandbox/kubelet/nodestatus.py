@@ -12,16 +12,15 @@ from __future__ import annotations
 import os
 import platform
 import uuid
-from typing import Any
 
 from nonstop import __version__
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["HOST_IP", "MAX_PODS", "arch", "node_labels", "node_lease", "node_object", "node_status"]
 
 HOST_IP = "127.0.0.1"
 """Every pod's `status.hostIP` and every node's `InternalIP`: the pods run on this machine."""
 MAX_PODS = 110
-Obj = dict[str, Any]
 
 
 def _memory_kib() -> int:

@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from nonstop.sandbox.podnet import enter_netns
+from nonstop.toolkit.children import die_with_parent
 
 __all__ = ["ContainerProcess", "ExecResult", "Spawner"]
 
-PR_SET_PDEATHSIG = 1
 CLONE_NEWNS = 0x00020000
 MS_RDONLY = 1
 MS_REMOUNT = 32
@@ -48,7 +48,6 @@ MS_PRIVATE = 1 << 18
 _libc: Any = None
 with contextlib.suppress(OSError):
     _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_prctl: Any = getattr(_libc, "prctl", None)
 
 
 def _die_with_parent(
@@ -62,10 +61,7 @@ def _die_with_parent(
     """
 
     def setup() -> None:
-        if _prctl is not None:
-            _prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent_pid:
-            os._exit(137)
+        die_with_parent(parent_pid, signal.SIGKILL, orphan_exit=137)
         if netns_fd is not None:
             enter_netns(netns_fd)
         if mounts:

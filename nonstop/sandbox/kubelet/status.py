@@ -19,10 +19,11 @@ container succeeded and every sidecar started, and stays True once a main contai
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from nonstop.sandbox.store import Obj, now_rfc3339
+from nonstop.toolkit.times import rfc3339 as rfc3339_s
+from nonstop.toolkit.times import rfc3339_milli as rfc3339_ms
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -35,16 +36,6 @@ __all__ = [
 ]
 
 ANNOTATION_PREFIX = "sandbox.nonstop.dev/"
-
-
-def rfc3339_s(ts: float) -> str:
-    """Kubernetes' timestamp: whole seconds, UTC."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def rfc3339_ms(ts: float) -> str:
-    """A measurement timestamp: milliseconds, UTC."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _regular_started(statuses: list[Obj]) -> bool:

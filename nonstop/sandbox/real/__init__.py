@@ -9,7 +9,6 @@ module:
     components.py    each component's flags (every listener on 127.0.0.1); the ClusterIP range finding
     controlplane.py  RealControlPlane: start in order, wait for readiness by deadline, stop, node credentials
     manifests.py     `--apply` through server-side apply
-    errors.py        ControlPlaneError and its kinds
 
 The node (kubelet, data plane) is not started here; `RealControlPlane.node_credentials(name)`
 gives a node what it needs to join.

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from nonstop.sandbox.real.errors import ControlPlaneBuildError, GoMissingError
+from nonstop.errors import ControlPlaneBuildError, GoMissingError
 
 __all__ = [
     "BINARY_NAME",

@@ -22,6 +22,7 @@ keeps it for its logs).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from nonstop.sandbox.dataplane.process import die_with_parent
+from nonstop.errors import ControlPlaneStartError
 from nonstop.sandbox.real.components import (
     DEFAULT_SERVICE_CIDR,
     Layout,
@@ -48,9 +49,9 @@ from nonstop.sandbox.real.components import (
     first_cluster_ip,
     scheduler_args,
 )
-from nonstop.sandbox.real.errors import ControlPlaneStartError
 from nonstop.sandbox.real.kubeconfigs import write_kubeconfig
 from nonstop.sandbox.real.pki import CertPair, Pki, create_pki, issue_client_cert
+from nonstop.toolkit.children import die_with_parent
 
 __all__ = ["NodeCredentials", "RealControlPlane", "free_port"]
 
@@ -239,7 +240,7 @@ class RealControlPlane:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl + getppid; see the module docstring
+                preexec_fn=functools.partial(die_with_parent, os.getpid(), signal.SIGTERM),  # noqa: PLW1509 - only prctl + getppid; see the module docstring
             )
         component = _Component(name, process, log)
         self._components.append(component)
@@ -292,10 +293,6 @@ class RealControlPlane:
                 raise ControlPlaneStartError(
                     f"{component.name} exited with code {code} (log: {component.log}): {_tail(component.log)}"
                 )
-
-    def log_tails(self, lines: int = 5) -> dict[str, str]:
-        """The last lines of each component's log, by component."""
-        return {c.name: _tail(c.log, lines) for c in self._components}
 
     def __enter__(self) -> RealControlPlane:
         return self.start()

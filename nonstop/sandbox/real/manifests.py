@@ -8,15 +8,13 @@ Reading problems are one InputError naming the file; an object the API refuses i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from nonstop.errors import ClusterError, InputError
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["apply_manifests", "read_manifests"]
-
-Obj = dict[str, Any]
 
 
 def read_manifests(paths: list[Path]) -> list[tuple[Path, Obj]]:

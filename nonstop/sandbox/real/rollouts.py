@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from nonstop.sandbox.dataplane.process import die_with_parent
+from nonstop.errors import ControlPlaneStartError
 from nonstop.sandbox.podnet import enter_netns
 from nonstop.sandbox.real.build import rollouts_module_dir
 from nonstop.sandbox.real.controlplane import RealControlPlane, free_port
-from nonstop.sandbox.real.errors import ControlPlaneStartError
 from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
+from nonstop.toolkit.children import die_with_parent
 
 if TYPE_CHECKING:
     from nonstop.sandbox.node import SandboxNode
@@ -201,8 +201,10 @@ class ArgoRollouts:
         network = self.node.pod_network
         netns_fd = network.netns_fd if network is not None else None
 
+        parent = os.getpid()
+
         def setup() -> None:
-            die_with_parent()
+            die_with_parent(parent, signal.SIGTERM)
             if netns_fd is not None:
                 enter_netns(netns_fd)
 
