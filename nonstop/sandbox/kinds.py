@@ -86,6 +86,14 @@ KINDS: tuple[Kind, ...] = (
         verbs=("create",),
     ),
     Kind(
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+        namespaced=False,
+        verbs=("create",),
+    ),
+    Kind(
         "argoproj.io",
         "v1alpha1",
         "rollouts",
