@@ -76,6 +76,14 @@ KINDS: tuple[Kind, ...] = (
         short_names=("hpa",),
         subresources=("status",),
     ),
+    Kind(  # a view of the v2 objects (hpa.py)
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "HorizontalPodAutoscaler",
+        short_names=("hpa",),
+        verbs=("create", "delete", "get", "list", "watch"),
+    ),
     Kind("coordination.k8s.io", "v1", "leases", "Lease"),
     Kind(
         "authorization.k8s.io",
