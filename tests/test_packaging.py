@@ -113,3 +113,22 @@ def test_installed_package_carries_the_control_plane_go_module(installed: Path, 
     assert rollouts_go_mod.startswith(str(installed))
     assert "tool github.com/argoproj/argo-rollouts/cmd/rollouts-controller" in Path(rollouts_go_mod).read_text()
     assert rollouts_key == rollouts_binary_path().parent.name
+
+
+def test_installed_package_decodes_protobuf_bodies(installed: Path, tmp_path: Path) -> None:
+    """The sandbox's protobuf field table (nonstop/sandbox/protobuf_types.json) is package data."""
+    probe = _run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "from nonstop.sandbox import protobuf\n"
+            "meta = b'\\x0a\\x02v1\\x12\\x09ConfigMap'\n"
+            "body = b'k8s\\x00\\x0a' + bytes([len(meta)]) + meta + b'\\x12\\x06\\x0a\\x04\\x0a\\x02cm'\n"
+            "print(protobuf.__file__); print(protobuf.decode(body)['metadata']['name'])",
+        ],
+        cwd=tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    module, name = probe.stdout.split()
+    assert module.startswith(str(installed))
+    assert name == "cm"

@@ -26,9 +26,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import structlog
 
-from nonstop.sandbox import discovery, fieldvalidation, openapi
+from nonstop.sandbox import discovery, fieldvalidation, openapi, protobuf
 from nonstop.sandbox.apierrors import ApiError, bad_request
-from nonstop.sandbox.auth import Auth
+from nonstop.sandbox.auth import Auth, review_self
 from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
 from nonstop.sandbox.registry import Registry
@@ -246,6 +246,7 @@ class ApiServer:
                 info["caller"] = caller
                 info["dry_run"] = bool(query.get("dryRun"))
             token = self.auth.check(h.headers.get("Authorization"), verb=info["verb"], resource=info["resource"])
+            info["token"] = token
             if token:
                 caller = info["caller"] = token
             if req is None:
@@ -329,12 +330,14 @@ class ApiServer:
         if not raw.strip():
             return None
         ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype == protobuf.MEDIA_TYPE:
+            return protobuf.decode(raw)
         if "protobuf" in ctype or "cbor" in ctype:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                f'the body of the request was in an unknown format - accepted media types include: "application/json"'
-                f" (not {ctype})",
+                "the body of the request was in an unknown format - accepted media types include:"
+                f' "application/json", "{protobuf.MEDIA_TYPE}" (not {ctype})',
             )
         if "yaml" in ctype:
             import yaml
@@ -507,6 +510,9 @@ class ApiServer:
                 code, answer = self.registry.evict(str(ns), req.name, body or {})
                 self._send_json(h, code, answer)
                 return code
+            if kind.resource == "selfsubjectreviews":
+                self._send_json(h, 201, review_self(info.get("token")))
+                return 201
             if req.name:
                 raise ApiError(
                     405, "MethodNotAllowed", "the server does not allow this method on the requested resource"

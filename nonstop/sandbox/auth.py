@@ -3,16 +3,18 @@
 With tokens configured, a request must present `Authorization: Bearer <token>` of a known token;
 each token maps to the code it gets: 200 (allowed), 401 (Unauthorized: a bad credential) or 403
 (Forbidden: a valid user without permission). Without tokens every request is allowed, as a
-kubeconfig without credentials would be on a local cluster.
+kubeconfig without credentials would be on a local cluster. A SelfSubjectReview (`kubectl auth
+whoami`) names the caller: `sandbox:<token>`, or `system:anonymous` without a token.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
 
-__all__ = ["Auth"]
+__all__ = ["Auth", "review_self"]
 
 
 class Auth:
@@ -47,3 +49,17 @@ class Auth:
                 details={"kind": resource},
             )
         return token
+
+
+def review_self(token: str | None) -> dict[str, Any]:
+    """The answer to a SelfSubjectReview: the user a request with this bearer token is (`kubectl auth whoami`)."""
+    if token:
+        user = {"username": f"sandbox:{token}", "groups": ["system:authenticated"]}
+    else:
+        user = {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
+    return {
+        "kind": "SelfSubjectReview",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "status": {"userInfo": user},
+    }

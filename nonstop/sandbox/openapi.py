@@ -64,6 +64,7 @@ _GROUP_PACKAGE = {
     "autoscaling": "autoscaling",
     "coordination.k8s.io": "coordination",
     "authorization.k8s.io": "authorization",
+    "authentication.k8s.io": "authentication",
 }
 # Group prefixes of the client's class names (`CoreV1Event`) → the API package.
 _PREFIX_PACKAGE = {"Core": "core", "Events": "events", "Discovery": "discovery", "Policy": "policy"}

@@ -17,6 +17,7 @@ from typing import Any
 
 import structlog
 
+from nonstop.sandbox import hpa
 from nonstop.sandbox.access import AccessRules, review_access
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
 from nonstop.sandbox.cascade import Cascade
@@ -32,7 +33,7 @@ from nonstop.sandbox.selectors import (
 )
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
-__all__ = ["CORE_EVENTS", "NEW_EVENTS", "AccessRules", "Registry", "to_new_event"]
+__all__ = ["CORE_EVENTS", "HPA_V1", "HPA_V2", "NEW_EVENTS", "AccessRules", "Registry", "to_new_event"]
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 _PATCH_TYPES = {
@@ -47,6 +48,8 @@ NAMESPACES = require("", "v1", "namespaces")
 PODS = require("", "v1", "pods")
 CORE_EVENTS = require("", "v1", "events")
 NEW_EVENTS = require("events.k8s.io", "v1", "events")
+HPA_V1 = require("autoscaling", "v1", "horizontalpodautoscalers")
+HPA_V2 = require("autoscaling", "v2", "horizontalpodautoscalers")
 PDBS = require("policy", "v1", "poddisruptionbudgets")
 SERVICES = require("", "v1", "services")
 NODES = require("", "v1", "nodes")
@@ -95,6 +98,8 @@ class Registry:
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
         if kind is NEW_EVENTS:
             return to_new_event(self.store.get(CORE_EVENTS, namespace, name))
+        if kind is HPA_V1:
+            return hpa.to_v1(self.store.get(HPA_V2, namespace, name))
         return self.present(kind, self.store.get(kind, namespace, name))
 
     def list(
@@ -104,10 +109,12 @@ class Registry:
         labels: LabelSelector | None = None,
         fields: FieldSelector | None = None,
     ) -> tuple[list[Obj], int]:
-        source = CORE_EVENTS if kind is NEW_EVENTS else kind
+        source = CORE_EVENTS if kind is NEW_EVENTS else HPA_V2 if kind is HPA_V1 else kind
         items, rv = self.store.list(source, namespace)
         if kind is NEW_EVENTS:
             items = [to_new_event(item) for item in items]
+        elif kind is HPA_V1:
+            items = [hpa.to_v1(item) for item in items]
         out = [
             self.present(kind, item)
             for item in items
@@ -129,6 +136,11 @@ class Registry:
     def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
         if kind.resource == "selfsubjectaccessreviews":
             return self.review_access(body)
+        if kind is HPA_V1:
+            if not isinstance(body, dict):
+                raise bad_request("the request body must be a JSON object")
+            self._check_kind(kind, body)
+            return hpa.to_v1(self.create(HPA_V2, namespace, hpa.to_v2(body), dry_run=dry_run))
         if kind is NEW_EVENTS:
             raise ApiError(
                 405, "MethodNotAllowed", "the sandbox serves events.k8s.io/v1 read-only; write core/v1 events"
@@ -418,6 +430,9 @@ class Registry:
 
     def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:
         """DELETE one object; returns (HTTP code, body) as the real server answers."""
+        if kind is HPA_V1:
+            code, answer = self.delete(HPA_V2, namespace, name, options)
+            return code, hpa.to_v1(answer) if answer.get("kind") == HPA_V2.kind else answer
         current = self.store.get(kind, namespace, name)
         preconditions = options.get("preconditions") or {}
         if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:

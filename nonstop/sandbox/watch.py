@@ -20,9 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nonstop.sandbox import hpa
 from nonstop.sandbox.apierrors import ApiError, bad_request
 from nonstop.sandbox.kinds import Kind
-from nonstop.sandbox.registry import CORE_EVENTS, NEW_EVENTS, Registry, to_new_event
+from nonstop.sandbox.registry import CORE_EVENTS, HPA_V1, HPA_V2, NEW_EVENTS, Registry, to_new_event
 from nonstop.sandbox.selectors import FieldSelector, LabelSelector
 from nonstop.sandbox.store import Change, Obj
 from nonstop.sandbox.tables import table
@@ -118,7 +119,7 @@ def stream_watch(
     """Write the chunked event stream to `out` (headers already sent) until it ends."""
     store = registry.store
     kind = req.kind
-    source = CORE_EVENTS if kind is NEW_EVENTS else kind
+    source = CORE_EVENTS if kind is NEW_EVENTS else HPA_V2 if kind is HPA_V1 else kind
 
     def wrap(obj: Obj) -> Obj:
         return table(kind, [obj], resource_version=None, include=req.include) if req.as_table else obj
@@ -127,6 +128,8 @@ def stream_watch(
         """A store object (from history) as this watch shows it."""
         if kind is NEW_EVENTS:
             obj = to_new_event(obj)
+        elif kind is HPA_V1:
+            obj = hpa.to_v1(obj)
         elif kind.resource in ("endpointslices", "poddisruptionbudgets"):
             obj = registry.present(kind, dict(obj))  # history objects are shared: shallow copy
         return wrap(obj)
