@@ -169,7 +169,7 @@ func main() {
 		visit(t)
 		rootNames[k] = name(t)
 	}
-	out := map[string]any{"source": "k8s.io/api and k8s.io/apimachinery v0.33.13, by tools/prototable", "roots": rootNames, "types": types}
+	out := map[string]any{"source": "k8s.io/api and k8s.io/apimachinery v0.33.13, by controlplane/prototable", "roots": rootNames, "types": types}
 	data, err := json.Marshal(out)
 	if err != nil {
 		panic(err)

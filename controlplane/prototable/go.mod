@@ -1,4 +1,4 @@
-module nonstop.local/tools/prototable
+module nonstop.local/controlplane/prototable
 
 go 1.24.0
 
