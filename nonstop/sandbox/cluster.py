@@ -186,6 +186,7 @@ class Cluster:
         self._running.append((name, component))
         if name == "kubelet":
             self.api.faults.on_oom_kill = getattr(component, "oom_kill", None)
+            self.api.pod_logs = getattr(component, "container_log", None)
         self.log.info("sandbox component started", component=name)
 
     def _start_dataplane(self) -> None:

@@ -39,7 +39,7 @@ class Kind:
 KINDS: tuple[Kind, ...] = (
     Kind("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
     Kind("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
-    Kind("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "eviction"), categories=("all",)),
+    Kind("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "eviction", "log"), categories=("all",)),
     Kind("", "v1", "services", "Service", short_names=("svc",), subresources=("status",), categories=("all",)),
     Kind("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Kind("", "v1", "events", "Event", short_names=("ev",)),
