@@ -19,6 +19,7 @@ import structlog
 
 from nonstop.sandbox.access import AccessRules, review_access
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
+from nonstop.sandbox.builtin_objects import fill_namespace
 from nonstop.sandbox.cascade import Cascade
 from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
 from nonstop.sandbox.deletion import delete_pod_gracefully
@@ -166,6 +167,8 @@ class Registry:
             if allocated:
                 self.ips.release(allocated)
             raise
+        if kind is NAMESPACES:
+            fill_namespace(self.store, created["metadata"]["name"])
         return self.present(kind, created)
 
     def _allocate_cluster_ip(self, obj: Obj) -> str | None:
