@@ -436,7 +436,7 @@ class Registry:
         ):
             raise ApiError(409, "Conflict", "Precondition failed: resourceVersion mismatch")
         if options.get("dryRun"):
-            return 200, self.present(kind, current) if kind is PODS else _success(kind, current)
+            return 200, self._deleted(kind, current)
         policy = options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -469,13 +469,17 @@ class Registry:
             elif policy == "Orphan":
                 self.cascade.orphan_dependents(uid, namespace)
                 remaining = self.cascade.drop_finalizer(kind, marked, "orphan")
-                return 200, self.present(kind, remaining) if remaining else _success(kind, current)
+                return 200, self.present(kind, remaining) if remaining else self._deleted(kind, current)
             return 200, self.present(kind, marked)
         removed = self.store.remove(kind, namespace, name)
         if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
             self.ips.release(ip)
         self.cascade.cascade(removed, policy)
-        return 200, _success(kind, removed)
+        return 200, self._deleted(kind, removed)
+
+    def _deleted(self, kind: Kind, obj: Obj) -> Obj:
+        """What a DELETE that removed `obj` answers: the object (pods, services, …) or a Success `Status`."""
+        return self.present(kind, obj) if kind.returns_deleted else _success(kind, obj)
 
     def delete_collection(
         self,
@@ -524,7 +528,7 @@ def _success(kind: Kind, obj: Obj) -> Obj:
         "status": "Success",
         "details": {
             "name": obj["metadata"]["name"],
-            "group": kind.group,
+            **({"group": kind.group} if kind.group else {}),  # omitempty: none for core kinds
             "kind": kind.resource,
             "uid": obj["metadata"]["uid"],
         },
