@@ -18,7 +18,7 @@ class ApiError(Exception):
         self.details = details or {}
 
     def status(self) -> dict[str, Any]:
-        """The `Status` object a real API server sends for this error."""
+        """The `Status` object a real API server sends for this error, its fields in metav1.Status's order."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -26,10 +26,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
             body["details"] = self.details
+        body["code"] = self.code
         return body
 
 
@@ -37,12 +37,17 @@ def _qualified(resource: str, group: str) -> str:
     return f"{resource}.{group}" if group else resource
 
 
+def _details(name: str, group: str, kind: str) -> dict[str, Any]:
+    """StatusDetails: `group` is omitempty, so core kinds have none."""
+    return {"name": name, **({"group": group} if group else {}), "kind": kind}
+
+
 def not_found(resource: str, group: str, name: str) -> ApiError:
     return ApiError(
         404,
         "NotFound",
         f'{_qualified(resource, group)} "{name}" not found',
-        details={"name": name, "group": group, "kind": resource},
+        details=_details(name, group, resource),
     )
 
 
@@ -51,7 +56,7 @@ def already_exists(resource: str, group: str, name: str) -> ApiError:
         409,
         "AlreadyExists",
         f'{_qualified(resource, group)} "{name}" already exists',
-        details={"name": name, "group": group, "kind": resource},
+        details=_details(name, group, resource),
     )
 
 
@@ -61,7 +66,7 @@ def conflict(resource: str, group: str, name: str) -> ApiError:
         "Conflict",
         f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
-        details={"name": name, "group": group, "kind": resource},
+        details=_details(name, group, resource),
     )
 
 
@@ -74,9 +79,7 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> 
         "Invalid",
         f'{qualified} "{name}" is invalid: {text}',
         details={
-            "name": name,
-            "group": group,
-            "kind": kind,
+            **_details(name, group, kind),
             "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes],
         },
     )

@@ -5,7 +5,7 @@ keep-alive for urllib3 pools, TCP_NODELAY so small answers are not held back. Ro
 
     /version /healthz /readyz /livez                       plain answers
     /api  /apis  /api/v1  /apis/<g>  /apis/<g>/<v>         discovery
-    /api/v1/... /apis/<g>/<v>/...                          resources (see `_route`)
+    /api/v1/... /apis/<g>/<v>/...                          resources (see `_route`); pods/log (`podlogs.py`)
     /sandbox.nonstop.dev/{requests,faults,access,expire-history}   admin, for tests
 
 Watches are chunked newline-delimited JSON, driven by the store's condition variable (no polling):
@@ -31,6 +31,7 @@ from nonstop.sandbox.apierrors import ApiError, bad_request
 from nonstop.sandbox.auth import Auth, review_self
 from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
+from nonstop.sandbox.podlogs import LogSource, open_pod_log
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.requestlog import RequestLog
 from nonstop.sandbox.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
@@ -179,6 +180,8 @@ class ApiServer:
         self._stopping = threading.Event()
         self._watches = 0
         self._watches_lock = threading.Lock()
+        self.pod_logs: LogSource | None = None
+        """Where pods/log reads container output: the in-process kubelet's `container_log` (None: no kubelet)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -361,7 +364,7 @@ class ApiServer:
             h.rfile.readline()
 
     def _send_json(self, h: _Handler, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        data = _dump(obj)
+        data = _dump(obj) + b"\n"  # Go's json.Encoder ends every body with a newline
         h.send_response(code)
         for name, value in (headers or {}).items():
             h.send_header(name.split("#")[0], value)  # "Warning#1": one header line per warning
@@ -465,6 +468,8 @@ class ApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         dry_run = bool(query.get("dryRun"))
         verb = info["verb"]
+        if sub == "log" and verb != "get":
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if verb in ("list", "watch", "deletecollection"):
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(kind, query.get("fieldSelector"))
@@ -497,6 +502,8 @@ class ApiServer:
         if kind.namespaced and not ns and verb != "create":
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if verb == "get":
+            if sub == "log":
+                return self._pod_log(h, self.registry.get(kind, ns, req.name), query)
             if sub == "scale":
                 obj = self.registry.get_scale(kind, ns, req.name)
             else:
@@ -551,6 +558,23 @@ class ApiServer:
             return []  # the registry's patch answers it
         patched = fieldvalidation.preview_patch(current, ctype, body)
         return fieldvalidation.check_patched(kind, patched, body, ctype, mode, sub=sub)
+
+    def _pod_log(self, h: _Handler, pod: Obj, query: dict[str, str]) -> int:
+        """pods/log (`podlogs.py`): the checks answer as errors; then the log, chunked, flushed line by line."""
+        stream = open_pod_log(pod, query, self.pod_logs)
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Cache-Control", "no-cache, private")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+
+        def write(data: bytes) -> None:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        stream.write_to(write, client_gone=lambda: self._stopping.is_set() or _gone(h.connection))
+        h.wfile.write(b"0\r\n\r\n")
+        return 200
 
     @staticmethod
     def _delete_options(query: dict[str, str], body: Any) -> Obj:

@@ -28,6 +28,7 @@ from nonstop.errors import InputError
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.apiserver import ApiServer
 from nonstop.sandbox.auth import Auth
+from nonstop.sandbox.builtin_objects import SERVICES, publish_kubernetes_service
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_kind
 from nonstop.sandbox.registry import Registry
@@ -162,6 +163,12 @@ class Cluster:
         self.api.start()
         self.registry.start()
         self._started = True
+        publish_kubernetes_service(
+            self.store,
+            lambda service: self.registry.create(SERVICES, "default", service),
+            host="127.0.0.1",
+            port=self.api.port,
+        )
         write_kubeconfig(self.kubeconfig_path, self.url)
         self.log.info("sandbox api serving", url=self.url, seconds=round(time.monotonic() - started, 3))
         if "controllers" in self.components:
@@ -187,6 +194,7 @@ class Cluster:
         self._running.append((name, component))
         if name == "kubelet":
             self.api.faults.on_oom_kill = getattr(component, "oom_kill", None)
+            self.api.pod_logs = getattr(component, "container_log", None)
         self.log.info("sandbox component started", component=name)
 
     def _start_dataplane(self) -> None:

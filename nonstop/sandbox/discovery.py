@@ -18,6 +18,7 @@ _SUB_KINDS = {
     "scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"]),
     "eviction": ("policy", "v1", "Eviction", ["create"]),
     "status": (None, None, None, ["get", "patch", "update"]),
+    "log": (None, None, None, ["get"]),
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-import uuid
+import time
 from typing import Literal
 
 from nonstop.sandbox.kinds import by_resource
@@ -64,6 +64,17 @@ def fold_key_of(involved: Obj, reason: str, message: str, component: str, field_
     return (meta.get("namespace") or "default", str(meta.get("uid")), reason, message, component, field_path or "")
 
 
+_nano_lock = threading.Lock()
+_last = [0]  # the last value handed out
+
+
+def _unix_nano() -> int:
+    """Now in nanoseconds since the epoch, strictly increasing within this process (names stay unique)."""
+    with _nano_lock:
+        _last[0] = max(time.time_ns(), _last[0] + 1)
+        return _last[0]
+
+
 def event_body(
     involved: Obj,
     *,
@@ -76,7 +87,10 @@ def event_body(
     instance: str = "sandbox",
     host: str | None = None,
 ) -> Obj:
-    """A new core/v1 Event about `involved` (a unique name, count 1), as a component posts it.
+    """A new core/v1 Event about `involved` (count 1), as a component posts it.
+
+    Its name is client-go's: `<involved name>.<creation time in UnixNano, hex>`, so a listing (in
+    name order, as etcd's keys) shows each object's events in the order they happened.
 
     `host` is the node a kubelet's event comes from (`source.host`); controllers have none.
     """
@@ -95,7 +109,7 @@ def event_body(
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:16]}", "namespace": namespace},
+        "metadata": {"name": f"{meta['name']}.{_unix_nano():x}", "namespace": namespace},
         "involvedObject": ref,
         "reason": reason,
         "message": message,

@@ -21,6 +21,8 @@ class Kind:
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
     custom: bool = False
     categories: tuple[str, ...] = field(default=())
+    returns_deleted: bool = False
+    """A DELETE answers with the object, not a `Status` (the registry's `ReturnDeletedObject`)."""
 
     @property
     def api_version(self) -> str:
@@ -37,15 +39,42 @@ class Kind:
 
 
 KINDS: tuple[Kind, ...] = (
-    Kind("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
+    Kind(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        namespaced=False,
+        short_names=("ns",),
+        subresources=("status",),
+        returns_deleted=True,
+    ),
     Kind("", "v1", "nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
-    Kind("", "v1", "pods", "Pod", short_names=("po",), subresources=("status", "eviction"), categories=("all",)),
-    Kind("", "v1", "services", "Service", short_names=("svc",), subresources=("status",), categories=("all",)),
+    Kind(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        subresources=("status", "eviction", "log"),
+        categories=("all",),
+        returns_deleted=True,
+    ),
+    Kind(
+        "",
+        "v1",
+        "services",
+        "Service",
+        short_names=("svc",),
+        subresources=("status",),
+        categories=("all",),
+        returns_deleted=True,
+    ),
     Kind("", "v1", "endpoints", "Endpoints", short_names=("ep",)),
     Kind("", "v1", "events", "Event", short_names=("ev",)),
     Kind("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     Kind("", "v1", "secrets", "Secret"),
-    Kind("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",), returns_deleted=True),
     Kind(
         "apps",
         "v1",

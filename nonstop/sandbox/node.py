@@ -115,7 +115,6 @@ class SandboxNode:
         self.kubelet = Kubelet(
             self.api,
             log=self.log.bind(node_component="kubelet"),
-            timestamped_logs=True,
             pod_network=self.pod_network,
         )
         self.server: KubeletServer | None = None
@@ -128,7 +127,7 @@ class SandboxNode:
             )
             try:
                 self.server = KubeletServer(
-                    locate=self.kubelet.log_file, cert=cert, key=key, client_ca=ca, port=kubelet_port
+                    locate=self.kubelet.container_log, cert=cert, key=key, client_ca=ca, port=kubelet_port
                 )
             except OSError as exc:
                 raise InputError(f"cannot serve the kubelet API on 127.0.0.1:{kubelet_port}: {exc}") from exc

@@ -20,6 +20,7 @@ import structlog
 from nonstop.sandbox import hpa
 from nonstop.sandbox.access import AccessRules, review_access
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
+from nonstop.sandbox.builtin_objects import fill_namespace
 from nonstop.sandbox.cascade import Cascade
 from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
 from nonstop.sandbox.deletion import delete_pod_gracefully
@@ -178,6 +179,8 @@ class Registry:
             if allocated:
                 self.ips.release(allocated)
             raise
+        if kind is NAMESPACES:
+            fill_namespace(self.store, created["metadata"]["name"])
         return self.present(kind, created)
 
     def _allocate_cluster_ip(self, obj: Obj) -> str | None:
@@ -448,7 +451,7 @@ class Registry:
         ):
             raise ApiError(409, "Conflict", "Precondition failed: resourceVersion mismatch")
         if options.get("dryRun"):
-            return 200, self.present(kind, current) if kind is PODS else _success(kind, current)
+            return 200, self._deleted(kind, current)
         policy = options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -481,13 +484,17 @@ class Registry:
             elif policy == "Orphan":
                 self.cascade.orphan_dependents(uid, namespace)
                 remaining = self.cascade.drop_finalizer(kind, marked, "orphan")
-                return 200, self.present(kind, remaining) if remaining else _success(kind, current)
+                return 200, self.present(kind, remaining) if remaining else self._deleted(kind, current)
             return 200, self.present(kind, marked)
         removed = self.store.remove(kind, namespace, name)
         if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
             self.ips.release(ip)
         self.cascade.cascade(removed, policy)
-        return 200, _success(kind, removed)
+        return 200, self._deleted(kind, removed)
+
+    def _deleted(self, kind: Kind, obj: Obj) -> Obj:
+        """What a DELETE that removed `obj` answers: the object (pods, services, …) or a Success `Status`."""
+        return self.present(kind, obj) if kind.returns_deleted else _success(kind, obj)
 
     def delete_collection(
         self,
@@ -536,7 +543,7 @@ def _success(kind: Kind, obj: Obj) -> Obj:
         "status": "Success",
         "details": {
             "name": obj["metadata"]["name"],
-            "group": kind.group,
+            **({"group": kind.group} if kind.group else {}),  # omitempty: none for core kinds
             "kind": kind.resource,
             "uid": obj["metadata"]["uid"],
         },

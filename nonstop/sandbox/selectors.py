@@ -186,6 +186,8 @@ def parse_field_selector(kind: Kind, text: str | None) -> FieldSelector:
         else:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         path = path.strip()
+        if path not in allowed and (kind.group, kind.resource) in _EXTRA_FIELDS:
+            raise bad_request(f"field label not supported: {path}")  # the kind's own field label conversion
         if path not in allowed and not kind.custom:
             known = ", ".join(f'"{name}"' for name in _COMMON)
             raise bad_request(f'"{path}" is not a known field selector: only {known}')

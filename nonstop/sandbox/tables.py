@@ -220,6 +220,25 @@ def _endpointslice_row(obj: Obj) -> Row:
     ]
 
 
+def _endpoints_row(obj: Obj) -> Row:
+    """k/k printers `formatEndpoints`: ready addresses as ip:port (ip alone without ports), 3 shown."""
+    shown: list[str] = []
+    count = 0
+    for subset in obj.get("subsets") or []:
+        ips = [str(a.get("ip")) for a in subset.get("addresses") or []]
+        pairs = (
+            [f"{ip}:{p.get('port')}" for p in subset.get("ports") or [] for ip in ips] if subset.get("ports") else ips
+        )
+        count += len(pairs)
+        shown += pairs[: max(0, 3 - len(shown))]
+    text = ",".join(shown) + (f" + {count - 3} more..." if count > 3 else "")
+    return [
+        obj["metadata"]["name"],
+        text if obj.get("subsets") else "<none>",
+        _age(obj["metadata"].get("creationTimestamp")),
+    ]
+
+
 def _event_row(obj: Obj) -> Row:
     involved = obj.get("involvedObject") or {}
     last = obj.get("lastTimestamp") or obj.get("eventTime") or obj["metadata"].get("creationTimestamp")
@@ -357,6 +376,7 @@ _LAYOUTS: dict[str, tuple[list[Column], Callable[[Obj], Row]]] = {
         [("Name", _S, 0), ("AddressType", _S, 0), ("Ports", _S, 0), ("Endpoints", _S, 0), ("Age", _S, 0)],
         _endpointslice_row,
     ),
+    "endpoints": ([("Name", _S, 0), ("Endpoints", _S, 0), ("Age", _S, 0)], _endpoints_row),
     "events": (
         [
             ("Last Seen", _S, 0),

@@ -30,7 +30,12 @@ def _owned(core, namespace: str, name: str, owner) -> None:
 
 
 def _names(core, namespace: str) -> list[str]:
-    return sorted(c.metadata.name for c in core.list_namespaced_config_map(namespace).items)
+    """The test's own ConfigMaps (every namespace also has kube-root-ca.crt)."""
+    return sorted(
+        c.metadata.name
+        for c in core.list_namespaced_config_map(namespace).items
+        if c.metadata.name != "kube-root-ca.crt"
+    )
 
 
 def _until(predicate, timeout: float = 10.0) -> bool:

@@ -128,7 +128,8 @@ def test_dropped_watches_resume_and_expired_resumes_relist_without_losing_a_chan
         deadline = time.monotonic() + 15
         while True:
             with lock:
-                names = [e.obj["metadata"]["name"] for e in seen if e.type == "ADDED"]
+                added = [e.obj["metadata"]["name"] for e in seen if e.type == "ADDED"]
+                names = [name for name in added if name != "kube-root-ca.crt"]  # every namespace has that one
             if len(set(names)) == 20 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)

@@ -130,7 +130,6 @@ def calculate_status(all_rss: list[Obj], new_rs: Obj | None, deployment: Obj, no
         "unavailableReplicas": max(0, total_spec - available),
     }
     status: dict[str, Any] = {k: v for k, v in counters.items() if v}
-    status["terminatingReplicas"] = sum(status_int(rs, "terminatingReplicas") for rs in all_rss)
     if old_status.get("collisionCount") is not None:
         status["collisionCount"] = old_status["collisionCount"]
     if old_status.get("conditions"):

@@ -3,7 +3,8 @@
 Keeps `spec.replicas` active pods (neither terminal nor terminating, so a replacement is created as
 soon as a deletion starts), creating them from the template in slow-start batches and deleting
 surplus ones in Kubernetes' victim order through graceful deletion. Writes status: replicas,
-ready, available (minReadySeconds), fullyLabeled, terminating and observedGeneration.
+ready, available (minReadySeconds), fullyLabeled and observedGeneration (not terminatingReplicas:
+a field of v1.33+, feature-gated there, and the sandbox serves v1.32).
 """
 
 from __future__ import annotations
@@ -353,7 +354,7 @@ class ReplicaSetController(Controller[Key]):
                     status[field] = value
                 else:
                     status.pop(field, None)
-            status["terminatingReplicas"] = len(terminating)
+            status.pop("terminatingReplicas", None)  # a v1.33+ field (feature-gated): the sandbox serves v1.32
             conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
             failure = next((c for c in status.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
             if error is not None:

@@ -32,6 +32,7 @@ from nonstop.sandbox.ipam import IpAllocator
 from nonstop.sandbox.kubelet.containers import ContainerRunner
 from nonstop.sandbox.kubelet.context import HOST_IP, NODE_NAME, KubeletContext
 from nonstop.sandbox.kubelet.incluster import InCluster
+from nonstop.sandbox.kubelet.logs import LogError, LogInstance, pick_container_id
 from nonstop.sandbox.kubelet.nodeapi import NodeApi, StoreNodeApi, node_names
 from nonstop.sandbox.kubelet.pods import PodWorker
 from nonstop.sandbox.kubelet.processes import Spawner
@@ -61,7 +62,6 @@ class Kubelet:
         *,
         log: structlog.typing.FilteringBoundLogger,
         crash_backoff: tuple[float, float] = (10.0, 300.0),
-        timestamped_logs: bool = False,
         nodes: int = 1,
         pod_network: PodNetwork | None = None,
         in_cluster: InCluster | None = None,
@@ -72,7 +72,6 @@ class Kubelet:
         self.api: NodeApi = api
         self._log = log
         self._crash_backoff = crash_backoff
-        self._timestamped_logs = timestamped_logs
         self._pod_network = pod_network
         self.in_cluster = in_cluster
         self._workers: dict[str, PodWorker] = {}
@@ -99,7 +98,6 @@ class Kubelet:
             backoff_initial=self._crash_backoff[0],
             backoff_max=self._crash_backoff[1],
             stopping=self._stopping,
-            timestamped_logs=self._timestamped_logs,
             in_cluster=self.in_cluster,
         )
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
@@ -127,29 +125,36 @@ class Kubelet:
         self._ctx = None
         self._log.info("kubelet.stopped")
 
-    def log_path(self, namespace: str, name: str, container: str) -> Path | None:
-        """The file holding a running pod's container output (restarts append), or None."""
-        for worker in list(self._workers.values()):
-            if (worker.namespace, worker.name) == (namespace, name) and not worker.finished.is_set():
-                path = worker.log_dir / f"{container}.log"
-                return path if path.exists() else None
-        return None
+    def container_log(
+        self, namespace: str, name: str, container: str, *, previous: bool = False
+    ) -> tuple[LogInstance, Callable[[], bool]] | None:
+        """The log a `kubectl logs` of this container reads, and whether its instance still runs (for `follow`).
 
-    def log_file(self, namespace: str, name: str, container: str) -> tuple[Path | None, Callable[[], bool]]:
-        """A pod's container log (restarts append) and whether that container still runs (for `follow`)."""
+        None: that instance left no log (it never started a process). LogError (the kubelet's
+        message) when the pod or container is not here, or the container has no such instance.
+        """
         for worker in list(self._workers.values()):
             if (worker.namespace, worker.name) != (namespace, name) or worker.deleted.is_set():
                 continue
             runner = next((r for r in worker.all_runners if r.name == container), None)
-            path = worker.log_dir / f"{container}.log"
-            if runner is None or not path.exists():
-                continue
+            if runner is None:
+                raise LogError(404, f'container "{container}" not found in pod "{name}"')
+            container_id = pick_container_id(runner.status(), container=container, pod=name, previous=previous)
+            instance = runner.logs.get(container_id)
+            if instance is None:
+                return None
 
-            def running(runner: ContainerRunner = runner) -> bool:
-                return not runner.done.is_set() and not runner.pod.ctx.stopping.is_set()
+            def running(runner: ContainerRunner = runner, container_id: str = container_id) -> bool:
+                proc = runner.process
+                return (
+                    runner.container_id == container_id
+                    and proc is not None
+                    and not proc.exited.is_set()
+                    and not runner.pod.ctx.stopping.is_set()
+                )
 
-            return path, running
-        return None, lambda: False
+            return instance, running
+        raise LogError(404, f'pod "{name}" does not exist')
 
     def oom_kill(self, namespace: str, name: str) -> bool:
         """SIGKILL a running pod's containers as an OOM kill (fault injection); False if none runs."""

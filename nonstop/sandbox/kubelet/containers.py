@@ -16,12 +16,11 @@ import subprocess
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from nonstop.sandbox.kubelet.context import HOST_IP
 from nonstop.sandbox.kubelet.incluster import Mount, ensure_mount_points
+from nonstop.sandbox.kubelet.logs import LogInstance, copy_stamped
 from nonstop.sandbox.kubelet.probes import (
     ContainerView,
     Outcome,
@@ -46,18 +45,9 @@ from nonstop.sandbox.store import Obj
 if TYPE_CHECKING:
     from nonstop.sandbox.kubelet.pods import PodWorker
 
-__all__ = ["Backoff", "ContainerKind", "ContainerRunner", "copy_stamped"]
+__all__ = ["Backoff", "ContainerKind", "ContainerRunner"]
 
 ContainerKind = Literal["regular", "init", "sidecar"]
-
-
-def copy_stamped(source: IO[bytes], path: Path) -> None:
-    """Append each line read from `source` to `path` as `<RFC 3339 nano UTC> <line>` until EOF."""
-    with source, path.open("ab", buffering=0) as log:
-        for line in iter(source.readline, b""):
-            now = datetime.now(UTC)
-            stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
-            log.write(stamp.encode() + b" " + line)
 
 
 class Backoff:
@@ -105,6 +95,8 @@ class ContainerRunner:
         self.state: Obj = {"waiting": {"reason": "PodInitializing" if initializing else "ContainerCreating"}}
         self.last_state: Obj = {}
         self.container_id: str | None = None
+        self.logs: dict[str, LogInstance] = {}
+        """containerID -> its log: the current (or last) instance and the one before it."""
         self.process: ContainerProcess | None = None
         self.running_since = 0.0
         self.ready = False
@@ -287,25 +279,21 @@ class ContainerRunner:
         return self._wait(max(0.0, (backoff.delay or 0) - 1.0))
 
     def _start(self, argv: list[str]) -> bool:
-        log_path = self.pod.log_dir / f"{self.name}.log"
         self.container_id = f"sandbox://{uuid.uuid4().hex}"
         self.kill_reason = None
         self.kill_grace = None
         mounts = [(m.source, m.target, m.read_only) for m in self.mounts]
         try:
-            if self.pod.ctx.timestamped_logs:
-                popen = self.pod.ctx.spawner.spawn(
-                    argv, env=self.env, cwd=str(self.pod.log_dir), stdout=subprocess.PIPE, mounts=mounts
-                )
-                assert popen.stdout is not None
-                threading.Thread(
-                    target=copy_stamped, args=(popen.stdout, log_path), name=f"log-{self.name}", daemon=True
-                ).start()
-            else:
-                with log_path.open("ab") as log_file:
-                    popen = self.pod.ctx.spawner.spawn(
-                        argv, env=self.env, cwd=str(self.pod.log_dir), stdout=log_file, mounts=mounts
-                    )
+            popen = self.pod.ctx.spawner.spawn(
+                argv, env=self.env, cwd=str(self.pod.log_dir), stdout=subprocess.PIPE, mounts=mounts
+            )
+            assert popen.stdout is not None
+            instance = LogInstance(self.pod.log_dir / f"{self.name}.{self.restart_count}.log")
+            instance.path.touch()
+            self._keep_log(self.container_id, instance)
+            threading.Thread(
+                target=copy_stamped, args=(popen.stdout, instance), name=f"log-{self.name}", daemon=True
+            ).start()
         except OSError as exc:
             now = time.time()
             message = f"failed to start container {self.name!r}: {exc}"
@@ -337,6 +325,13 @@ class ContainerRunner:
         if "Readiness" in self.probes and self.started:
             self.probes["Readiness"].trigger()
         return True
+
+    def _keep_log(self, container_id: str, instance: LogInstance) -> None:
+        """Remember the new instance's log; forget (and remove) every one but it and `lastState`'s."""
+        keep = {container_id, str((self.last_state.get("terminated") or {}).get("containerID"))}
+        for old_id in [cid for cid in self.logs if cid not in keep]:
+            self.logs.pop(old_id).path.unlink(missing_ok=True)
+        self.logs[container_id] = instance
 
     def _on_exit(self) -> None:
         self.wake.set()

@@ -31,9 +31,6 @@ class KubeletContext:
     backoff_initial: float = 10.0
     backoff_max: float = 300.0
     stopping: threading.Event = field(default_factory=threading.Event)
-    timestamped_logs: bool = False
-    """Container output goes through a pipe and each line is stamped (`<RFC 3339 nano> <line>`) for
-    the kubelet API's `timestamps`; otherwise the process writes its log file directly."""
     in_cluster: InCluster | None = None
     """The `kubernetes` Service env and projected ServiceAccount volumes (the node of the real
     control plane); None: pods get neither (the embedded sandbox)."""
