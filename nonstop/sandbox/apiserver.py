@@ -28,9 +28,11 @@ import structlog
 
 from nonstop.sandbox import discovery
 from nonstop.sandbox.apierrors import ApiError, bad_request
+from nonstop.sandbox.apply import is_apply, load_yaml, patch_options
 from nonstop.sandbox.auth import Auth
 from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
+from nonstop.sandbox.managedfields import from_user_agent
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.requestlog import RequestLog
 from nonstop.sandbox.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
@@ -337,9 +339,7 @@ class ApiServer:
                 f" (not {ctype})",
             )
         if "yaml" in ctype:
-            import yaml
-
-            return yaml.safe_load(raw)
+            return load_yaml(raw)
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -440,6 +440,7 @@ class ApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         dry_run = bool(query.get("dryRun"))
         verb = info["verb"]
+        manager = query.get("fieldManager") or from_user_agent(h.headers.get("User-Agent") or "")
         if verb in ("list", "watch", "deletecollection"):
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(kind, query.get("fieldSelector"))
@@ -491,16 +492,25 @@ class ApiServer:
                 )
             if kind.namespaced and not ns:
                 ns = ((body or {}).get("metadata") or {}).get("namespace") or "default"
-            created = self.registry.create(kind, ns, body, dry_run=dry_run)
+            created = self.registry.create(kind, ns, body, dry_run=dry_run, manager=manager)
             self._send_json(h, 201, created)
             return 201
         if verb == "update":
-            obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run)
+            obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run, manager=manager)
             self._send_json(h, 200, obj)
             return 200
         if verb == "patch":
             ctype = h.headers.get("Content-Type") or ""
-            obj = self.registry.patch(kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run)
+            force = patch_options(ctype, query)
+            if is_apply(ctype):
+                code, obj = self.registry.apply(
+                    kind, ns, req.name, body, manager=manager, force=force, subresource=sub, dry_run=dry_run
+                )
+                self._send_json(h, code, obj)
+                return code
+            obj = self.registry.patch(
+                kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run, manager=manager
+            )
             self._send_json(h, 200, obj)
             return 200
         # delete
