@@ -270,8 +270,9 @@ def _diff(
 def merge(live: Any, config: Any, rules: Rules, names: tuple[str, ...] = ()) -> Any:
     """`config` laid over `live`: maps merged key by key, keyed lists item by item, the rest replaced.
 
-    A `null` in the configuration removes the field. Items of a keyed list come in the
-    configuration's order; live items it does not name stay after the item they followed.
+    A `null` in the configuration removes the field. A keyed list keeps the live order, except that
+    the items both name come in the configuration's order, each new item where the configuration
+    puts it (the order the apiserver's merge gives).
     """
     if isinstance(live, dict) and isinstance(config, dict) and rules.get(names) is not ATOMIC:
         out = dict(live)
@@ -284,24 +285,42 @@ def merge(live: Any, config: Any, rules: Rules, names: tuple[str, ...] = ()) -> 
                 out[key] = copy.deepcopy(value)
         return out
     if isinstance(live, list) and isinstance(config, list) and (rule := _list_rule(rules, names)) is not ATOMIC:
-        before, wanted = _items(rule, live), _items(rule, config)
-        live_keys = list(before)
-        result: list[Any] = []
-        emitted: set[str] = set()
-        for key, item in wanted.items():
-            if key in before:  # first the live-only items that came before this one
-                for earlier in live_keys[: live_keys.index(key)]:
-                    if earlier not in wanted and earlier not in emitted:
-                        result.append(before[earlier])
-                        emitted.add(earlier)
-                merged = item if rule.type == "set" else merge(before[key], item, rules, names)
-                result.append(copy.deepcopy(merged))
-            else:
-                result.append(copy.deepcopy(item))
-            emitted.add(key)
-        result.extend(before[key] for key in live_keys if key not in emitted)
-        return result
+        return _merge_items(rule, live, config, rules, names)
     return copy.deepcopy(config)
+
+
+def _merge_items(rule: Rule, live: list[Any], config: list[Any], rules: Rules, names: tuple[str, ...]) -> list[Any]:
+    before, wanted = _items(rule, live), _items(rule, config)
+    lkeys, rkeys = list(before), list(wanted)
+    shared = [key for key in rkeys if key in before]
+    result: list[Any] = []
+    done: set[str] = set()
+
+    def take(key: str) -> None:
+        item = wanted[key]
+        if key in before and rule.type == "map":
+            item = merge(before[key], item, rules, names)
+        result.append(copy.deepcopy(item))
+        done.add(key)
+        if shared and shared[0] == key:
+            shared.pop(0)
+
+    left = right = 0
+    while left < len(lkeys) or right < len(rkeys):
+        lkey = lkeys[left] if left < len(lkeys) else None
+        rkey = rkeys[right] if right < len(rkeys) else None
+        if lkey is not None and lkey == rkey:
+            take(rkey)
+            left, right = left + 1, right + 1
+        elif lkey is not None and lkey not in wanted:
+            result.append(before[lkey])
+            left += 1
+        elif lkey is not None and (lkey in done or (shared and shared[0] != lkey) or rkey is None):
+            left += 1  # a shared item out of the configuration's order: it comes with the configuration
+        elif rkey is not None:
+            take(rkey)
+            right += 1
+    return result
 
 
 def remove(obj: Any, trie: Node, rules: Rules, names: tuple[str, ...] = ()) -> Any:

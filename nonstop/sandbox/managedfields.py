@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,14 +78,45 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
 class _Entry:
-    manager: str
-    operation: str
-    api_version: str
-    subresource: str
-    time: str | None
-    fields: dict[str, Any]
+    """One managedFields entry; its `FieldsV1` is read into a trie only when a write touches it."""
+
+    def __init__(
+        self,
+        manager: str,
+        operation: str,
+        api_version: str,
+        subresource: str,
+        time: str | None,
+        fields: dict[str, Any] | None = None,
+        *,
+        raw: Obj | None = None,
+    ) -> None:
+        self.manager, self.operation, self.api_version = manager, operation, api_version
+        self.subresource, self.time = subresource, time
+        self._fields = fields if fields is not None or raw is not None else {}
+        self._raw = raw  # the entry as stored, kept as long as nothing changed it
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        if self._fields is None:
+            raw = (self._raw or {}).get("fieldsV1")
+            self._fields = from_fields_v1(raw) if raw else {}
+        return self._fields
+
+    @fields.setter
+    def fields(self, value: dict[str, Any]) -> None:
+        self._fields, self._raw = value, None
+
+    def empty(self) -> bool:
+        if self._fields is None:
+            return not (self._raw or {}).get("fieldsV1")
+        return not self._fields
+
+    def touches(self, *tries: dict[str, Any]) -> bool:
+        """Whether any of `tries` shares a top-level field with this entry (else a write leaves it be)."""
+        top = set((self._raw or {}).get("fieldsV1") or {}) if self._fields is None else set(self._fields)
+        return any(top & set(trie) for trie in tries)
 
     def same_owner(self, other: _Entry) -> bool:
         return (
@@ -106,6 +136,8 @@ class _Entry:
         return text
 
     def encode(self) -> Obj:
+        if self._raw is not None and self._fields is None:
+            return self._raw
         out: Obj = {"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version}
         if self.time:
             out["time"] = self.time
@@ -121,7 +153,6 @@ def _decode(obj: Obj | None) -> list[_Entry]:
     for raw in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
         if not isinstance(raw, dict):
             continue
-        fields = raw.get("fieldsV1")
         entries.append(
             _Entry(
                 manager=str(raw.get("manager") or ""),
@@ -129,14 +160,15 @@ def _decode(obj: Obj | None) -> list[_Entry]:
                 api_version=str(raw.get("apiVersion") or ""),
                 subresource=str(raw.get("subresource") or ""),
                 time=raw.get("time"),
-                fields=from_fields_v1(fields) if fields else {},
+                fields=None,
+                raw=raw,
             )
         )
     return entries
 
 
 def _store(obj: Obj, entries: list[_Entry]) -> None:
-    kept = [entry for entry in entries if entry.fields]
+    kept = [entry for entry in entries if not entry.empty()]
     kept.sort(key=lambda e: (e.operation, e.time or "", e.manager, e.api_version, e.subresource))
     meta = obj.setdefault("metadata", {})
     if kept:
@@ -159,8 +191,6 @@ def _view(kind: Kind, obj: Obj, subresource: str) -> Obj:
 
 def track_update(kind: Kind, live: Obj | None, new: Obj, manager: str, *, subresource: str = "") -> None:
     """Record an Update by `manager` from `live` (None: a create) to `new`, in `new`'s metadata."""
-    sent = _decode(new)
-    entries = sent if sent and not subresource else _decode(live)
     rules = rules_for(kind)
     try:
         added, modified, removed = compare(
@@ -169,13 +199,20 @@ def track_update(kind: Kind, live: Obj | None, new: Obj, manager: str, *, subres
             rules,
         )
     except FieldSetError:
-        return  # a list the schema keys has an item without its key: validation's business, not ours
+        added = modified = removed = {}  # an item of a keyed list without its key: validation's business
+    sent = (new.get("metadata") or {}).get("managedFields")
+    if sent and live is not None and sent == (live.get("metadata") or {}).get("managedFields"):
+        sent = None  # the live entries, as every read-modify-write carries them
+    if not (added or modified or removed) and live is not None and (not sent or subresource):
+        _keep(live, new)  # nothing changed hands: the live entries stand (the common controller write)
+        return
+    entries = _decode(new) if sent and not subresource else _decode(live)
     changed = union(added, modified)
     mine = _Entry(manager, "Update", kind.api_version, subresource, None, {})
     for entry in entries:
         if entry.same_owner(mine):
             mine = entry
-        else:
+        elif entry.touches(changed, removed):
             entry.fields = difference(difference(entry.fields, changed), removed)
     if mine not in entries:
         entries.append(mine)
@@ -183,6 +220,14 @@ def track_update(kind: Kind, live: Obj | None, new: Obj, manager: str, *, subres
     if changed:
         mine.time = _now()
     _store(new, entries)
+
+
+def _keep(live: Obj, new: Obj) -> None:
+    meta = new.setdefault("metadata", {})
+    if kept := (live.get("metadata") or {}).get("managedFields"):
+        meta["managedFields"] = kept
+    else:
+        meta.pop("managedFields", None)
 
 
 def track_write(kind: Kind, live: Obj | None, new: Obj, manager: str) -> None:
