@@ -58,6 +58,7 @@ _UNTRACKED_METADATA = (
     "resourceVersion",
 )
 _local = threading.local()
+Node = dict[str, Any]
 
 
 def acting_as(manager: str) -> None:
@@ -189,15 +190,28 @@ def _view(kind: Kind, obj: Obj, subresource: str) -> Obj:
     return view
 
 
+def _compare(kind: Kind, old: Obj, new: Obj, subresource: str) -> tuple[Node, Node, Node]:
+    added, modified, removed = compare(_view(kind, old, subresource), _view(kind, new, subresource), rules_for(kind))
+    return _unowned_metadata(added), modified, _unowned_metadata(removed)
+
+
+def _unowned_metadata(trie: Node) -> Node:
+    """`metadata` itself is never owned, only what is in it."""
+    meta = trie.get("f:metadata")
+    if meta is not None and "." in meta:
+        trie = dict(trie)
+        meta = {k: v for k, v in meta.items() if k != "."}
+        if meta:
+            trie["f:metadata"] = meta
+        else:
+            del trie["f:metadata"]
+    return trie
+
+
 def track_update(kind: Kind, live: Obj | None, new: Obj, manager: str, *, subresource: str = "") -> None:
     """Record an Update by `manager` from `live` (None: a create) to `new`, in `new`'s metadata."""
-    rules = rules_for(kind)
     try:
-        added, modified, removed = compare(
-            _view(kind, live if live is not None else zero_object(kind), subresource),
-            _view(kind, new, subresource),
-            rules,
-        )
+        added, modified, removed = _compare(kind, live if live is not None else zero_object(kind), new, subresource)
     except FieldSetError:
         added = modified = removed = {}  # an item of a keyed list without its key: validation's business
     sent = (new.get("metadata") or {}).get("managedFields")
@@ -251,7 +265,7 @@ def apply_config(kind: Kind, live: Obj | None, config: Obj, manager: str, *, for
     base = live if live is not None else {}
     try:
         merged: Obj = merge(base, config, rules)
-        owned = field_set(_view(kind, config, subresource), rules)
+        owned = _unowned_metadata(field_set(_view(kind, config, subresource), rules))
         mine = next(
             (e for e in entries if e.same_owner(_Entry(manager, "Apply", "", subresource, None, {}))),
             None,
@@ -264,8 +278,7 @@ def apply_config(kind: Kind, live: Obj | None, config: Obj, manager: str, *, for
             merged = remove(merged, _prunable(difference(mine.fields, still_owned), still_owned), rules)
         else:
             others = list(entries)
-        before = _view(kind, base or zero_object(kind), subresource)
-        added, modified, removed = compare(before, _view(kind, merged, subresource), rules)
+        added, modified, removed = _compare(kind, base or zero_object(kind), merged, subresource)
     except FieldSetError as exc:
         raise ApiError(500, "InternalError", f"failed to create typed patch object: {exc}") from exc
     changed = union(added, modified)
