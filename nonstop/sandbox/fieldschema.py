@@ -96,8 +96,7 @@ _BY_KIND: dict[str, Rules] = {
         **_METADATA,
         **_CONDITIONS,
         **_under(("spec",), _POD_SPEC),
-        ("status", "podIPs"): _keyed("ip"),
-        ("status", "hostIPs"): _keyed("ip"),
+        ("status", "podIPs"): _keyed("ip"),  # hostIPs: atomic
     },
     "Service": {
         **_METADATA,
