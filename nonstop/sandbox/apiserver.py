@@ -28,9 +28,11 @@ import structlog
 
 from nonstop.sandbox import discovery, fieldvalidation, openapi, protobuf
 from nonstop.sandbox.apierrors import ApiError, bad_request
+from nonstop.sandbox.apply import is_apply, load_yaml, patch_options
 from nonstop.sandbox.auth import Auth, review_self
 from nonstop.sandbox.faults import FaultPlan, FaultPlanError, Faults
 from nonstop.sandbox.kinds import Kind, by_resource
+from nonstop.sandbox.managedfields import from_user_agent
 from nonstop.sandbox.podlogs import LogSource, open_pod_log
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.requestlog import RequestLog
@@ -343,9 +345,7 @@ class ApiServer:
                 f' "application/json", "{protobuf.MEDIA_TYPE}" (not {ctype})',
             )
         if "yaml" in ctype:
-            import yaml
-
-            return yaml.safe_load(raw)
+            return load_yaml(raw)
         try:
             return json.loads(raw)
         except ValueError as exc:
@@ -470,6 +470,7 @@ class ApiServer:
         verb = info["verb"]
         if sub == "log" and verb != "get":
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        manager = query.get("fieldManager") or from_user_agent(h.headers.get("User-Agent") or "")
         if verb in ("list", "watch", "deletecollection"):
             labels = parse_label_selector(query.get("labelSelector"))
             fields = parse_field_selector(kind, query.get("fieldSelector"))
@@ -527,18 +528,27 @@ class ApiServer:
             if kind.namespaced and not ns:
                 ns = ((body or {}).get("metadata") or {}).get("namespace") or "default"
             unknown = fieldvalidation.check_object(kind, body, fieldvalidation.directive(query))
-            created = self.registry.create(kind, ns, body, dry_run=dry_run)
+            created = self.registry.create(kind, ns, body, dry_run=dry_run, manager=manager)
             self._send_json(h, 201, created, headers=fieldvalidation.warning_headers(unknown))
             return 201
         if verb == "update":
             unknown = fieldvalidation.check_object(kind, body, fieldvalidation.directive(query), sub=sub)
-            obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run)
+            obj = self.registry.update(kind, ns, req.name, body, subresource=sub, dry_run=dry_run, manager=manager)
             self._send_json(h, 200, obj, headers=fieldvalidation.warning_headers(unknown))
             return 200
         if verb == "patch":
             ctype = h.headers.get("Content-Type") or ""
+            force = patch_options(ctype, query)
+            if is_apply(ctype):
+                code, obj = self.registry.apply(
+                    kind, ns, req.name, body, manager=manager, force=force, subresource=sub, dry_run=dry_run
+                )
+                self._send_json(h, code, obj)
+                return code
             unknown = self._check_patch(kind, ns, req.name, sub, ctype, body, fieldvalidation.directive(query))
-            obj = self.registry.patch(kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run)
+            obj = self.registry.patch(
+                kind, ns, req.name, ctype, body, subresource=sub, dry_run=dry_run, manager=manager
+            )
             self._send_json(h, 200, obj, headers=fieldvalidation.warning_headers(unknown))
             return 200
         # delete

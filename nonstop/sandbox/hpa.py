@@ -11,11 +11,11 @@ annotations (other metrics, behavior, conditions) are not written, so a v1 write
 from __future__ import annotations
 
 import copy
-from typing import Any
+
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["to_v1", "to_v2"]
 
-Obj = dict[str, Any]
 DEFAULT_CPU_UTILIZATION = 80  # autoscaling.DefaultCPUUtilization
 _ROUND_TRIP_PREFIX = "autoscaling.alpha.kubernetes.io/"
 

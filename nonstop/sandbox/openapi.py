@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from nonstop.sandbox.kinds import KINDS, Kind
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["PATCH_TYPES", "document_v2", "document_v3", "index_v3", "schemas_v3"]
 
-Obj = dict[str, Any]
 
 META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
@@ -113,11 +113,12 @@ _PATCH_META: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {
     ("PodDisruptionBudgetStatus", "conditions"): ("merge", "type", ("type",)),
     ("HorizontalPodAutoscalerStatus", "conditions"): ("merge", "type", ("type",)),
 }
-# The PATCH content types the sandbox accepts (application/apply-patch+yaml joins when server-side apply does).
+# The PATCH content types the sandbox accepts.
 PATCH_TYPES: tuple[str, ...] = (
     "application/json-patch+json",
     "application/merge-patch+json",
     "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
 )
 _CLASS = re.compile(r"^([A-Z][a-z]+)?V(\d+(?:alpha\d+|beta\d+)?)([A-Z]\w*)$")
 _LIST = re.compile(r"^List\[(.+)\]$")

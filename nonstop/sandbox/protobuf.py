@@ -25,6 +25,7 @@ from importlib import resources
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError, bad_request
+from nonstop.toolkit.objects import Obj
 
 __all__ = ["MEDIA_TYPE", "decode", "kinds"]
 
@@ -34,7 +35,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
 _ZERO: dict[str, Any] = {"string": "", "bool": False, "int": 0, "uint": 0, "double": 0.0}
 
-Obj = dict[str, Any]
 Field = tuple[int, str, str, str]  # number, JSON name, kind, flags (o: omitempty, p: pointer, r: list, i: inline)
 
 

@@ -20,6 +20,7 @@ import structlog
 from nonstop.sandbox import hpa
 from nonstop.sandbox.access import AccessRules, review_access
 from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
+from nonstop.sandbox.apply import server_side_apply
 from nonstop.sandbox.builtin_objects import fill_namespace
 from nonstop.sandbox.cascade import Cascade
 from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
@@ -27,6 +28,7 @@ from nonstop.sandbox.deletion import delete_pod_gracefully
 from nonstop.sandbox.disruption import check_eviction, pdb_status
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_kind, require
+from nonstop.sandbox.managedfields import track_update
 from nonstop.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from nonstop.sandbox.selectors import (
     FieldSelector,
@@ -41,7 +43,6 @@ _PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/merge-patch+json": "merge",
     "application/strategic-merge-patch+json": "strategic",
-    "application/apply-patch+yaml": "apply",
 }
 
 
@@ -83,7 +84,7 @@ class Registry:
         self.cascade = Cascade(store, self.delete, log=self.log)
         if self.store.find(NAMESPACES, None, "default") is None:
             for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
-                self.create(NAMESPACES, None, {"metadata": {"name": ns}})
+                self.create(NAMESPACES, None, {"metadata": {"name": ns}}, manager="kube-apiserver")
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -134,7 +135,8 @@ class Registry:
 
     # -- create ----------------------------------------------------------------------------------
 
-    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
+    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False, manager: str = "") -> Obj:
+        """Create an object; `manager` is the field manager of this Update (none: managedFields as sent)."""
         if kind.resource == "selfsubjectaccessreviews":
             return self.review_access(body)
         if kind is HPA_V1:
@@ -168,13 +170,15 @@ class Registry:
             obj.pop("status", None)  # status is the controllers' to write, as on a real server (a Node's is its own)
         apply_defaults(kind, obj)
         validate(kind, obj)
+        if manager:
+            track_update(kind, None, obj, manager)
         allocated = None
         if kind is SERVICES:
             allocated = self._allocate_cluster_ip(obj)
         if dry_run:
             return self.present(kind, obj)
         try:
-            created = self.store.create(kind, obj)
+            created = self.store.create(kind, obj, manager="")
         except ApiError:
             if allocated:
                 self.ips.release(allocated)
@@ -246,11 +250,12 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str = "",
     ) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the request body must be a JSON object")
         if subresource == "scale":
-            return self._write_scale(kind, namespace, name, body, dry_run=dry_run)
+            return self._write_scale(kind, namespace, name, body, dry_run=dry_run, manager=manager)
         self._check_kind(kind, body)
         meta = body.setdefault("metadata", {})
         if meta.get("name") and meta["name"] != name:
@@ -260,9 +265,11 @@ class Registry:
             meta["namespace"] = namespace
         expect_rv = meta.get("resourceVersion") or None
         current = self.store.get(kind, namespace, name)
-        return self._write(kind, current, body, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run)
+        return self.write(
+            kind, current, body, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run, manager=manager
+        )
 
-    def _write(
+    def write(
         self,
         kind: Kind,
         current: Obj,
@@ -271,7 +278,9 @@ class Registry:
         subresource: str,
         expect_rv: str | None,
         dry_run: bool = False,
+        manager: str = "",
     ) -> Obj:
+        """Write `new` over `current` (`subresource` "status", "scale" or ""); `manager` tracks it as an Update."""
         new = copy.deepcopy(new)
         new_meta = new.setdefault("metadata", {})
         cur_meta = current["metadata"]
@@ -311,12 +320,14 @@ class Registry:
             if old_spec.get("clusterIP") and not spec.get("clusterIP"):
                 spec["clusterIP"] = old_spec["clusterIP"]
                 spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+        if manager:
+            track_update(kind, current, new, manager, subresource=subresource)
         if dry_run:
             return self.present(kind, new)
         if new_meta.get("deletionTimestamp") and not new_meta.get("finalizers") and kind is not PODS:
-            self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump)
+            self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump, manager="")
             return self.present(kind, self.store.remove(kind, new_meta.get("namespace"), new_meta["name"]))
-        written = self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump)
+        written = self.store.replace(kind, new, expect_rv=expect_rv, bump_generation=bump, manager="")
         return self.present(kind, written)
 
     def patch(
@@ -329,14 +340,16 @@ class Registry:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str = "",
     ) -> Obj:
         patch_type = _PATCH_TYPES.get(content_type.split(";", maxsplit=1)[0].strip().lower())
-        if patch_type is None or patch_type == "apply":
+        if patch_type is None:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                f"the body of the request was in an unknown format - accepted media types include: "
-                f"{', '.join(k for k in _PATCH_TYPES if k != 'application/apply-patch+yaml')}",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
+                "application/strategic-merge-patch+json",
             )
         if patch_type == "strategic" and kind.custom:
             raise ApiError(
@@ -370,20 +383,38 @@ class Registry:
                 pmeta.pop("namespace", None)
             try:
                 if subresource == "scale":
-                    return self._write_scale(kind, namespace, name, patched, dry_run=dry_run)
-                return self._write(
+                    return self._write_scale(kind, namespace, name, patched, dry_run=dry_run, manager=manager)
+                return self.write(
                     kind,
                     current,
                     patched,
                     subresource=subresource,
                     expect_rv=precondition or current["metadata"]["resourceVersion"],
                     dry_run=dry_run,
+                    manager=manager,
                 )
             except ApiError as exc:
                 if exc.reason == "Conflict" and not precondition:
                     continue  # another writer won the race: re-read and patch again, as the server does
                 raise
         raise ApiError(409, "Conflict", f"too many concurrent writers on {kind.resource} {name!r}")
+
+    def apply(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        config: Any,
+        *,
+        manager: str,
+        force: bool,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> tuple[int, Obj]:
+        """Server-side apply (`apply.py`): (201, created) or (200, updated)."""
+        return server_side_apply(
+            self, kind, namespace, name, config, manager=manager, force=force, subresource=subresource, dry_run=dry_run
+        )
 
     # -- scale -----------------------------------------------------------------------------------
 
@@ -411,7 +442,9 @@ class Registry:
     def get_scale(self, kind: Kind, namespace: str | None, name: str) -> Obj:
         return self._scale_of(kind, self.store.get(kind, namespace, name))
 
-    def _write_scale(self, kind: Kind, namespace: str | None, name: str, scale: Obj, *, dry_run: bool) -> Obj:
+    def _write_scale(
+        self, kind: Kind, namespace: str | None, name: str, scale: Obj, *, dry_run: bool, manager: str = ""
+    ) -> Obj:
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise invalid(
@@ -426,7 +459,7 @@ class Registry:
         new.setdefault("spec", {})["replicas"] = replicas
         if dry_run:
             return self._scale_of(kind, new)
-        written = self._write(kind, current, new, subresource="", expect_rv=expect_rv)
+        written = self.write(kind, current, new, subresource="scale", expect_rv=expect_rv, manager=manager)
         return self._scale_of(kind, written)
 
     # -- delete ----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import Literal
 
 from nonstop.sandbox.apierrors import ApiError, already_exists, conflict, expired, not_found
 from nonstop.sandbox.kinds import Kind
+from nonstop.sandbox.managedfields import acting_manager, track_write
 from nonstop.toolkit.objects import Obj
 from nonstop.toolkit.times import now_rfc3339
 
@@ -107,8 +108,12 @@ class Store:
         self._rv += 1
         return str(self._rv)
 
-    def create(self, kind: Kind, obj: Obj) -> Obj:
-        """Store a new object; stamps uid, resourceVersion, creationTimestamp and generation 1."""
+    def create(self, kind: Kind, obj: Obj, *, manager: str | None = None) -> Obj:
+        """Store a new object; stamps uid, resourceVersion, creationTimestamp and generation 1.
+
+        `manager` (default: the thread's `managedfields.acting_as`) records the write in
+        managedFields; the API server's registry tracks its own writes and passes none.
+        """
         with self._lock:
             meta = obj.setdefault("metadata", {})
             name = meta.get("name")
@@ -127,11 +132,21 @@ class Store:
             meta["resourceVersion"] = self._next_rv()
             obj["apiVersion"] = kind.api_version
             obj["kind"] = kind.kind
+            if manager := manager if manager is not None else acting_manager():
+                track_write(kind, None, obj, manager)
             self._objects[key] = obj
             self._record("ADDED", kind, obj)
             return copy.deepcopy(obj)
 
-    def replace(self, kind: Kind, obj: Obj, *, expect_rv: str | None = None, bump_generation: bool = False) -> Obj:
+    def replace(
+        self,
+        kind: Kind,
+        obj: Obj,
+        *,
+        expect_rv: str | None = None,
+        bump_generation: bool = False,
+        manager: str | None = None,
+    ) -> Obj:
         """Overwrite an existing object; 409 Conflict when `expect_rv` is stale; a no-op write keeps its rv.
 
         `bump_generation` is the caller's judgement (the registry bumps it when spec or annotations
@@ -153,6 +168,8 @@ class Store:
             meta["resourceVersion"] = current["metadata"]["resourceVersion"]
             obj["apiVersion"] = kind.api_version
             obj["kind"] = kind.kind
+            if manager := manager if manager is not None else acting_manager():
+                track_write(kind, current, obj, manager)
             if obj == current:
                 return copy.deepcopy(current)
             meta["resourceVersion"] = self._next_rv()
@@ -168,12 +185,13 @@ class Store:
         change: Callable[[Obj], None],
         *,
         bump_generation: bool = False,
+        manager: str | None = None,
     ) -> Obj:
         """Read-modify-write under the lock (for in-process controllers: never conflicts)."""
         with self._lock:
             obj = self.get(kind, namespace, name)
             change(obj)
-            return self.replace(kind, obj, bump_generation=bump_generation)
+            return self.replace(kind, obj, bump_generation=bump_generation, manager=manager)
 
     def remove(self, kind: Kind, namespace: str | None, name: str) -> Obj:
         """Remove the object now and record DELETED with its last state at a new resourceVersion."""

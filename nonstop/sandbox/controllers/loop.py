@@ -24,6 +24,7 @@ import structlog
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import require
+from nonstop.sandbox.managedfields import acting_as
 from nonstop.sandbox.store import Change, Store
 
 __all__ = ["Controller", "Key"]
@@ -40,6 +41,8 @@ class Controller(ABC, Generic[K]):
     """One reconcile loop: `keys_for(change)` says what to look at, `sync(key)` makes it right."""
 
     name = "controller"
+    field_manager = "kube-controller-manager"
+    """The manager its writes are recorded under in managedFields (the real binary's User-Agent)."""
 
     def __init__(self, store: Store, recorder: EventRecorder, *, log: structlog.typing.FilteringBoundLogger) -> None:
         self.store = store
@@ -92,6 +95,7 @@ class Controller(ABC, Generic[K]):
 
     def run(self, stopping: threading.Event) -> None:
         """Reconcile until `stopping` is set."""
+        acting_as(self.field_manager)
         rv = self.store.resource_version
         pending: dict[K, None] = dict.fromkeys(self.all_keys())  # an ordered set
         while not stopping.is_set():

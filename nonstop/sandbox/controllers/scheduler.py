@@ -81,6 +81,7 @@ class Scheduler(Controller[Key]):
     """Binds pending pods to the sandbox's nodes (see the module docstring)."""
 
     name = "default-scheduler"
+    field_manager = "kube-scheduler"
 
     def __init__(self, *args: Any, rng: random.Random | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -110,8 +110,10 @@ class StoreNodeApi:
         now, kubelet_version = now_rfc3339(), str(version()["gitVersion"])  # the API server's: no skew warning
         for name in self._nodes:
             with contextlib.suppress(ApiError):  # it exists (or was created meanwhile): it stands as it is
-                node = self.store.create(NODES, node_object(name, now=now, kubelet_version=kubelet_version))
-                self.store.create(LEASES, node_lease(node, now=now))
+                node = self.store.create(
+                    NODES, node_object(name, now=now, kubelet_version=kubelet_version), manager="kubelet"
+                )
+                self.store.create(LEASES, node_lease(node, now=now), manager="kubelet")
 
     def pod_changes(self, stopping: threading.Event) -> Iterator[list[PodChange]]:
         assert PODS is not None
@@ -151,7 +153,7 @@ class StoreNodeApi:
     def write_pod_status(self, pod: Obj, change: Callable[[Obj], None]) -> Obj:
         assert PODS is not None
         meta = pod["metadata"]
-        return self.store.mutate(PODS, meta.get("namespace"), meta["name"], change)
+        return self.store.mutate(PODS, meta.get("namespace"), meta["name"], change, manager="kubelet")
 
     def remove_pod(self, pod: Obj) -> None:
         assert PODS is not None
