@@ -8,6 +8,14 @@ slices by their resolved ports (a named targetPort can resolve differently per p
 slice; a slice that loses its last endpoint is deleted, and a Service with no endpoint keeps one
 placeholder slice (no ports, `endpoints: null` on the wire). Pods follow their **Ready** condition,
 not a Deployment's availability: minReadySeconds never delays an endpoint.
+
+Every terminating pod is published as `terminating` before its endpoint goes. The real controller
+syncs a Service from its informer cache each time a pod update is queued, within milliseconds, and
+a real kubelet needs far longer than that to stop the containers, write the terminal phase and
+delete the pod; this controller reads the store's changes in batches, and on a busy sandbox one
+batch could hold a pod's deletion *and* its removal, which one sync from the final state would
+fold into "gone" (no `terminating` ever). `sync_before` syncs the Service at the pod's last
+terminating state before taking in the change that ends its endpoint.
 """
 
 from __future__ import annotations
@@ -149,6 +157,11 @@ def _matches(selector: dict[str, str], pod: Obj | None) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _member(pod: Obj) -> bool:
+    """`ShouldPodBeInEndpoints` with terminating pods included: an IPv4 address and not terminal."""
+    return _ipv4(pod) is not None and not is_terminal(pod)
+
+
 def _relevant(prev: Obj | None, obj: Obj) -> bool:
     """Whether a pod change can change an endpoint (status noise like restart counts cannot)."""
     if prev is None:
@@ -235,6 +248,23 @@ class EndpointSliceController(Controller[Key]):
                 return [(namespace, labels[SERVICE_NAME])]
             return [(namespace, meta["name"])]
         return []
+
+    def sync_before(self, change: Change) -> Iterable[Key]:
+        """The Services of a terminating pod whose endpoint this change ends (deleted, terminal, no
+        address, out of the selector): synced first, from the cache as it stands before the change."""
+        if change.kind is not PODS:
+            return []
+        meta = change.obj["metadata"]
+        namespace = meta.get("namespace", "")
+        before = self._pods.get(namespace, {}).get(meta["name"])
+        if before is None or not before["metadata"].get("deletionTimestamp") or not _member(before):
+            return []
+        after = None if change.type == "DELETED" or not _member(change.obj) else change.obj
+        return [
+            key
+            for key, selector in self._selectors.items()
+            if key[0] == namespace and _matches(selector, before) and not _matches(selector, after)
+        ]
 
     def _remember(self, obj: Obj) -> None:
         self._own_rvs.add(obj["metadata"]["resourceVersion"])
