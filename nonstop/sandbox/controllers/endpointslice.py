@@ -198,6 +198,8 @@ class EndpointSliceController(Controller[Key]):
         # namespace → name → pod, kept from the change stream like an informer's cache (the objects
         # are the store's change records: read, never modified), so a sync copies nothing
         self._pods: dict[str, dict[str, Obj]] = {}
+        # Service → uids of the pods its last sync published as terminating
+        self._terminating: dict[Key, set[str]] = {}
 
     def all_keys(self) -> Iterable[Key]:
         self._pods = {}
@@ -251,7 +253,8 @@ class EndpointSliceController(Controller[Key]):
 
     def sync_before(self, change: Change) -> Iterable[Key]:
         """The Services of a terminating pod whose endpoint this change ends (deleted, terminal, no
-        address, out of the selector): synced first, from the cache as it stands before the change."""
+        address, out of the selector) and that never published it terminating: synced first, from
+        the cache as it stands before the change."""
         if change.kind is not PODS:
             return []
         meta = change.obj["metadata"]
@@ -260,10 +263,14 @@ class EndpointSliceController(Controller[Key]):
         if before is None or not before["metadata"].get("deletionTimestamp") or not _member(before):
             return []
         after = None if change.type == "DELETED" or not _member(change.obj) else change.obj
+        uid = str(before["metadata"].get("uid"))
         return [
             key
             for key, selector in self._selectors.items()
-            if key[0] == namespace and _matches(selector, before) and not _matches(selector, after)
+            if key[0] == namespace
+            and _matches(selector, before)
+            and not _matches(selector, after)
+            and uid not in self._terminating.get(key, ())
         ]
 
     def _remember(self, obj: Obj) -> None:
@@ -278,6 +285,7 @@ class EndpointSliceController(Controller[Key]):
         service = self.store.find(SERVICES, namespace, name)
         selector = _selector(service) if service is not None else None
         if service is None or selector is None:
+            self._terminating.pop(key, None)
             if service is None:
                 self._delete_legacy(namespace, name)
             return None  # slices of a deleted Service go with it (ownerReferences); selector-less ones are the user's
@@ -290,6 +298,9 @@ class EndpointSliceController(Controller[Key]):
             members.append((pod, ip))
         self._reconcile_slices(service, members)
         self._reconcile_legacy(service, members)
+        self._terminating[key] = {
+            str(pod["metadata"].get("uid")) for pod, _ in members if pod["metadata"].get("deletionTimestamp")
+        }
         return None
 
     def _reconcile_slices(self, service: Obj, members: list[tuple[Obj, str]]) -> None:
