@@ -18,7 +18,8 @@ class ApiError(Exception):
         self.details = details or {}
 
     def status(self) -> dict[str, Any]:
-        """The `Status` object a real API server sends for this error."""
+        """The `Status` object a real API server sends for this error: its fields in the Go struct's
+        order (details before code), `group` left out when empty (omitempty), as in a core kind's."""
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -26,10 +27,10 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         if self.details:
-            body["details"] = self.details
+            body["details"] = {k: v for k, v in self.details.items() if k != "group" or v}
+        body["code"] = self.code
         return body
 
 

@@ -358,7 +358,7 @@ class ApiServer:
             h.rfile.readline()
 
     def _send_json(self, h: _Handler, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        data = _dump(obj)
+        data = _dump(obj) + b"\n"  # Go's json.Encoder ends every body with a newline
         h.send_response(code)
         for name, value in (headers or {}).items():
             h.send_header(name, value)

@@ -433,7 +433,7 @@ class Registry:
         ):
             raise ApiError(409, "Conflict", "Precondition failed: resourceVersion mismatch")
         if options.get("dryRun"):
-            return 200, self.present(kind, current) if kind is PODS else _success(kind, current)
+            return 200, self.present(kind, current) if _returns_deleted(kind) else _success(kind, current)
         policy = options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -472,7 +472,7 @@ class Registry:
         if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
             self.ips.release(ip)
         self.cascade.cascade(removed, policy)
-        return 200, _success(kind, removed)
+        return 200, self.present(kind, removed) if _returns_deleted(kind) else _success(kind, removed)
 
     def delete_collection(
         self,
@@ -513,6 +513,11 @@ class Registry:
         return review_access(self.access, body)
 
 
+def _returns_deleted(kind: Kind) -> bool:
+    """Kinds whose registry sets `ReturnDeletedObject` (a DELETE answers with the object, not a Status)."""
+    return kind.group == "" and kind.resource in ("pods", "services", "serviceaccounts")
+
+
 def _success(kind: Kind, obj: Obj) -> Obj:
     return {
         "kind": "Status",
@@ -521,7 +526,7 @@ def _success(kind: Kind, obj: Obj) -> Obj:
         "status": "Success",
         "details": {
             "name": obj["metadata"]["name"],
-            "group": kind.group,
+            **({"group": kind.group} if kind.group else {}),
             "kind": kind.resource,
             "uid": obj["metadata"]["uid"],
         },

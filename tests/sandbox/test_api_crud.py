@@ -52,6 +52,22 @@ def test_duplicate_create_is_409_already_exists(core, namespace) -> None:
     assert body["message"] == 'configmaps "c" already exists'
 
 
+def test_error_body_is_byte_for_byte_the_real_servers(core, apps, namespace) -> None:
+    """metav1.Status in its Go field order (details before code), `group` omitted for a core kind,
+    a trailing newline: the official client's `create_from_yaml` errors quote it verbatim."""
+    core.create_namespaced_config_map(namespace, configmap("c"))
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_config_map(namespace, configmap("c"))
+    assert err.value.body == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"configmaps \\"c\\" already exists","reason":"AlreadyExists",'
+        '"details":{"name":"c","kind":"configmaps"},"code":409}\n'
+    )
+    with pytest.raises(ApiException) as err:
+        apps.read_namespaced_deployment("nope", namespace)
+    assert err.value.body.endswith('"details":{"name":"nope","group":"apps","kind":"deployments"},"code":404}\n')
+
+
 def test_missing_object_is_404_status_with_details(apps, namespace) -> None:
     with pytest.raises(ApiException) as err:
         apps.read_namespaced_deployment("nope", namespace)
@@ -204,6 +220,20 @@ def test_deployment_delete_returns_status_success(apps, namespace) -> None:
     assert answer["details"]["kind"] == "deployments"
     with pytest.raises(ApiException):
         apps.read_namespaced_deployment("web", namespace)
+
+
+def test_service_delete_returns_the_deleted_service(core, namespace) -> None:
+    """The Service registry sets ReturnDeletedObject: the answer is the Service (a Status made the
+    official client v37 raise a validation error), its ClusterIP released."""
+    body = {"metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}
+    created = core.create_namespaced_service(namespace, body)
+    answer = core.delete_namespaced_service("web", namespace)
+    assert isinstance(answer, client.V1Service)
+    assert (answer.metadata.name, answer.metadata.uid) == ("web", created.metadata.uid)
+    assert answer.spec.cluster_ip == created.spec.cluster_ip
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_service("web", namespace)
+    assert err.value.status == 404
 
 
 def test_dry_run_create_writes_nothing(sandbox, core, namespace) -> None:
