@@ -8,6 +8,7 @@ Against a `nonstop sandbox up` subprocess, through the official client only:
    reaction as a client sees it, both watches on the same connection pool).
 
     .venv/bin/python bench/sandbox/controllers.py            # --replicas 50 --pods sleep|web --repeat 1
+    .venv/bin/python bench/sandbox/controllers.py --control-plane real    # the referee (root, binaries built)
 """
 
 from __future__ import annotations
@@ -207,8 +208,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=50)
     parser.add_argument("--pods", choices=sorted(COMMANDS), default="sleep")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--control-plane", choices=["embedded", "real"], default="embedded")
     args = parser.parse_args()
-    with SandboxProcess() as sandbox:
+    with SandboxProcess(control_plane=args.control_plane, startup_timeout=300) as sandbox:
         api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         for i in range(args.repeat):
