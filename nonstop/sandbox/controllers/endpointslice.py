@@ -11,11 +11,12 @@ not a Deployment's availability: minReadySeconds never delays an endpoint.
 
 Every terminating pod is published as `terminating` before its endpoint goes. The real controller
 syncs a Service from its informer cache each time a pod update is queued, within milliseconds, and
-a real kubelet needs far longer than that to stop the containers, write the terminal phase and
-delete the pod; this controller reads the store's changes in batches, and on a busy sandbox one
-batch could hold a pod's deletion *and* its removal, which one sync from the final state would
-fold into "gone" (no `terminating` ever). `sync_before` syncs the Service at the pod's last
-terminating state before taking in the change that ends its endpoint.
+a real kubelet deletes a pod only once its sandbox is torn down and the terminal phase it wrote has
+come back through its pod watch (status manager `canBeDeleted`). This controller reads the store's
+changes in batches, and on a busy sandbox one batch could hold a pod's deletion *and* its removal,
+which one sync from the final state would fold into "gone" (no `terminating` ever). `sync_before`
+syncs the Service at the pod's last terminating state before taking in the change that ends its
+endpoint.
 """
 
 from __future__ import annotations
