@@ -8,6 +8,7 @@ Against a `nonstop sandbox up` subprocess, through the official client only:
    reaction as a client sees it, both watches on the same connection pool).
 
     .venv/bin/python bench/sandbox/controllers.py            # --replicas 50 --pods sleep|web --repeat 1
+    .venv/bin/python bench/sandbox/controllers.py --control-plane real    # the referee (root, binaries built)
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class _EndpointLag:
         self.namespace = namespace
         self.deleted_at: dict[str, float] = {}
         self.terminating_at: dict[str, float] = {}
+        # per pod, what each watch showed, in order: (seconds, resourceVersion, what)
+        self.pod_story: dict[str, list[tuple[float, int, str]]] = {}
+        self.slice_story: dict[str, list[tuple[float, int, str]]] = {}
         self._watches = [watch.Watch(), watch.Watch()]
         self._threads = [
             threading.Thread(target=self._quietly, args=(self._pods,), daemon=True),
@@ -116,8 +120,15 @@ class _EndpointLag:
             self.core.list_namespaced_pod, self.namespace, resource_version=self._pod_rv, timeout_seconds=600
         ):
             pod = event["object"]
+            now = time.monotonic()
             if event["type"] == "MODIFIED" and pod.metadata.deletion_timestamp is not None:
-                self.deleted_at.setdefault(pod.metadata.name, time.monotonic())
+                self.deleted_at.setdefault(pod.metadata.name, now)
+            ready = next((c.status for c in (pod.status.conditions or []) if c.type == "Ready"), "-")
+            deleting = pod.metadata.deletion_timestamp is not None
+            what = f"{event['type']} deleting={deleting} ready={ready} {pod.status.phase}"
+            story = self.pod_story.setdefault(pod.metadata.name, [])
+            if not story or story[-1][2] != what:
+                story.append((now, int(pod.metadata.resource_version), what))
 
     def _slices(self) -> None:
         for event in self._watches[1].stream(
@@ -126,9 +137,33 @@ class _EndpointLag:
             resource_version=self._slice_rv,
             timeout_seconds=600,
         ):
+            now = time.monotonic()
+            seen = set()
             for ep in event["object"].endpoints or []:
+                seen.add(ep.target_ref.name)
                 if ep.conditions.terminating:
-                    self.terminating_at.setdefault(ep.target_ref.name, time.monotonic())
+                    self.terminating_at.setdefault(ep.target_ref.name, now)
+                c = ep.conditions
+                what = f"ready={c.ready} serving={c.serving} terminating={c.terminating}"
+                story = self.slice_story.setdefault(ep.target_ref.name, [])
+                if not story or story[-1][2] != what:
+                    story.append((now, int(event["object"].metadata.resource_version), what))
+            for name, story in self.slice_story.items():
+                if name not in seen and story[-1][2] != "gone":
+                    story.append((now, int(event["object"].metadata.resource_version), "gone"))
+
+    def unpaired(self) -> list[str]:
+        """Old pods whose deletion no endpoint `terminating` followed."""
+        return sorted(name for name in self.deleted_at if name not in self.terminating_at)
+
+    def story(self, name: str) -> str:
+        """What both watches showed of one pod, merged in resourceVersion order."""
+        t0 = self.deleted_at.get(name, 0.0)
+        rows = [(rv, at, "pod  ", what) for at, rv, what in self.pod_story.get(name, [])]
+        rows += [(rv, at, "slice", what) for at, rv, what in self.slice_story.get(name, [])]
+        return "\n".join(
+            f"    rv {rv:>7} {1000 * (at - t0):+8.1f} ms {src} {what}" for rv, at, src, what in sorted(rows)
+        )
 
     def lags_ms(self) -> list[float]:
         return [
@@ -163,8 +198,9 @@ def run_once(
         drained = time.monotonic() - start
         time.sleep(0.5)  # let the last slice events arrive
     lags = sorted(lag.lags_ms())
+    unpaired = {name: lag.story(name) for name in lag.unpaired()}
     core.delete_namespace(namespace)
-    return {"available": up, "rolled": rolled, "drained": drained, "lags": lags}
+    return {"available": up, "rolled": rolled, "drained": drained, "lags": lags, "unpaired": unpaired}
 
 
 def main() -> None:
@@ -172,8 +208,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=50)
     parser.add_argument("--pods", choices=sorted(COMMANDS), default="sleep")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--control-plane", choices=["embedded", "real"], default="embedded")
     args = parser.parse_args()
-    with SandboxProcess() as sandbox:
+    with SandboxProcess(control_plane=args.control_plane, startup_timeout=300) as sandbox:
         api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
         apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
         for i in range(args.repeat):
@@ -185,8 +222,11 @@ def main() -> None:
                 f"rollout restart complete in {r['rolled']:.2f} s, old pods gone after {r['drained']:.2f} s; "
                 f"deletionTimestamp → endpoint terminating ({len(lags)} pods): "
                 f"median {statistics.median(lags) if lags else float('nan'):.1f} ms, p95 {p95:.1f} ms, "
-                f"max {max(lags) if lags else float('nan'):.1f} ms"
+                f"max {max(lags) if lags else float('nan'):.1f} ms; "
+                f"{len(r['unpaired'])} deletions never followed by an endpoint terminating"
             )
+            for name, story in r["unpaired"].items():
+                print(f"  {name}:\n{story}")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ class ApiError(Exception):
             "reason": self.reason,
         }
         if self.details:
-            body["details"] = self.details
+            body["details"] = {k: v for k, v in self.details.items() if k != "group" or v}
         body["code"] = self.code
         return body
 

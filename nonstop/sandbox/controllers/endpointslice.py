@@ -8,6 +8,15 @@ slices by their resolved ports (a named targetPort can resolve differently per p
 slice; a slice that loses its last endpoint is deleted, and a Service with no endpoint keeps one
 placeholder slice (no ports, `endpoints: null` on the wire). Pods follow their **Ready** condition,
 not a Deployment's availability: minReadySeconds never delays an endpoint.
+
+Every terminating pod is published as `terminating` before its endpoint goes. The real controller
+syncs a Service from its informer cache each time a pod update is queued, within milliseconds, and
+a real kubelet deletes a pod only once its sandbox is torn down and the terminal phase it wrote has
+come back through its pod watch (status manager `canBeDeleted`). This controller reads the store's
+changes in batches, and on a busy sandbox one batch could hold a pod's deletion *and* its removal,
+which one sync from the final state would fold into "gone" (no `terminating` ever). `sync_before`
+syncs the Service at the pod's last terminating state before taking in the change that ends its
+endpoint.
 """
 
 from __future__ import annotations
@@ -149,6 +158,11 @@ def _matches(selector: dict[str, str], pod: Obj | None) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
+def _member(pod: Obj) -> bool:
+    """`ShouldPodBeInEndpoints` with terminating pods included: an IPv4 address and not terminal."""
+    return _ipv4(pod) is not None and not is_terminal(pod)
+
+
 def _relevant(prev: Obj | None, obj: Obj) -> bool:
     """Whether a pod change can change an endpoint (status noise like restart counts cannot)."""
     if prev is None:
@@ -185,6 +199,8 @@ class EndpointSliceController(Controller[Key]):
         # namespace → name → pod, kept from the change stream like an informer's cache (the objects
         # are the store's change records: read, never modified), so a sync copies nothing
         self._pods: dict[str, dict[str, Obj]] = {}
+        # Service → uids of the pods its last sync published as terminating
+        self._terminating: dict[Key, set[str]] = {}
 
     def all_keys(self) -> Iterable[Key]:
         self._pods = {}
@@ -236,6 +252,28 @@ class EndpointSliceController(Controller[Key]):
             return [(namespace, meta["name"])]
         return []
 
+    def sync_before(self, change: Change) -> Iterable[Key]:
+        """The Services of a terminating pod whose endpoint this change ends (deleted, terminal, no
+        address, out of the selector) and that never published it terminating: synced first, from
+        the cache as it stands before the change."""
+        if change.kind is not PODS:
+            return []
+        meta = change.obj["metadata"]
+        namespace = meta.get("namespace", "")
+        before = self._pods.get(namespace, {}).get(meta["name"])
+        if before is None or not before["metadata"].get("deletionTimestamp") or not _member(before):
+            return []
+        after = None if change.type == "DELETED" or not _member(change.obj) else change.obj
+        uid = str(before["metadata"].get("uid"))
+        return [
+            key
+            for key, selector in self._selectors.items()
+            if key[0] == namespace
+            and _matches(selector, before)
+            and not _matches(selector, after)
+            and uid not in self._terminating.get(key, ())
+        ]
+
     def _remember(self, obj: Obj) -> None:
         self._own_rvs.add(obj["metadata"]["resourceVersion"])
         if len(self._own_rvs) > 10_000:
@@ -248,6 +286,7 @@ class EndpointSliceController(Controller[Key]):
         service = self.store.find(SERVICES, namespace, name)
         selector = _selector(service) if service is not None else None
         if service is None or selector is None:
+            self._terminating.pop(key, None)
             if service is None:
                 self._delete_legacy(namespace, name)
             return None  # slices of a deleted Service go with it (ownerReferences); selector-less ones are the user's
@@ -260,6 +299,9 @@ class EndpointSliceController(Controller[Key]):
             members.append((pod, ip))
         self._reconcile_slices(service, members)
         self._reconcile_legacy(service, members)
+        self._terminating[key] = {
+            str(pod["metadata"].get("uid")) for pod, _ in members if pod["metadata"].get("deletionTimestamp")
+        }
         return None
 
     def _reconcile_slices(self, service: Obj, members: list[tuple[Obj, str]]) -> None:

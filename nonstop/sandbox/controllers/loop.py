@@ -62,6 +62,16 @@ class Controller(ABC, Generic[K]):
     def sync(self, key: K) -> float | None:
         """Reconcile one key; return seconds after which to look again, or None."""
 
+    def sync_before(self, change: Change) -> Iterable[K]:
+        """Keys to reconcile *before* `change` is taken in, if they are still waiting for a sync.
+
+        The loop reads changes in batches; a controller whose real counterpart reacts to each
+        update long before the next one arrives names here the keys whose intermediate state must
+        not be folded into the final one (the EndpointSlice controller: a terminating pod's last
+        moment before it goes).
+        """
+        return ()
+
     def _sync_all(self, keys: dict[K, None]) -> None:
         # In the order the changes happened: a Deployment's scale-down of its old RS is acted on
         # before the scale-up of the new one that followed it, as their resourceVersions order them.
@@ -119,6 +129,10 @@ class Controller(ABC, Generic[K]):
             for change in changes:
                 rv = change.rv
                 try:
+                    first = dict.fromkeys(k for k in self.sync_before(change) if k in pending)
+                    if first:
+                        self._sync_all(first)
+                        pending = {k: None for k in pending if k not in first}
                     pending.update(dict.fromkeys(self.keys_for(change)))
                 except Exception:
                     self.log.exception("keys_for failed", rv=change.rv)
