@@ -207,6 +207,11 @@ class Store:
 
     # -- watching ------------------------------------------------------------------------------
 
+    def changes_after(self, rv: int, kinds: Iterable[Kind] | None = None) -> builtins.list[Change]:
+        """Kept changes with resourceVersion > rv (of the given kinds); 410 Expired if history is gone."""
+        with self._lock:
+            return self._changes_after(rv, None if kinds is None else set(kinds))
+
     def _changes_after(self, rv: int, kinds: set[Kind] | None) -> builtins.list[Change]:
         if rv < self._compacted_rv:
             raise expired(f"too old resource version: {rv} ({self._rv})")
