@@ -18,10 +18,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, Any, Literal
 
 from nonstop.sandbox.kubelet.context import HOST_IP
 from nonstop.sandbox.kubelet.incluster import Mount, ensure_mount_points
+from nonstop.sandbox.kubelet.podview import PodView
 from nonstop.sandbox.kubelet.probes import (
     ContainerView,
     Outcome,
@@ -42,9 +43,6 @@ from nonstop.sandbox.kubelet.runconfig import (
 from nonstop.sandbox.kubelet.status import rfc3339_ms, rfc3339_s
 from nonstop.sandbox.kubelet.termination import TurnWaiter, stop_container
 from nonstop.sandbox.store import Obj
-
-if TYPE_CHECKING:
-    from nonstop.sandbox.kubelet.pods import PodWorker
 
 __all__ = ["Backoff", "ContainerKind", "ContainerRunner", "copy_stamped"]
 
@@ -85,7 +83,7 @@ class ContainerRunner:
 
     def __init__(
         self,
-        pod: PodWorker,
+        pod: PodView,
         spec: Obj,
         *,
         kind: ContainerKind = "regular",
