@@ -1,4 +1,5 @@
-"""A non-editable `pip install .` works from any directory: the console script finds and lints its bundled examples."""
+"""The sdist, and the wheel pip builds from it, carry everything: the installed console script finds and lints its
+bundled examples, the report page has its CSS and JavaScript, the real control plane its Go module."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,14 +27,33 @@ def _run(args: list[str], *, cwd: Path, timeout: float = 120) -> subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with nonstop installed from a copy of the source tree (a wheel build, not editable).
+def installed(tmp_path_factory: pytest.TempPathFactory, sdist: Path) -> Path:
+    """A fresh virtualenv with nonstop installed from its sdist (pip builds the wheel from it; not editable).
 
     The dependencies are not downloaded again: a .pth file puts this environment's site-packages
     behind the new one's, the way `--system-site-packages` would (its own .pth hooks, such as the
     editable install of the checkout, are not run from there).
     """
     base = tmp_path_factory.mktemp("packaging")
+    venv = base / "venv"
+    created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=base)
+    assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=base)
+    Path(purelib.stdout.strip(), "_nonstop_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = _run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(sdist)],
+        cwd=base,
+        timeout=540,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    return venv
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The source distribution of a copy of the source tree, built by the project's own build backend."""
+    base = tmp_path_factory.mktemp("sdist")
     source = base / "src"
     source.mkdir()
     for name in SOURCES:
@@ -40,19 +62,25 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(origin, source / name)
-    venv = base / "venv"
-    created = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=base)
+    builder = base / "builder"
+    created = _run([sys.executable, "-m", "venv", str(builder)], cwd=base)
     assert created.returncode == 0, created.stderr
-    python = venv / "bin" / "python"
-    purelib = _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=base)
-    Path(purelib.stdout.strip(), "_nonstop_test_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    install = _run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(source)],
-        cwd=base,
-        timeout=540,
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    backend = _run([str(builder / "bin" / "pip"), "install", "--quiet", *requires], cwd=base, timeout=300)
+    assert backend.returncode == 0, backend.stdout + backend.stderr
+    dist = base / "dist"
+    built = _run(
+        [
+            str(builder / "bin" / "python"),
+            "-c",
+            "import sys\nfrom setuptools import build_meta\nprint(build_meta.build_sdist(sys.argv[1]))",
+            str(dist),
+        ],
+        cwd=source,
+        timeout=300,
     )
-    assert install.returncode == 0, install.stdout + install.stderr
-    return venv
+    assert built.returncode == 0, built.stdout + built.stderr
+    return dist / built.stdout.split()[-1]
 
 
 def test_installed_package_is_the_copy_in_the_new_environment(installed: Path, tmp_path: Path) -> None:
@@ -132,3 +160,48 @@ def test_installed_package_decodes_protobuf_bodies(installed: Path, tmp_path: Pa
     module, name = probe.stdout.split()
     assert module.startswith(str(installed))
     assert name == "cm"
+
+
+REPORT_ASSETS = ("nonstop/report/html/report.css", "nonstop/report/html/report.js")
+
+
+def test_sdist_carries_the_report_pages_css_and_javascript(sdist: Path) -> None:
+    """report.css and report.js are package data: in the sdist, byte for byte as in the checkout."""
+    with tarfile.open(sdist) as archive:
+        members = {name.split("/", 1)[1]: name for name in archive.getnames() if "/" in name}
+        for asset in REPORT_ASSETS:
+            assert asset in members, f"{asset} is not in {sdist.name}"
+            extracted = archive.extractfile(members[asset])
+            assert extracted is not None
+            assert extracted.read() == (ROOT / asset).read_bytes()
+
+
+def test_installed_package_renders_the_same_report_page(installed: Path, tmp_path: Path) -> None:
+    """The wheel's render_html reads its CSS and JavaScript from the installed package: the checkout's page."""
+    from nonstop.report import report_json
+    from nonstop.report.html import render_html
+    from tests.report.report_factory import made_up_report
+
+    report = made_up_report(failures=40, serve_after=0.2)
+    saved = tmp_path / "report.json"
+    saved.write_text(report_json(report), encoding="utf-8")
+    rendered = _run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "import sys\nfrom importlib import resources\nfrom pathlib import Path\n"
+            "from nonstop.report import load_report\n"
+            "from nonstop.report.html import render_html\n"
+            "for name in ('report.css', 'report.js'): print(resources.files('nonstop.report.html').joinpath(name))\n"
+            "open(sys.argv[2], 'w', encoding='utf-8').write(render_html(load_report(Path(sys.argv[1]))))",
+            str(saved),
+            str(tmp_path / "report.html"),
+        ],
+        cwd=tmp_path,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert all(path.startswith(str(installed)) for path in rendered.stdout.split())
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page == render_html(report)
+    assert "--ok:#1a7f37" in page
+    assert 'document.getElementById("chart")' in page

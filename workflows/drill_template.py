@@ -12,7 +12,7 @@ Steps, in order (each a node in the Argo UI)::
 - `locust-workers` are daemoned pods running `locust --worker`; each finds the drill pod's IP by
   its label and connects to the Locust master the drill runs there. They need no other setting:
   the master sends them the record sink (its port on the same pod IP), the token and the load's
-  settings (nonstop/drill/load.py, `ExternalWorkers`).
+  settings (nonstop/drill/load/workers.py, `ExternalWorkers`).
 - `drill` runs `nonstop drill`, which applies the spec's own decision exactly once (promote,
   rollback, abort or none), and writes the verdict, the action and the exit code to files that
   become output parameters. Never retried: it rolls out.

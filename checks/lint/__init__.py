@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 from checks.lint.disruption import check_disruption_budget, check_pdb
 from checks.lint.entrypoint import check_entrypoint
+from checks.lint.gather import build_context
 from checks.lint.lifecycle import check_lifecycle, prestop_sleep_seconds
 from checks.lint.loadbalancer import check_deregistration
 from checks.lint.model import RULES, SEVERITY_RANK, Finding, Rule, Severity
-from checks.lint.objects import WORKLOAD_KINDS, Context, Obj, Workload, build_context, object_name, object_namespace
+from checks.lint.objects import WORKLOAD_KINDS, Context, Obj, Workload, object_name, object_namespace
 from checks.lint.placement import check_placement
 from checks.lint.probes import check_probes, is_serving, normalized_probe
 from checks.lint.rollout import check_daemonset, check_replicas, check_strategy, resolve_int_or_percent

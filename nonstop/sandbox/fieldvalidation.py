@@ -10,7 +10,7 @@ itself. As the real API server (k8s.io/apiserver `handlers/create.go`, `update.g
   judged on the patched object;
 - Warn: the request succeeds with one `Warning: 299 - "unknown field \\"spec.foo\\""` header each.
 
-Unknown means: not among the properties of the kind's schema (`openapi.py`), at any depth; maps
+Unknown means: not among the properties of the kind's schema (`openapi/schemas.py`), at any depth; maps
 (`additionalProperties`) and free-form objects (`x-kubernetes-preserve-unknown-fields`) take any
 key. Without the parameter nothing is checked (a real server defaults to Warn; the sandbox saves
 building the schemas for clients that never ask). Unknown fields are kept, not dropped.

@@ -16,11 +16,12 @@ import subprocess
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from nonstop.sandbox.kubelet.context import HOST_IP
 from nonstop.sandbox.kubelet.incluster import Mount, ensure_mount_points
 from nonstop.sandbox.kubelet.logs import LogInstance, copy_stamped
+from nonstop.sandbox.kubelet.podview import PodView
 from nonstop.sandbox.kubelet.probes import (
     ContainerView,
     Outcome,
@@ -41,9 +42,6 @@ from nonstop.sandbox.kubelet.runconfig import (
 from nonstop.sandbox.kubelet.status import rfc3339_ms, rfc3339_s
 from nonstop.sandbox.kubelet.termination import TurnWaiter, stop_container
 from nonstop.sandbox.store import Obj
-
-if TYPE_CHECKING:
-    from nonstop.sandbox.kubelet.pods import PodWorker
 
 __all__ = ["Backoff", "ContainerKind", "ContainerRunner"]
 
@@ -75,7 +73,7 @@ class ContainerRunner:
 
     def __init__(
         self,
-        pod: PodWorker,
+        pod: PodView,
         spec: Obj,
         *,
         kind: ContainerKind = "regular",

@@ -26,6 +26,7 @@ from typing import Any
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.kubelet.containers import ContainerKind, ContainerRunner
 from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, KubeletContext
+from nonstop.sandbox.kubelet.podview import HookedContainer
 from nonstop.sandbox.kubelet.probes import run_handler
 from nonstop.sandbox.kubelet.status import (
     ANNOTATION_PREFIX,
@@ -316,7 +317,7 @@ class PodWorker:
 
         return wait
 
-    def hook_runner(self, runner: ContainerRunner) -> Any:
+    def hook_runner(self, runner: HookedContainer) -> Any:
         """A HookRunner for `runner`'s preStop: exec and httpGet through the probe handlers."""
 
         def run(hook: Obj, budget: float) -> str | None:
