@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nonstop.errors import ClusterError, NotFoundError
-from nonstop.kube.api import Kube
+
+if TYPE_CHECKING:  # only annotations: the strategies (and through them the spec) import this without the client
+    from nonstop.kube.api import Kube
 
 __all__ = [
     "CANARY_TRACK_LABEL",
