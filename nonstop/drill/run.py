@@ -210,21 +210,7 @@ def _run(
     external_workers = external_workers_from_env(os.environ)
 
     probe_path = spec.ordering.probe_path or spec.load.path
-
-    def on_terminating(record: PodRecord) -> None:
-        port = target.pod_port()
-        if record.ip and port and record.measurable:
-            prober.watch(record.name, record.ip, port, probe_path)
-
-    observer = Observer(
-        kube,
-        namespace=namespace,
-        pod_selector=target.pod_selector,
-        service=spec.target.service,
-        related_names=(target.name, actions.canary_name(target.name)),
-        on_terminating=on_terminating,
-    )
-    prober = Prober(on_stop=observer.record_stop, read_timeout=spec.load.timeout_seconds)
+    observer, prober = _watchers(kube, drill, target, namespace=namespace, probe_path=probe_path)
     strategy = strategy_for(spec)
 
     def drain(node: str) -> Drain:
@@ -276,6 +262,36 @@ def _run(
             load.stop()
         prober.stop()
         observer.stop()
+    _note_weak_evidence(drill, observer, window, lease)
+    return _conclude(
+        drill, kube=kube, namespace=namespace, dry_run=dry_run, pre=pre, strategy=strategy, observer=observer,
+        samples=samples, window=window, start=window.start, reporter=reporter, started_at=started_at,
+    )  # fmt: skip
+
+
+def _watchers(kube: Kube, drill: Drill, target: Target, *, namespace: str, probe_path: str) -> tuple[Observer, Prober]:
+    """The observer of the target's pods, EndpointSlices and Events, and the prober it starts per terminating pod."""
+
+    def on_terminating(record: PodRecord) -> None:
+        port = target.pod_port()
+        if record.ip and port and record.measurable:
+            prober.watch(record.name, record.ip, port, probe_path)
+
+    observer = Observer(
+        kube,
+        namespace=namespace,
+        pod_selector=target.pod_selector,
+        service=drill.spec.target.service,
+        related_names=(target.name, actions.canary_name(target.name)),
+        on_terminating=on_terminating,
+    )
+    prober = Prober(on_stop=observer.record_stop, read_timeout=drill.spec.load.timeout_seconds)
+    return observer, prober
+
+
+def _note_weak_evidence(drill: Drill, observer: Observer, window: _Window, lease: DrillLease | None) -> None:
+    """What makes the evidence weaker than it looks: a lost watch or Lease, blind spells of the watches."""
+    spec = drill.spec
     if lost := observer.lost():
         window.problems.append(DrillProblem("observation-lost", lost))
     if lease is not None and lease.lost is not None:
@@ -291,6 +307,25 @@ def _run(
                 "a watch was blind when pods changed, so their ordering cannot be judged: " + "; ".join(untrusted),
             )
         )
+
+
+def _conclude(
+    drill: Drill,
+    *,
+    kube: Kube,
+    namespace: str,
+    dry_run: bool,
+    pre: Preflight,
+    strategy: Strategy,
+    observer: Observer,
+    samples: _Samples,
+    window: _Window,
+    start: float,
+    reporter: _Progress,
+    started_at: float,
+) -> DrillRun:
+    """Judge the evidence, carry out the decision the verdict calls for, and gather the run."""
+    spec = drill.spec
     reporter.enter("judging")
     pods = [dataclasses.replace(p.evidence(), role="old" if strategy.is_old(p, window.old) else "new")
             for p in observer.snapshot()]  # fmt: skip
@@ -300,7 +335,7 @@ def _run(
     judgement = judge_drill(
         samples.items,
         pods,
-        window=DrillWindow(window.start, judged_end),
+        window=DrillWindow(start, judged_end),
         max_failure_ratio=spec.budget.max_failure_ratio,
         max_p99_ms=spec.budget.max_p99_ms,
         min_requests=spec.budget.min_requests,
@@ -320,7 +355,7 @@ def _run(
     reporter.enter("done")
     return DrillRun(
         drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes,
-        window=DrillWindow(window.start, window.end),
+        window=DrillWindow(start, window.end),
     )  # fmt: skip
 
 
