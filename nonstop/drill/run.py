@@ -470,4 +470,4 @@ def _watch(
 
 
 def _is_canary(pods: list[PodRecord], name: str) -> bool:
-    return any(p.name == name and p.labels.get(actions.CANARY_TRACK_LABEL) == "canary" for p in pods)
+    return any(p.name == name and actions.is_canary_pod(p.labels) for p in pods)

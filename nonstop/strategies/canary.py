@@ -59,7 +59,7 @@ class Canary(Strategy):
         return done, failure
 
     def is_old(self, pod: PodView, old: set[str]) -> bool:
-        return pod.labels.get(actions.CANARY_TRACK_LABEL) != "canary"
+        return not actions.is_canary_pod(pod.labels)
 
     def _act(
         self,
