@@ -1,14 +1,15 @@
-"""The API permissions a drill needs — one list, used by preflight and by the rendered RBAC Role.
+"""The API permissions a drill needs: the `Permission` type and the part no rollout strategy decides.
 
-Each entry is a verb on a resource (and subresource). The drill checks every entry it will use
-with a SelfSubjectAccessReview before it changes anything; `workflows.rbac` grants exactly these.
+Each entry is a verb on a resource (and subresource). `nonstop.strategies.required_permissions`
+adds each strategy's own to these; the drill checks every entry it will use with a
+SelfSubjectAccessReview before it changes anything, and `workflows.rbac` grants exactly these.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CLUSTER_SCOPED", "Permission", "required_permissions"]
+__all__ = ["CLUSTER_SCOPED", "Permission", "decision_permissions", "observe_permissions"]
 
 CLUSTER_SCOPED = frozenset({"nodes"})
 """Resources without a namespace: their access is checked cluster-wide (a namespaced Role cannot grant them)."""
@@ -27,14 +28,15 @@ class Permission:
         return f"{self.verb} {resource}{group}"
 
 
-def _observe(kind: str) -> list[Permission]:
+def observe_permissions(kind: str) -> set[Permission]:
+    """What any drill of a `kind` target reads and watches, and its Lease (one drill per target)."""
     workload = (
         [Permission("apps", "deployments", v) for v in ("get", "list", "watch")]
         + [Permission("apps", "replicasets", v) for v in ("get", "list")]
         if kind == "Deployment"
         else [Permission("argoproj.io", "rollouts", v) for v in ("get", "list", "watch")]
     )
-    return [
+    return {
         *workload,
         *[Permission("", "pods", v) for v in ("get", "list", "watch")],
         Permission("", "services", "get"),
@@ -43,41 +45,24 @@ def _observe(kind: str) -> list[Permission]:
         *[Permission("", "events", v) for v in ("list", "watch")],
         Permission("policy", "poddisruptionbudgets", "list"),
         Permission("autoscaling", "horizontalpodautoscalers", "list"),
-    ]
+        # The drill's Lease (one drill per target at a time): read, take, renew, release.
+        *[Permission("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "delete")],
+    }
 
 
-def required_permissions(
-    *, kind: str, strategy: str, on_pass: str, on_fail: str, terminate_old_pods: bool
-) -> list[Permission]:
-    """Every permission a drill of this shape uses, sorted and without duplicates."""
-    needed = set(_observe(kind))
-    # The drill's Lease (one drill per target at a time): read, take, renew, release.
-    needed |= {Permission("coordination.k8s.io", "leases", v) for v in ("get", "create", "update", "delete")}
-    deployments = "apps", "deployments"
-    if kind == "Deployment":
-        if strategy in ("restart", "image"):
-            needed.add(Permission(*deployments, "patch"))
-        if strategy == "scale":  # the scale itself, and scaling back on rollback or abort
-            needed.add(Permission(*deployments, "patch", "scale"))
-        if strategy == "canary":
-            needed |= {Permission(*deployments, "create"), Permission(*deployments, "delete")}
-        if strategy == "drain":  # cordon and uncordon the node (as kubectl drain), evict the target's pods on it
-            needed |= {Permission("", "nodes", "get"), Permission("", "nodes", "patch")}
-            needed.add(Permission("", "pods", "create", "eviction"))
-        if on_pass == "promote":
-            needed.add(Permission(*deployments, "patch"))
-        if on_fail in ("rollback", "abort") and strategy not in ("restart", "scale", "drain"):
-            needed.add(Permission(*deployments, "patch"))
-            if strategy == "canary":
-                needed.add(Permission(*deployments, "delete"))
-    else:
-        if on_pass == "promote":
-            needed |= {
-                Permission("argoproj.io", "rollouts", "patch"),
-                Permission("argoproj.io", "rollouts", "patch", "status"),
-            }
-        if on_fail in ("rollback", "abort"):
-            needed.add(Permission("argoproj.io", "rollouts", "patch", "status"))
-    if terminate_old_pods and strategy in ("canary", "external"):
-        needed.add(Permission("", "pods", "create", "eviction"))
-    return sorted(needed)
+def decision_permissions(kind: str, *, on_pass: str, on_fail: str) -> set[Permission]:
+    """What promoting or aborting an Argo `Rollout` takes: the Argo Rollouts CLI's patches.
+
+    (A Deployment's decisions depend on its strategy: `nonstop.strategies`.)
+    """
+    needed: set[Permission] = set()
+    if kind != "Rollout":
+        return needed
+    if on_pass == "promote":
+        needed |= {
+            Permission("argoproj.io", "rollouts", "patch"),
+            Permission("argoproj.io", "rollouts", "patch", "status"),
+        }
+    if on_fail in ("rollback", "abort"):
+        needed.add(Permission("argoproj.io", "rollouts", "patch", "status"))
+    return needed

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from nonstop.errors import SpecError
+from nonstop.strategies import STRATEGIES
 from nonstop.toolkit.yamldocs import documents, error_line
 
 __all__ = [
@@ -233,18 +234,7 @@ class DrillSpec(_Model):
 
     @model_validator(mode="after")
     def _strategy_fits_target(self) -> DrillSpec:
-        strategy = self.rollout.strategy
-        if strategy in ("image", "canary") and not self.rollout.image:
-            raise ValueError(f"rollout.image is required by strategy {strategy!r}")
-        if strategy == "scale" and self.rollout.replicas is None:
-            raise ValueError("rollout.replicas is required by strategy 'scale'")
-        if strategy == "drain" and not self.rollout.node:
-            raise ValueError("rollout.node (the Node to drain) is required by strategy 'drain'")
-        if self.target.kind == "Rollout" and strategy != "external":
-            raise ValueError(
-                f"strategy {strategy!r} is not supported for an Argo Rollout; use 'external' "
-                "(the Rollouts controller rolls out, nonstop observes)"
-            )
+        STRATEGIES[self.rollout.strategy].check_spec(self.rollout, self.target.kind)
         return self
 
 

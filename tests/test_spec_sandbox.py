@@ -86,7 +86,8 @@ def test_nodes_default_to_one_and_are_bounded() -> None:
 
 
 def test_drain_needs_a_node_and_asks_for_node_and_eviction_permissions() -> None:
-    from nonstop.permissions import Permission, required_permissions
+    from nonstop.permissions import Permission
+    from nonstop.strategies import required_permissions
 
     body = drill({})
     body["spec"]["rollout"] = {"strategy": "drain"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from nonstop.bundled import locustfile
 from nonstop.errors import InputError
 from nonstop.spec import Drill, DrillSpec
+from nonstop.strategies import STRATEGIES
 
 __all__ = ["DEADLINE_SLACK_SECONDS", "PLAN_KEYS", "STREAM_PLUGIN", "deadline_seconds", "plan_values", "write_plan"]
 
@@ -61,7 +62,7 @@ def plan_values(drill: Drill, *, purpose: str = "workflow") -> dict[str, str]:
     """
     spec = drill.spec
     if purpose == "analysis":
-        if spec.target.kind != "Rollout" or spec.rollout.strategy != "external":
+        if spec.target.kind != "Rollout" or not STRATEGIES[spec.rollout.strategy].observes_only:
             raise InputError(
                 f"drill {drill.metadata.name}: an analysis drill needs target.kind Rollout and rollout.strategy "
                 f"external, not {spec.target.kind} with {spec.rollout.strategy}"

@@ -1,7 +1,7 @@
 """Least-privilege RBAC for the drill's ServiceAccount, with the verbs kept as data.
 
 `DRILL_RULES` is every request `nonstop drill` makes against the cluster: the union of
-`nonstop.permissions.required_permissions` (the one list the drill's preflight checks) over every
+`nonstop.strategies.required_permissions` (the one list the drill's preflight checks) over every
 drill shape the spec allows. A sandbox test compares it with the request log of a real drill
 workflow, so a request the list forgot shows up there.
 `WORKFLOW_RULES` is what the workflow around the drill needs: the Argo executor reports output
@@ -17,7 +17,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from nonstop.permissions import Permission, required_permissions
+from nonstop.permissions import Permission
+from nonstop.strategies import required_permissions
 from workflows.names import ROLE, SERVICE_ACCOUNT
 
 __all__ = [

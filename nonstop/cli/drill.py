@@ -59,10 +59,10 @@ def sandbox_connection(
     `control_plane`: embedded (our Python cluster) or real (kube-apiserver & co. with our node, whose
     pods live in a network namespace: root only; the binary is built first when not cached).
     """
-    from nonstop.drill.target import is_complete
     from nonstop.kube.api import Kube
     from nonstop.kube.connection import connect
     from nonstop.sandbox.launcher import SandboxProcess
+    from nonstop.strategies.status import is_complete
 
     for manifest in apply:
         if not manifest.exists():

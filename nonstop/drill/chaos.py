@@ -18,38 +18,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from nonstop.drill.observe import Observer
 from nonstop.errors import ClusterError, NotFoundError, TransientError
 from nonstop.kube.api import Kube
 from nonstop.kube.calls import RetryPolicy
 from nonstop.logs import get_logger
+from nonstop.strategies.pods import controlled_by
 
-__all__ = ["Chaos", "controlled_by"]
+__all__ = ["Chaos"]
 
 log = get_logger("chaos")
 NO_RETRY = RetryPolicy(deadline=0)
 """One attempt per eviction: the chaos loop re-checks its gates before the next."""
 REFUSED_PAUSE = 1.0
 """Seconds between eviction attempts after a refusal (kubectl drain waits 5 s)."""
-
-
-def controlled_by(pod: dict[str, Any], owner: str) -> bool:
-    """Is the pod's controller the ReplicaSet `<owner>-<hash>` of the workload named `owner`?
-
-    A Deployment's pods carry the hash as `pod-template-hash`, an Argo Rollout's as
-    `rollouts-pod-template-hash`; both controllers name the ReplicaSet `<owner>-<hash>`.
-    """
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    template_hash = labels.get("pod-template-hash") or labels.get("rollouts-pod-template-hash")
-    if not template_hash:
-        return False
-    return any(
-        ref.get("controller") and ref.get("kind") == "ReplicaSet" and ref.get("name") == f"{owner}-{template_hash}"
-        for ref in meta.get("ownerReferences") or []
-    )
 
 
 class Chaos:

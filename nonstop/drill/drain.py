@@ -21,34 +21,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
 
-from nonstop.drill.chaos import NO_RETRY, controlled_by
-from nonstop.drill.observe import Observer, PodRecord
+from nonstop.drill.chaos import NO_RETRY
+from nonstop.drill.observe import Observer
 from nonstop.errors import ClusterError, NotFoundError, TransientError
 from nonstop.kube.api import Kube
 from nonstop.logs import get_logger
+from nonstop.strategies.base import PodView
+from nonstop.strategies.pods import pods_on_node
 
-__all__ = ["CORDONED_BY", "Drain", "pods_on_node"]
+__all__ = ["CORDONED_BY", "Drain"]
 
 log = get_logger("drain")
 RETRY_EVERY = 5.0
 """Seconds between eviction attempts a PodDisruptionBudget refused (kubectl drain's)."""
 CORDONED_BY = "nonstop.dev/cordoned-by"
-
-
-def pods_on_node(pods: list[dict[str, Any]], node: str, owner: str) -> tuple[list[str], list[str]]:
-    """(the target's live pods on `node`, other live pods on it), by name; terminating and terminal ones left out."""
-    mine: list[str] = []
-    others: list[str] = []
-    for pod in pods:
-        meta, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-        if spec.get("nodeName") != node or meta.get("deletionTimestamp"):
-            continue
-        if status.get("phase") in ("Succeeded", "Failed"):
-            continue
-        (mine if controlled_by(pod, owner) else others).append(str(meta["name"]))
-    return sorted(mine), sorted(others)
 
 
 class Drain:
@@ -118,7 +105,7 @@ class Drain:
             thread.start()
         log.info("drain started", node=self.node, victims=mine, others=others, cordoned=self.cordoned)
 
-    def over(self, pods: Iterable[PodRecord]) -> bool:
+    def over(self, pods: Iterable[PodView]) -> bool:
         """Every eviction went through and the observer saw every evicted pod exit (it may lag the API)."""
         exited = {p.name for p in pods if p.exited_at is not None}
         with self._lock:

@@ -1,7 +1,8 @@
 """Preflight: refuse to start, changing nothing, when the drill cannot run safely.
 
 Checks, in order: the namespace is not protected; the target and Service exist and are wired
-together; for a drain, the node exists and runs a pod of the target; the load URL is the
+together; the strategy's own (`Strategy.preflight`: an image's container exists, a drain's node
+exists and runs a pod of the target); the load URL is the
 Service's own address unless an external one is allowed; the credentials may do every verb the
 drill will use (SelfSubjectAccessReview; nodes checked cluster-wide). The live objects are
 linted for the report (information only, never the verdict).
@@ -16,13 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from checks.lint import lint_objects
-from nonstop.drill.drain import pods_on_node
 from nonstop.drill.target import Target, resolve_target
-from nonstop.errors import DrillAborted, ForbiddenError, InputError, NotFoundError, SafetyError
+from nonstop.errors import DrillAborted, ForbiddenError, InputError, SafetyError
 from nonstop.kube.api import Kube
 from nonstop.logs import get_logger
-from nonstop.permissions import CLUSTER_SCOPED, Permission, required_permissions
+from nonstop.permissions import CLUSTER_SCOPED, Permission
 from nonstop.spec import DrillSpec
+from nonstop.strategies import required_permissions, strategy_for
 
 __all__ = ["Preflight", "preflight"]
 
@@ -56,44 +57,6 @@ def _load_url(spec: DrillSpec, target: Target) -> str:
     return url.rstrip("/")
 
 
-def _check_container(spec: DrillSpec, target: Target) -> None:
-    """`rollout.container` must name a container of the target before anything is changed."""
-    wanted = spec.rollout.container
-    if wanted is None or spec.rollout.strategy not in ("image", "canary"):
-        return
-    containers = target.workload.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or []
-    names = [str(c.get("name")) for c in containers]
-    if wanted not in names:
-        raise InputError(
-            f"spec.rollout.container {wanted!r} is not a container of {target.kind} {target.namespace}/{target.name} "
-            f"(it has {', '.join(names) or 'none'})"
-        )
-
-
-def _check_node(kube: Kube, spec: DrillSpec, target: Target) -> None:
-    """A drain's `rollout.node` must exist and run a pod of the target, or the drill would prove nothing."""
-    name = spec.rollout.node
-    if spec.rollout.strategy != "drain" or name is None:
-        return
-    try:
-        kube.get_node(name)
-    except NotFoundError:
-        known = sorted(str(n["metadata"]["name"]) for n in kube.list_nodes())
-        raise InputError(
-            f"spec.rollout.node {name!r}: no such Node in the cluster (it has {', '.join(known) or 'none'})"
-        ) from None
-    pods = kube.list_pods(target.namespace, target.pod_selector)
-    mine, _ = pods_on_node(pods, name, target.name)
-    if not mine:
-        where = sorted(
-            {str((p.get("spec") or {}).get("nodeName")) for p in pods if (p.get("spec") or {}).get("nodeName")}
-        )
-        raise InputError(
-            f"spec.rollout.node {name!r}: no pod of {target.kind} {target.namespace}/{target.name} runs there "
-            f"(its pods run on {', '.join(where) or 'no node'}); draining it would prove nothing"
-        )
-
-
 def _lint(kube: Kube, target: Target) -> list[dict[str, Any]]:
     """Lint the live workload with the Services, PDBs and HPAs of its namespace (findings as dicts)."""
     objects = [target.workload]
@@ -120,8 +83,7 @@ def preflight(kube: Kube, spec: DrillSpec, *, namespace: str, interrupted: threa
     if locustfile is not None and not Path(locustfile).expanduser().is_file():
         raise InputError(f"spec.load.locustfile: {locustfile!r} is not a file; give a path to a Locust file or null")
     target = resolve_target(kube, spec, namespace)
-    _check_container(spec, target)
-    _check_node(kube, spec, target)
+    strategy_for(spec).preflight(kube, target)
     url = _load_url(spec, target)
     permissions = required_permissions(
         kind=spec.target.kind,

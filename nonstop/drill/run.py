@@ -19,14 +19,13 @@ from checks.evidence import DrillWindow, PodTimeline, RequestSample
 from checks.judge import Judgement, judge_drill
 from checks.verdict import DrillProblem
 from nonstop.drill.chaos import Chaos
-from nonstop.drill.decide import Decision, apply_decision, choose_decision
 from nonstop.drill.drain import Drain
 from nonstop.drill.load import LoadRunner, external_workers_from_env
 from nonstop.drill.observe import Observer, PodRecord
 from nonstop.drill.preflight import Preflight, preflight
 from nonstop.drill.prober import Prober
 from nonstop.drill.settle import settle
-from nonstop.drill.target import is_complete
+from nonstop.drill.target import Target
 from nonstop.drill.trust import blind_note, untrusted_orderings
 from nonstop.errors import ClusterError, DrillAborted
 from nonstop.kube import actions
@@ -35,6 +34,7 @@ from nonstop.kube.lease import DrillLease
 from nonstop.logs import get_logger
 from nonstop.report.progress import LogProgress, ProgressSink, ProgressUpdate
 from nonstop.spec import Drill
+from nonstop.strategies import Decision, Stage, Strategy, strategy_for
 
 __all__ = ["DrillRun", "run_drill"]
 
@@ -151,16 +151,11 @@ def _wait(interrupted: threading.Event, seconds: float, tick: Callable[[], None]
 
 
 @dataclass
-class _Window:
-    start: float | None = None
+class _Window(Stage):
+    """The drill window: the strategy's stage, and how the window ended."""
+
     end: float | None = None
     problems: list[DrillProblem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    old: set[str] = field(default_factory=set)
-    stable_hash: str | None = None
-    """For an Argo Rollout in the middle of a canary: `status.stableRS`, the hash of its old pods."""
-    drain: Drain | None = None
-    """For `drain`: the node's cordon and evictions, finished (node uncordoned) on every way out."""
 
 
 def run_drill(
@@ -215,21 +210,13 @@ def _run(
     external_workers = external_workers_from_env(os.environ)
 
     probe_path = spec.ordering.probe_path or spec.load.path
+    observer, prober = _watchers(kube, drill, target, namespace=namespace, probe_path=probe_path)
+    strategy = strategy_for(spec)
 
-    def on_terminating(record: PodRecord) -> None:
-        port = target.pod_port()
-        if record.ip and port and record.measurable:
-            prober.watch(record.name, record.ip, port, probe_path)
+    def drain(node: str) -> Drain:
+        return Drain(kube, observer, namespace=namespace, node=node, owner=target.name, drill=drill.metadata.name,
+                     grace_seconds=spec.chaos.grace_period_seconds)  # fmt: skip
 
-    observer = Observer(
-        kube,
-        namespace=namespace,
-        pod_selector=target.pod_selector,
-        service=spec.target.service,
-        related_names=(target.name, actions.canary_name(target.name)),
-        on_terminating=on_terminating,
-    )
-    prober = Prober(on_stop=observer.record_stop, read_timeout=spec.load.timeout_seconds)
     samples = _Samples(observer)
     reporter = _Progress(sink, drill, samples, observer, started_at)
     reporter.enter("preflight")
@@ -252,16 +239,17 @@ def _run(
         if interrupted.is_set():
             raise DrillAborted("interrupted before the rollout started; nothing was changed")
         _check_baseline(samples.between(baseline_start, time.time()), drill)
-        window = _Window()
+        window = _Window(kube=kube, namespace=namespace, drill=drill.metadata.name, spec=spec, target=target,
+                         pods=observer, drain=drain)  # fmt: skip
         try:
-            _rollout_and_watch(drill, kube=kube, observer=observer, pre=pre, namespace=namespace,
-                               dry_run=dry_run, interrupted=interrupted, window=window, progress=reporter)  # fmt: skip
+            _rollout_and_watch(drill, strategy=strategy, observer=observer, target=target, dry_run=dry_run,
+                               interrupted=interrupted, window=window, progress=reporter)  # fmt: skip
         except ClusterError as exc:
             if window.start is None:
                 raise
             window.problems.append(DrillProblem("observation-lost", str(exc)))
         finally:
-            _finish_drain(window)
+            strategy.finish(window.notes)
         if window.start is None:
             window.start = baseline_start
         if not interrupted.is_set():
@@ -274,6 +262,36 @@ def _run(
             load.stop()
         prober.stop()
         observer.stop()
+    _note_weak_evidence(drill, observer, window, lease)
+    return _conclude(
+        drill, kube=kube, namespace=namespace, dry_run=dry_run, pre=pre, strategy=strategy, observer=observer,
+        samples=samples, window=window, start=window.start, reporter=reporter, started_at=started_at,
+    )  # fmt: skip
+
+
+def _watchers(kube: Kube, drill: Drill, target: Target, *, namespace: str, probe_path: str) -> tuple[Observer, Prober]:
+    """The observer of the target's pods, EndpointSlices and Events, and the prober it starts per terminating pod."""
+
+    def on_terminating(record: PodRecord) -> None:
+        port = target.pod_port()
+        if record.ip and port and record.measurable:
+            prober.watch(record.name, record.ip, port, probe_path)
+
+    observer = Observer(
+        kube,
+        namespace=namespace,
+        pod_selector=target.pod_selector,
+        service=drill.spec.target.service,
+        related_names=(target.name, actions.canary_name(target.name)),
+        on_terminating=on_terminating,
+    )
+    prober = Prober(on_stop=observer.record_stop, read_timeout=drill.spec.load.timeout_seconds)
+    return observer, prober
+
+
+def _note_weak_evidence(drill: Drill, observer: Observer, window: _Window, lease: DrillLease | None) -> None:
+    """What makes the evidence weaker than it looks: a lost watch or Lease, blind spells of the watches."""
+    spec = drill.spec
     if lost := observer.lost():
         window.problems.append(DrillProblem("observation-lost", lost))
     if lease is not None and lease.lost is not None:
@@ -289,54 +307,56 @@ def _run(
                 "a watch was blind when pods changed, so their ordering cannot be judged: " + "; ".join(untrusted),
             )
         )
+
+
+def _conclude(
+    drill: Drill,
+    *,
+    kube: Kube,
+    namespace: str,
+    dry_run: bool,
+    pre: Preflight,
+    strategy: Strategy,
+    observer: Observer,
+    samples: _Samples,
+    window: _Window,
+    start: float,
+    reporter: _Progress,
+    started_at: float,
+) -> DrillRun:
+    """Judge the evidence, carry out the decision the verdict calls for, and gather the run."""
+    spec = drill.spec
     reporter.enter("judging")
-    pods = [_with_role(p, drill, window) for p in observer.snapshot()]
+    pods = [dataclasses.replace(p.evidence(), role="old" if strategy.is_old(p, window.old) else "new")
+            for p in observer.snapshot()]  # fmt: skip
     # The budget also charges the cool-down: a data plane still routing to an exited pod fails
     # requests after the window closed, and those failures are the rollout's.
     judged_end = None if window.end is None else window.end + spec.load.cooldown_seconds
     judgement = judge_drill(
         samples.items,
         pods,
-        window=DrillWindow(window.start, judged_end),
+        window=DrillWindow(start, judged_end),
         max_failure_ratio=spec.budget.max_failure_ratio,
         max_p99_ms=spec.budget.max_p99_ms,
         min_requests=spec.budget.min_requests,
         min_serve_after_unready_seconds=spec.ordering.min_serve_after_unready_seconds,
-        expect_terminations=_expects_terminations(drill, dry_run, replicas_before=pre.target.replicas),
+        expect_terminations=strategy.expects_terminations(dry_run=dry_run, replicas_before=pre.target.replicas),
         graceful_exit=spec.graceful_exit.enabled,
         count_retries=spec.budget.count_retries,
         problems=window.problems,
     )
     verdict = judgement.verdict.verdict
-    decision = apply_decision(kube, spec, namespace=namespace, decision=choose_decision(spec, verdict), dry_run=dry_run,
-                              replicas_before=pre.target.replicas)  # fmt: skip
+    # onPass for a pass, onFail for a fail or an inconclusive drill
+    chosen = spec.decision.on_pass if verdict == "pass" else spec.decision.on_fail
+    decision = strategy.decide(kube, namespace=namespace, decision=chosen, dry_run=dry_run,
+                               interrupted=lambda: False, replicas_before=pre.target.replicas)  # fmt: skip
     observer.note("action", f"decision {decision.decision}: {decision.action} ({decision.note})")
     log.info("drill decided", verdict=verdict, decision=decision.decision, action=decision.action, note=decision.note)
     reporter.enter("done")
     return DrillRun(
         drill, namespace, pre, judgement, decision, observer, samples.items, pods, started_at, window.notes,
-        window=DrillWindow(window.start, window.end),
+        window=DrillWindow(start, window.end),
     )  # fmt: skip
-
-
-def _expects_terminations(drill: Drill, dry_run: bool, *, replicas_before: int) -> bool:
-    strategy = drill.spec.rollout.strategy
-    if dry_run and strategy != "external":
-        return False
-    if strategy == "scale":
-        return (drill.spec.rollout.replicas or 0) < replicas_before
-    return strategy in ("restart", "image", "external", "drain") or drill.spec.chaos.terminate_old_pods
-
-
-def _with_role(record: PodRecord, drill: Drill, window: _Window) -> PodTimeline:
-    evidence = record.evidence()
-    if drill.spec.rollout.strategy == "canary":
-        is_old = record.labels.get(actions.CANARY_TRACK_LABEL) != "canary"
-    elif window.stable_hash is not None:  # an Argo Rollout's stable pods, replacements of evicted ones included
-        is_old = record.labels.get(ROLLOUT_HASH_LABEL) == window.stable_hash
-    else:
-        is_old = record.name in window.old
-    return dataclasses.replace(evidence, role="old" if is_old else "new")
 
 
 def _check_baseline(baseline: list[RequestSample], drill: Drill) -> None:
@@ -353,125 +373,90 @@ def _check_baseline(baseline: list[RequestSample], drill: Drill) -> None:
         )
 
 
-def _start_rollout(drill: Drill, kube: Kube, namespace: str, observer: Observer, window: _Window) -> None:
-    spec, name = drill.spec, drill.spec.target.name
-    strategy = spec.rollout.strategy
-    window.start = time.time()
-    if strategy == "restart":
-        actions.restart(kube, namespace, name)
-    elif strategy == "image":
-        actions.set_image(kube, namespace, name, spec.rollout.image or "", spec.rollout.container)
-    elif strategy == "scale":
-        before = actions.scale(kube, namespace, name, spec.rollout.replicas or 0)
-        window.notes.append(f"scaled Deployment {name} from {before} to {spec.rollout.replicas} replicas")
-    elif strategy == "drain":
-        window.drain = Drain(kube, observer, namespace=namespace, node=spec.rollout.node or "", owner=name,
-                             drill=drill.metadata.name, grace_seconds=spec.chaos.grace_period_seconds)  # fmt: skip
-        window.drain.start()
-    elif strategy == "canary":
-        actions.create_canary(kube, namespace, name, image=spec.rollout.image or "", container=spec.rollout.container,
-                              replicas=spec.rollout.canary_replicas)  # fmt: skip
-    observer.note("action", f"rollout started: {strategy} of {spec.target.kind} {namespace}/{name}", at=window.start)
-    log.info("rollout started", strategy=strategy, target=f"{spec.target.kind}/{name}")
-
-
-def _wait_external(observer: Observer, window: _Window, deadline: float, interrupted: threading.Event) -> bool:
-    """external: the window opens when an old pod starts terminating or a new pod appears."""
-    while not interrupted.is_set() and time.monotonic() < deadline:
-        seen = observer.changes
-        for pod in observer.snapshot():
-            if (pod.name in window.old and pod.deleted_at is not None) or pod.name not in window.old:
-                window.start = min(t for t in (pod.deleted_at, pod.created_at, time.time()) if t is not None)
-                observer.note("action", f"external rollout seen ({pod.name})", at=window.start)
-                return True
-        observer.wait_for_change(0.25, since=seen)
-    return False
-
-
 def _rollout_and_watch(
     drill: Drill,
     *,
-    kube: Kube,
+    strategy: Strategy,
     observer: Observer,
-    pre: Preflight,
-    namespace: str,
+    target: Target,
     dry_run: bool,
     interrupted: threading.Event,
     window: _Window,
     progress: _Progress,
 ) -> None:
     spec = drill.spec
-    strategy = spec.rollout.strategy
-    target = pre.target
     window.old = {p.name for p in observer.snapshot() if p.deleted_at is None}
     progress.old = window.old
     deadline = time.monotonic() + spec.timeout_seconds
-    if dry_run and strategy != "external":
+    if dry_run and not strategy.observes_only:
         window.end = time.time()  # the window is the baseline: run_drill sets its start
-        window.notes.append(f"dry run: the {strategy} rollout was not started; only the baseline was measured")
+        window.notes.append(f"dry run: the {strategy.name} rollout was not started; only the baseline was measured")
         return
     progress.enter("rollout", spec.timeout_seconds)
-    under = _canary_in_progress(kube, drill, namespace, window) if target.kind == "Rollout" else None
-    progress.old = window.old  # the stable pods only, when a canary is in progress
-    if strategy == "external" and under:
-        window.notes.append(under)
-        observer.note("action", f"Argo Rollout canary in progress: {under}", at=window.start)
-    elif strategy == "external":
-        if not _wait_external(observer, window, deadline, interrupted):
-            window.problems.append(
-                DrillProblem("interrupted" if interrupted.is_set() else "deadline-passed", "no rollout was seen")
-            )
-            return
-    else:
-        _start_rollout(drill, kube, namespace, observer, window)
+    if not strategy.begin(window, deadline=deadline, interrupted=interrupted):
+        window.problems.append(
+            DrillProblem("interrupted" if interrupted.is_set() else "deadline-passed", "no rollout was seen")
+        )
+        return
+    progress.old = window.old  # the stable pods only, when an Argo canary is in progress
+    _watch(drill, strategy=strategy, observer=observer, target=target, deadline=deadline, interrupted=interrupted,
+           window=window, progress=progress)  # fmt: skip
+
+
+def _stopped(drill: Drill, observer: Observer, deadline: float, interrupted: threading.Event) -> DrillProblem | None:
+    """Why the window must end before the rollout is through, if it must."""
+    if interrupted.is_set():
+        return DrillProblem("interrupted", "SIGINT/SIGTERM after the rollout started")
+    if time.monotonic() > deadline:
+        return DrillProblem(
+            "deadline-passed",
+            f"the window did not close within spec.timeoutSeconds ({drill.spec.timeout_seconds:g} s)",
+        )
+    if lost := observer.lost():
+        return DrillProblem("observation-lost", lost)
+    return None
+
+
+def _watch(
+    drill: Drill,
+    *,
+    strategy: Strategy,
+    observer: Observer,
+    target: Target,
+    deadline: float,
+    interrupted: threading.Event,
+    window: _Window,
+    progress: _Progress,
+) -> None:
+    """Until the window closes: the chaos when the strategy takes it, the rollout complete, every old pod exited."""
+    spec = drill.spec
     chaos: Chaos | None = None
-    wants_chaos = strategy in ("canary", "external") and spec.chaos.terminate_old_pods
-    if strategy in ("restart", "image") and spec.chaos.terminate_old_pods:
-        window.notes.append(f"chaos skipped: a {strategy} rollout already sends SIGTERM to every old pod")
+    wants_chaos = strategy.takes_chaos and spec.chaos.terminate_old_pods
     while True:
-        if interrupted.is_set():
-            window.problems.append(DrillProblem("interrupted", "SIGINT/SIGTERM after the rollout started"))
-            return
-        if time.monotonic() > deadline:
-            window.problems.append(
-                DrillProblem(
-                    "deadline-passed",
-                    f"the window did not close within spec.timeoutSeconds ({spec.timeout_seconds:g} s)",
-                )
-            )
-            return
-        if lost := observer.lost():
-            window.problems.append(DrillProblem("observation-lost", lost))
+        if problem := _stopped(drill, observer, deadline, interrupted):
+            window.problems.append(problem)
             return
         seen = observer.changes  # a change while this pass runs must not wait out the timeout
         pods = observer.snapshot()
-        terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
-        if wants_chaos and chaos is None and _canary_ready(kube, drill, namespace):
+        if wants_chaos and chaos is None and strategy.ready_for_chaos(window):
             victims = sorted(n for n in window.old if not _is_canary(pods, n))
             # A Deployment's canary pods come on top of its replicas; an Argo Rollout's are part of them.
             min_ready = (
                 target.replicas if target.kind == "Deployment" else max(1, target.replicas - target.max_unavailable)
             )
-            chaos = Chaos(kube, observer, namespace=namespace, victims=victims, owner=target.name,
+            chaos = Chaos(window.kube, observer, namespace=window.namespace, victims=victims, owner=target.name,
                           min_ready=min_ready, settle_seconds=spec.ordering.min_serve_after_unready_seconds,
                           grace_seconds=spec.chaos.grace_period_seconds, interrupted=interrupted.is_set)  # fmt: skip
             chaos.start()
-        complete, failure = _rollout_complete(kube, drill, namespace, target.kind)
+        complete, failure = strategy.complete(window)
         if failure:
             window.problems.append(DrillProblem("deadline-passed", failure))
             return
         # Looked at again after the API answered: a deletion seen meanwhile must keep the window open.
         pods = observer.snapshot()
         terminating = [p for p in pods if p.deleted_at is not None and p.exited_at is None]
-        chaos_done = (chaos is None or chaos.done.is_set()) and (window.drain is None or window.drain.over(pods))
-        if strategy in ("restart", "image") or (strategy == "external" and target.kind == "Deployment"):
-            # a Deployment reports complete while its old pods still terminate: each must have exited
-            old_gone = all(p.exited_at is not None for p in pods if p.name in window.old)
-        else:  # scale (and the rest): every pod that was deleted has exited
-            deleted = [p for p in pods if p.deleted_at is not None]
-            old_gone = all(p.exited_at is not None for p in deleted)
-            if strategy == "scale":  # the Deployment is complete before the watch shows whom it removed
-                old_gone = old_gone and len(deleted) >= target.replicas - (spec.rollout.replicas or 0)
+        chaos_done = (chaos is None or chaos.done.is_set()) and strategy.evictions_over(pods)
+        old_gone = strategy.old_gone(window, pods)
         if target.kind == "Rollout" and chaos is not None and chaos.done.is_set() and not terminating:
             complete = True  # as an analysis job the Rollout waits for us: the chaos is the rollout we judge
         if complete and chaos_done and old_gone and not terminating and (not wants_chaos or chaos is not None):
@@ -484,58 +469,5 @@ def _rollout_and_watch(
         observer.wait_for_change(0.25, since=seen)
 
 
-def _finish_drain(window: _Window) -> None:
-    """A drain's evictions stop and its node is uncordoned, whatever ended the window."""
-    if window.drain is not None:
-        window.drain.finish()
-        if window.drain.note:
-            window.notes.append(window.drain.note)
-
-
-ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
-
-
-def _canary_in_progress(kube: Kube, drill: Drill, namespace: str, window: _Window) -> str | None:
-    """An Argo Rollout already between its stable and its canary version (an analysis step runs the drill
-    while the Rollout waits, changing no pod): the window opens now, the stable pods are the old ones.
-    Returns which step it ran under, for the report; None when no canary is in progress."""
-    rollout = kube.get_rollout(namespace, drill.spec.target.name)
-    status = rollout.get("status") or {}
-    stable, current = status.get("stableRS"), status.get("currentPodHash")
-    if not stable or not current or stable == current:
-        return None
-    window.start = time.time()
-    window.stable_hash = str(stable)
-    pods = kube.list_pods(namespace)
-    window.old = {
-        str(p["metadata"]["name"])
-        for p in pods
-        if (p["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL) == stable
-        and not p["metadata"].get("deletionTimestamp")
-    }
-    steps = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary", {}).get("steps") or []
-    index = status.get("currentStepIndex")
-    step = f"step {int(index) + 1} of {len(steps)}" if index is not None and steps else "no step recorded"
-    kind = next(iter(steps[int(index)]), "?") if index is not None and int(index) < len(steps) else "?"
-    return f"ran under Rollout {drill.spec.target.name} {step} ({kind}), canary {current}, stable {stable}"
-
-
 def _is_canary(pods: list[PodRecord], name: str) -> bool:
-    return any(p.name == name and p.labels.get(actions.CANARY_TRACK_LABEL) == "canary" for p in pods)
-
-
-def _canary_ready(kube: Kube, drill: Drill, namespace: str) -> bool:
-    if drill.spec.rollout.strategy != "canary":
-        return True
-    done, _ = is_complete(kube.get_deployment(namespace, actions.canary_name(drill.spec.target.name)), "Deployment")
-    return done
-
-
-def _rollout_complete(kube: Kube, drill: Drill, namespace: str, kind: str) -> tuple[bool, str | None]:
-    name = drill.spec.target.name
-    if kind == "Rollout":
-        return is_complete(kube.get_rollout(namespace, name), "Rollout")
-    done, failure = is_complete(kube.get_deployment(namespace, name), "Deployment")
-    if drill.spec.rollout.strategy == "canary" and done and not failure:
-        return _canary_ready(kube, drill, namespace), None
-    return done, failure
+    return any(p.name == name and actions.is_canary_pod(p.labels) for p in pods)

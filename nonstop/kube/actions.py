@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nonstop.errors import ClusterError, NotFoundError
-from nonstop.kube.api import Kube
+
+if TYPE_CHECKING:  # only annotations: the strategies (and through them the spec) import this without the client
+    from nonstop.kube.api import Kube
 
 __all__ = [
     "CANARY_TRACK_LABEL",
@@ -21,6 +23,7 @@ __all__ = [
     "canary_name",
     "create_canary",
     "delete_canary",
+    "is_canary_pod",
     "pause",
     "promote_canary",
     "restart",
@@ -80,6 +83,11 @@ def set_image(kube: Kube, namespace: str, name: str, image: str, container: str 
 
 def canary_name(name: str) -> str:
     return f"{name}-canary"
+
+
+def is_canary_pod(labels: dict[str, str]) -> bool:
+    """Does a pod with these labels belong to a `<name>-canary` Deployment (`create_canary`'s track label)?"""
+    return labels.get(CANARY_TRACK_LABEL) == "canary"
 
 
 def create_canary(kube: Kube, namespace: str, name: str, *, image: str, container: str | None, replicas: int) -> Obj:

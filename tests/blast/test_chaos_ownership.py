@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nonstop.drill.chaos import controlled_by
+from nonstop.strategies.pods import controlled_by
 
 
 def pod(owner_rs: str | None, *, hash_label: str = "pod-template-hash", template_hash: str = "5b76886cf",

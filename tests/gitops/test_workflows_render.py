@@ -410,7 +410,7 @@ def test_lock_file_pins_every_runtime_and_build_dependency_with_hashes() -> None
 
 def test_drill_rules_are_the_drills_own_permission_list() -> None:
     """DRILL_RULES grant exactly nonstop.permissions over every drill shape, no more."""
-    from nonstop.permissions import required_permissions
+    from nonstop.strategies import required_permissions
     from workflows.rbac import drill_permissions
 
     def triple(p: Any) -> tuple[str, str, str]:
