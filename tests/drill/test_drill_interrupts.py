@@ -185,7 +185,10 @@ def test_interrupt_before_the_rollout_exits_2_with_nothing_changed(
     assert "interrupted before the rollout started; nothing was changed" in drill.stderr
     log = sandbox.requests(since=mark)
     assert writes(log) == []
-    assert [e["verb"] for e in lease_writes(log)] == ["create", "delete"]  # taken after preflight, released
+    verbs = [e["verb"] for e in lease_writes(log)]
+    # taken after preflight, renewed every third of its duration while the drill waits (a loaded machine
+    # can reach the phase after a renewal), released
+    assert (verbs[0], verbs[-1], set(verbs[1:-1]) <= {"update"}) == ("create", "delete", True), verbs
     assert _lease_gone(sandbox, namespace)
     assert not report_dir.exists()
     _assert_nothing_left(drill, load_was_running=phase == "warm-up")
