@@ -12,6 +12,7 @@ import re
 import textwrap
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -213,3 +214,27 @@ def test_kubectl_api_resources_lists_the_rbac_group(sandbox) -> None:
         "rolebindings": [f"{RBAC}/v1", "true", "RoleBinding"],
         "roles": [f"{RBAC}/v1", "true", "Role"],
     }
+
+
+@pytest.mark.requires("kubectl")
+def test_the_rendered_workflow_rbac_applies(sandbox, rbac, namespace, tmp_path) -> None:
+    """`nonstop workflows render`'s rbac.yaml (the golden copy), moved into this test's namespace."""
+    golden = Path(__file__).parents[1] / "gitops" / "golden" / "rbac.yaml"
+    manifest = tmp_path / "rbac.yaml"
+    manifest.write_text(golden.read_text().replace("namespace: drills", f"namespace: {namespace}"))
+    done = kubectl(sandbox, "apply", "--validate=true", "-f", str(manifest))
+    assert done.stdout.splitlines() == [
+        "serviceaccount/nonstop-drill created",
+        f"role.{RBAC}/nonstop-drill created",
+        f"rolebinding.{RBAC}/nonstop-drill created",
+    ]
+    binding = rbac.read_namespaced_role_binding("nonstop-drill", namespace)
+    assert [(s.kind, s.name, s.namespace) for s in binding.subjects] == [("ServiceAccount", "nonstop-drill", namespace)]
+    assert "argoproj.io" in {
+        g for rule in rbac.read_namespaced_role("nonstop-drill", namespace).rules for g in rule.api_groups
+    }
+    again = kubectl(sandbox, "apply", "--validate=true", "-f", str(manifest))
+    assert again.stdout.splitlines()[1:] == [
+        f"role.{RBAC}/nonstop-drill unchanged",
+        f"rolebinding.{RBAC}/nonstop-drill unchanged",
+    ]
