@@ -24,6 +24,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -56,6 +57,10 @@ var roots = map[string]any{
 	"authorization.k8s.io/v1/SelfSubjectAccessReview": authorizationv1.SelfSubjectAccessReview{},
 	"authentication.k8s.io/v1/SelfSubjectReview":      authenticationv1.SelfSubjectReview{},
 	"meta.k8s.io/v1/DeleteOptions":                    metav1.DeleteOptions{},
+	"rbac.authorization.k8s.io/v1/Role":               rbacv1.Role{},
+	"rbac.authorization.k8s.io/v1/RoleBinding":        rbacv1.RoleBinding{},
+	"rbac.authorization.k8s.io/v1/ClusterRole":        rbacv1.ClusterRole{},
+	"rbac.authorization.k8s.io/v1/ClusterRoleBinding": rbacv1.ClusterRoleBinding{},
 }
 
 // special: types with their own protobuf message and JSON form, decoded by name in protobuf.py.

@@ -23,6 +23,7 @@ __all__ = ["ClusterIPAllocator", "apply_defaults", "default_status", "validate"]
 
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 _PERCENT = re.compile(r"^(\d+)%$")
+_RBAC = "rbac.authorization.k8s.io"
 
 
 def _default_probe(probe: Obj | None) -> None:
@@ -160,6 +161,18 @@ def apply_defaults(kind: Kind, obj: Obj) -> None:
         obj.setdefault("spec", {})
     elif kind.resource == "events" and kind.group == "":
         obj.setdefault("involvedObject", {})
+    elif kind.resource in ("rolebindings", "clusterrolebindings"):
+        _default_binding(obj)
+
+
+def _default_binding(obj: Obj) -> None:
+    """rbac/v1 `SetDefaults_RoleBinding` and `SetDefaults_Subject`: the roleRef's and User/Group subjects' apiGroup."""
+    ref = obj.get("roleRef")
+    if isinstance(ref, dict) and not ref.get("apiGroup"):
+        ref["apiGroup"] = _RBAC
+    for subject in obj.get("subjects") or []:
+        if isinstance(subject, dict) and not subject.get("apiGroup") and subject.get("kind") in ("User", "Group"):
+            subject["apiGroup"] = _RBAC
 
 
 def default_status(kind: Kind, obj: Obj) -> None:
@@ -196,10 +209,33 @@ def _int_or_percent_error(value: Any) -> str | None:
     return "must be an integer or percentage (e.g '5%')"
 
 
-def validate(kind: Kind, obj: Obj) -> None:
-    """Raise 422 Invalid the way Kubernetes does for the rules nonstop's users meet."""
+def _binding_causes(kind: Kind, obj: Obj, old: Obj | None) -> list[tuple[str, str]]:
+    """k/k `ValidateRoleBinding` / `ValidateClusterRoleBinding` for the roleRef, and its `...Update`."""
+    found = obj.get("roleRef")
+    ref: Obj = found if isinstance(found, dict) else {}
+    kinds = ["ClusterRole"] if kind.kind == "ClusterRoleBinding" else ["Role", "ClusterRole"]
+    causes: list[tuple[str, str]] = []
+    if ref.get("apiGroup") != _RBAC:
+        group = ref.get("apiGroup", "")
+        causes.append(("roleRef.apiGroup", f'Unsupported value: "{group}": supported values: "{_RBAC}"'))
+    if ref.get("kind") not in kinds:
+        supported = ", ".join(f'"{k}"' for k in kinds)
+        causes.append(("roleRef.kind", f'Unsupported value: "{ref.get("kind", "")}": supported values: {supported}'))
+    if not ref.get("name"):
+        causes.append(("roleRef.name", "Required value"))
+    if old is not None and (old.get("roleRef") or {}) != ref:
+        fields = (("APIGroup", "apiGroup"), ("Kind", "kind"), ("Name", "name"))
+        shown = ", ".join(f'{go}:"{ref.get(key, "")}"' for go, key in fields)
+        causes.append(("roleRef", f"Invalid value: rbac.RoleRef{{{shown}}}: cannot change roleRef"))
+    return causes
+
+
+def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
+    """Raise 422 Invalid the way Kubernetes does for the rules nonstop's users meet (`old`: the object updated)."""
     name = obj.get("metadata", {}).get("name", "")
     causes: list[tuple[str, str]] = []
+    if kind.resource in ("rolebindings", "clusterrolebindings"):
+        causes += _binding_causes(kind, obj, old)
     if kind.resource in ("deployments", "replicasets", "statefulsets"):
         spec = obj.get("spec") or {}
         selector = spec.get("selector")

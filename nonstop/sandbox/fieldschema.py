@@ -114,6 +114,11 @@ _BY_KIND: dict[str, Rules] = {
     "ServiceAccount": {**_METADATA, ("secrets",): _BY_NAME},
     "PodDisruptionBudget": {**_METADATA, **_CONDITIONS, ("spec", "selector"): ATOMIC},
     "HorizontalPodAutoscaler": {**_METADATA, **_CONDITIONS},
+    # rbac/v1: `rules`, `subjects` and `clusterRoleSelectors` are `+listType=atomic`, RoleRef `+structType=atomic`
+    "Role": {**_METADATA, ("rules",): ATOMIC},
+    "ClusterRole": {**_METADATA, ("rules",): ATOMIC, ("aggregationRule", "clusterRoleSelectors"): ATOMIC},
+    "RoleBinding": {**_METADATA, ("subjects",): ATOMIC, ("roleRef",): ATOMIC},
+    "ClusterRoleBinding": {**_METADATA, ("subjects",): ATOMIC, ("roleRef",): ATOMIC},
     "Deployment": _WORKLOAD,
     "ReplicaSet": _WORKLOAD,
     "StatefulSet": _WORKLOAD,

@@ -130,6 +130,11 @@ KINDS: tuple[Kind, ...] = (
         namespaced=False,
         verbs=("create",),
     ),
+    # RBAC objects are stored and served, never enforced: the sandbox authorizes through its review switch only.
+    Kind("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    Kind("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    Kind("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    Kind("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
     Kind(
         "argoproj.io",
         "v1alpha1",

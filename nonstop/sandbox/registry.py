@@ -312,7 +312,7 @@ class Registry:
                 else:
                     new.pop("status", None)
             apply_defaults(kind, new)
-            validate(kind, new)
+            validate(kind, new, current)
             bump = _spec_like(new) != _spec_like(current)
         if kind is SERVICES and subresource != "status":
             spec = new.setdefault("spec", {})

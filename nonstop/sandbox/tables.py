@@ -318,7 +318,41 @@ def _rollout_row(obj: Obj) -> Row:
     ]
 
 
+def _created_at_row(obj: Obj) -> Row:
+    """apiserver `rest.NewDefaultTableConvertor` (roles, clusterroles): the name and RFC 3339 creation time."""
+    return [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp") or "0001-01-01T00:00:00Z"]
+
+
+def _binding_row(obj: Obj) -> Row:
+    """k/k printers `printRoleBinding` with `Wide` (as the server prints): subjects split by `rbac.SubjectsStrings`."""
+    ref = obj.get("roleRef") or {}
+    users: list[str] = []
+    groups: list[str] = []
+    accounts: list[str] = []
+    for subject in obj.get("subjects") or []:
+        kind, name = subject.get("kind"), subject.get("name", "")
+        if kind == "ServiceAccount":
+            accounts.append(f"{subject.get('namespace', '')}/{name}")
+        elif kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+    return [
+        obj["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _age(obj["metadata"].get("creationTimestamp")),
+        ", ".join(users),
+        ", ".join(groups),
+        ", ".join(accounts),
+    ]
+
+
 _S, _I = "string", "integer"
+_CREATED_AT: tuple[list[Column], Callable[[Obj], Row]] = ([("Name", _S, 0), ("Created At", "date", 0)], _created_at_row)
+_BINDING: tuple[list[Column], Callable[[Obj], Row]] = (
+    [("Name", _S, 0), ("Role", _S, 0), ("Age", _S, 0), ("Users", _S, 1), ("Groups", _S, 1), ("ServiceAccounts", _S, 1)],
+    _binding_row,
+)
 _LAYOUTS: dict[str, tuple[list[Column], Callable[[Obj], Row]]] = {
     "pods": (
         [
@@ -419,6 +453,10 @@ _LAYOUTS: dict[str, tuple[list[Column], Callable[[Obj], Row]]] = {
         ],
         _pdb_row,
     ),
+    "roles": _CREATED_AT,
+    "clusterroles": _CREATED_AT,
+    "rolebindings": _BINDING,
+    "clusterrolebindings": _BINDING,
     "rollouts": (
         [
             ("Name", _S, 0),

@@ -107,6 +107,14 @@ CREATES = {
         "/api/v1/namespaces/NS/services/web",
     ),
     "serviceaccount": (["create", "serviceaccount", "robot"], "/api/v1/namespaces/NS/serviceaccounts/robot"),
+    "role": (
+        ["create", "role", "reader", "--verb=get,list", "--resource=pods,deployments.apps", "--resource-name=web"],
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/NS/roles/reader",
+    ),
+    "rolebinding": (
+        ["create", "rolebinding", "read", "--clusterrole=view", "--user=jane", "--group=devs"],
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/NS/rolebindings/read",
+    ),
     "poddisruptionbudget": (
         ["create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=50%"],
         "/apis/policy/v1/namespaces/NS/poddisruptionbudgets/web",
@@ -133,6 +141,12 @@ def test_kubectl_create_stores_what_the_json_path_stores(sandbox, two_namespaces
         assert from_protobuf["binaryData"] == {"blob": "AP8gYmluYXJ5IIA="}
     if what == "deployment":
         assert from_protobuf["spec"]["replicas"] == 0  # a pointer to zero is present, not dropped
+    if what == "rolebinding":
+        assert from_protobuf["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "view",
+        }
     if what == "service":
         assert [p["targetPort"] for p in from_protobuf["spec"]["ports"]] == [8080, "metrics"]
 

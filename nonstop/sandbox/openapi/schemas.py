@@ -62,9 +62,10 @@ _GROUP_PACKAGE = {
     "coordination.k8s.io": "coordination",
     "authorization.k8s.io": "authorization",
     "authentication.k8s.io": "authentication",
+    "rbac.authorization.k8s.io": "rbac",
 }
 # Group prefixes of the client's class names (`CoreV1Event`) → the API package.
-_PREFIX_PACKAGE = {"Core": "core", "Events": "events", "Discovery": "discovery", "Policy": "policy"}
+_PREFIX_PACKAGE = {"Core": "core", "Events": "events", "Discovery": "discovery", "Policy": "policy", "Rbac": "rbac"}
 
 # (model, field) → (x-kubernetes-patch-strategy, x-kubernetes-patch-merge-key, list-map keys), from
 # k8s.io/api v0.33 struct tags; "" where the tag is absent. The client's models do not carry them.
