@@ -151,7 +151,8 @@ class _Program:
         for name in self.names:
             digest.update(name.encode() + b"\0" + files[name] + b"\0")
         digest.update(self.ldflags(self.version(files)).encode())
-        digest.update(repr(self.links).encode())
+        if self.links:  # only then: the other programs keep the keys they had
+            digest.update(repr(self.links).encode())
         return f"{self.version(files)}-{digest.hexdigest()[:12]}"
 
     def path(self, files: dict[str, bytes] | None = None) -> Path:
