@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from kubernetes import client, config
 from nonstop.bundled import config_file
 from nonstop.sandbox.real.build import workflows_binary_path
 from nonstop.spec import parse_drill
-from workflows.render import write_manifests
+from workflows.render import render_manifests, write_manifests
 from workflows.submit import drill_workflow
 
 pytestmark = [pytest.mark.realcp, pytest.mark.slow]
@@ -108,7 +108,20 @@ def _drill_yaml(drill: str, namespace: str) -> str:
     return str(yaml.safe_dump(spec))
 
 
-def _run(sandbox: Any, drill: str, manifest: str) -> tuple[dict[str, Any], list[Any], str]:
+def _submitted(drill: str) -> Callable[[str], dict[str, Any]]:
+    """The Workflow `nonstop workflows submit` would POST for the demo drill, in a namespace."""
+
+    def body(namespace: str) -> dict[str, Any]:
+        text = _drill_yaml(drill, namespace)
+        workflow = drill_workflow(parse_drill(yaml.safe_load(text), source=drill), drill_yaml=text, namespace=namespace)
+        return dict(workflow.build().model_dump(by_alias=True, exclude_none=True, mode="json"))
+
+    return body
+
+
+def _run(
+    sandbox: Any, workflow_for: Callable[[str], dict[str, Any]], manifest: str
+) -> tuple[dict[str, Any], list[Any], str]:
     """Install, apply the Deployment, create the Workflow; (the finished Workflow, its pods, the log tail)."""
     kubeconfig, api, tmp = sandbox
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
@@ -117,9 +130,7 @@ def _run(sandbox: Any, drill: str, manifest: str) -> tuple[dict[str, Any], list[
     _install(kubeconfig, namespace, tmp / namespace)
     _kubectl(kubeconfig, "apply", "-n", namespace, "-f", str(config_file(manifest)))
     _kubectl(kubeconfig, "rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s")
-    text = _drill_yaml(drill, namespace)
-    submitted = drill_workflow(parse_drill(yaml.safe_load(text), source=drill), drill_yaml=text, namespace=namespace)
-    body = submitted.build().model_dump(by_alias=True, exclude_none=True, mode="json")
+    body = workflow_for(namespace)
     created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", body)
     name = created["metadata"]["name"]
     deadline = time.monotonic() + 420
@@ -150,7 +161,7 @@ def _outputs(node: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.timeout(600)
 def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox: Any) -> None:
     started = time.monotonic()
-    workflow, _pods, log = _run(sandbox, "drills/demo-after.yaml", "examples/after.yaml")
+    workflow, _pods, log = _run(sandbox, _submitted("drills/demo-after.yaml"), "examples/after.yaml")
     status = workflow["status"]
     nodes = _nodes(workflow)
     assert status["phase"] == "Succeeded", (json.dumps(status)[:3000], log)
@@ -166,7 +177,7 @@ def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox
 @pytest.mark.timeout(600)
 def test_the_broken_manifest_fails_at_abort_with_a_fail_verdict(sandbox: Any) -> None:
     started = time.monotonic()
-    workflow, _pods, log = _run(sandbox, "drills/demo-before.yaml", "examples/before.yaml")
+    workflow, _pods, log = _run(sandbox, _submitted("drills/demo-before.yaml"), "examples/before.yaml")
     status = workflow["status"]
     nodes = _nodes(workflow)
     assert status["phase"] == "Failed", (json.dumps(status)[:3000], log)
@@ -177,3 +188,19 @@ def test_the_broken_manifest_fails_at_abort_with_a_fail_verdict(sandbox: Any) ->
     assert nodes["abort"]["phase"] == "Failed"
     assert "promote" not in nodes
     print(f"broken: workflow Failed {time.monotonic() - started:.1f} s after the namespace was made")  # bench (-s)
+
+
+@pytest.mark.timeout(600)
+def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_manifest(sandbox: Any) -> None:
+    """The rendered hook, created as it is (Argo CD applies the object; Argo CD itself does not run here)."""
+    hook = yaml.safe_load(render_manifests()["argocd-postsync-hook.yaml"])
+    workflow, _pods, log = _run(
+        sandbox,
+        lambda namespace: {**hook, "metadata": {**hook["metadata"], "namespace": namespace}},
+        "examples/after.yaml",
+    )
+    nodes = _nodes(workflow)
+    assert workflow["status"]["phase"] == "Succeeded", (json.dumps(workflow["status"])[:3000], log)
+    assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
+    assert _outputs(nodes["plan"])["target-namespace"] == ""  # the drill found its namespace in-cluster
+    assert not any(n.startswith("locust-workers") for n in nodes)  # no workers asked: the when skipped them
