@@ -15,6 +15,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--with",
                 help="With --control-plane real: also run this real controller, its CRDs installed; "
-                "repeatable. argo-rollouts (built from its Go module the first time).",
+                "repeatable. argo-rollouts, argo-workflows (each built from its Go module the first time).",
             ),
         ] = None,
     ) -> None:
@@ -279,15 +280,13 @@ def register(app: typer.Typer) -> None:
             signal.signal(signal.SIGTERM, previous)
 
 
-EXTRAS = ("argo-rollouts",)
+EXTRAS = ("argo-rollouts", "argo-workflows")
 
 
 def check_extras(names: list[str]) -> list[str]:
     """`--with` values: known, each once, in the order given."""
     out: list[str] = []
     for name in names:
-        if name == "argo-workflows":
-            raise InputError("--with argo-workflows is not available yet; --with argo-rollouts is")
         if name not in EXTRAS:
             raise InputError(f"--with must be one of {', '.join(EXTRAS)}, not {name!r}")
         if name not in out:
@@ -300,17 +299,20 @@ def _run_real(
 ) -> None:
     """`sandbox up --control-plane real`: the real control plane, our node, the extras, apply, kubeconfig last, wait.
 
-    `extras` (`--with`): argo-rollouts is built (cached) before anything starts, and started once the
-    node is schedulable (it runs in the node's pod network, reaching the API through its relay), so
-    that `--apply` may hold Rollouts.
+    `extras` (`--with`): argo-rollouts and argo-workflows are built (cached) before anything starts,
+    and started once the node is schedulable (they run in the node's pod network, reaching the API
+    through its relay), so that `--apply` may hold Rollouts and WorkflowTemplates. With
+    argo-workflows the node runs the built `argoexec` for the executor image.
     """
     from nonstop.logs import get_logger
     from nonstop.sandbox.node import SandboxNode
     from nonstop.sandbox.podnet import PodNetwork
-    from nonstop.sandbox.real.build import ensure_built, ensure_rollouts_built
+    from nonstop.sandbox.real.build import ensure_built, ensure_rollouts_built, ensure_workflows_built
+    from nonstop.sandbox.real.controller import InClusterController
     from nonstop.sandbox.real.controlplane import RealControlPlane
     from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
     from nonstop.sandbox.real.rollouts import ArgoRollouts
+    from nonstop.sandbox.real.workflows import ARGOEXEC_IMAGE, ArgoWorkflows
 
     PodNetwork.check_possible()  # before a build or a start: one sentence when not root
     threading.Thread(target=_warm_client_imports, name="warm-imports", daemon=True).start()
@@ -322,7 +324,13 @@ def _run_real(
         typer.echo(line, err=True)
 
     binary = ensure_built(progress=say)
-    rollouts_binary = ensure_rollouts_built(progress=say) if "argo-rollouts" in extras else None
+    kinds: dict[str, tuple[type[InClusterController], Callable[..., Path]]] = {
+        "argo-rollouts": (ArgoRollouts, ensure_rollouts_built),
+        "argo-workflows": (ArgoWorkflows, ensure_workflows_built),
+    }
+    binaries = {name: kinds[name][1](progress=say) for name in extras}
+    workflows_binary = binaries.get("argo-workflows")
+    image_bins = {ARGOEXEC_IMAGE: str(workflows_binary.parent)} if workflows_binary is not None else {}
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -332,7 +340,7 @@ def _run_real(
     started = time.monotonic()
     plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
     node: SandboxNode | None = None
-    rollouts: ArgoRollouts | None = None
+    controllers: list[InClusterController] = []
     try:
         plane.start()
         creds = plane.node_credentials(REAL_NODE_NAME)
@@ -345,6 +353,7 @@ def _run_real(
             data_plane_kubeconfig=plane.kube_proxy_kubeconfig(),
             proxy_lag=proxy_lag,
             pod_network=True,
+            image_bins=image_bins,
             log=get_logger("node"),
         )
         node.start()
@@ -352,8 +361,9 @@ def _run_real(
         _wait_schedulable(node, stop)
         say(f"node {REAL_NODE_NAME} ready, pods on {node.pod_network.pod_cidr if node.pod_network else '?'} "
             f"({time.monotonic() - started:.1f} s)")  # fmt: skip
-        if rollouts_binary is not None:
-            rollouts = ArgoRollouts(binary=rollouts_binary, plane=plane, node=node, progress=say).start()
+        for name, controller_binary in binaries.items():
+            controllers.append(kinds[name][0](binary=controller_binary, plane=plane, node=node, progress=say))
+            controllers[-1].start()
         apply_manifests(plane.admin_kubeconfig, objects)
         tmp = kubeconfig_out.with_name(f".{kubeconfig_out.name}.tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -364,14 +374,14 @@ def _run_real(
         typer.echo(f"sandbox ready (real control plane): export KUBECONFIG={kubeconfig_out.resolve()}", err=True)
         while not stop.wait(0.5):
             plane.check_running()
-            if rollouts is not None:
-                rollouts.check_running()
+            for controller in controllers:
+                controller.check_running()
     except KeyboardInterrupt:
         pass
     finally:
         kubeconfig_out.unlink(missing_ok=True)
-        if rollouts is not None:
-            rollouts.stop()
+        for controller in controllers:
+            controller.stop()
         if node is not None:
             node.stop()
         plane.stop()

@@ -26,8 +26,8 @@ With the pod network, pods also reach the API server and Services as pods do:
 
 - the `ApiRelay` (`nonstop.sandbox.apirelay`) serves the `default/kubernetes` Service's
   ClusterIP:443 inside the namespace, relayed to the API server; the kubelet gives every
-  container `KUBERNETES_SERVICE_HOST/PORT` and its projected ServiceAccount volume
-  (`nonstop.sandbox.kubelet.incluster`);
+  container `KUBERNETES_SERVICE_HOST/PORT`, its projected ServiceAccount volume, its emptyDir,
+  configMap and secret volumes, and `image_bins`' commands (`nonstop.sandbox.kubelet.incluster`);
 - a second data plane process runs *inside* the namespace (same mode and lag, talking to the API
   through that relay), so the ClusterIPs answer there too — one kube-proxy per network
   namespace, as each real node has one; the first stays on the host for clients there (a drill
@@ -98,6 +98,7 @@ class SandboxNode:
         proxy_lag: float = 1.0,
         pod_network: bool = False,
         lease_every: float = 10.0,
+        image_bins: dict[str, str] | None = None,
         log: structlog.typing.FilteringBoundLogger | None = None,
     ) -> None:
         if not kubeconfig.is_file():
@@ -106,6 +107,7 @@ class SandboxNode:
             raise InputError("--tls-cert-file and --tls-private-key-file go together")
         self.kubeconfig = kubeconfig
         self.node_name = node_name
+        self.image_bins = dict(image_bins or {})
         self.log: Any = log or structlog.get_logger(component="node")
         self._tmp = tempfile.TemporaryDirectory(prefix="nonstop-node-")
         workdir = Path(self._tmp.name)
@@ -207,7 +209,9 @@ class SandboxNode:
             upstream=(upstream.hostname or "127.0.0.1", upstream.port or 443),
             log=self.log.bind(node_component="api-relay"),
         ).start()
-        self.kubelet.in_cluster = InCluster(service_host=cluster_ip, service_port=port, request=self.api.request)
+        self.kubelet.in_cluster = InCluster(
+            service_host=cluster_ip, service_port=port, request=self.api.request, image_bins=self.image_bins
+        )
 
     def _relayed_kubeconfig(self, kubeconfig: Path, address: tuple[str, int]) -> Path:
         """A copy of `kubeconfig` whose clusters' server is the relay (for a process inside the namespace)."""

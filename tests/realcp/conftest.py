@@ -71,17 +71,21 @@ def realcp(realcp_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def kubectl(realcp: RealControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    """`kubectl(*args, check=True, kubeconfig=None)` → CompletedProcess; the admin kubeconfig unless given."""
+    """`kubectl(*args, check=True, kubeconfig=None, stdin=None)` → CompletedProcess (admin kubeconfig by default)."""
     path = KUBECTL if Path(KUBECTL).exists() else shutil.which("kubectl")
     if path is None:
         _unavailable("kubectl is not on this machine")
     home = tmp_path_factory.mktemp("kubectl-home")  # kubectl's caches go here, not in ~
 
-    def run(*args: str, check: bool = True, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, check: bool = True, kubeconfig: Path | None = None, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
         env["KUBECONFIG"] = str(kubeconfig or realcp.admin_kubeconfig)
         env["HOME"] = str(home)
-        done = subprocess.run([str(path), *args], check=False, capture_output=True, text=True, env=env, timeout=120)
+        done = subprocess.run(
+            [str(path), *args], check=False, capture_output=True, text=True, env=env, timeout=120, input=stdin
+        )
         if check:
             assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}"
         return done

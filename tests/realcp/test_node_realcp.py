@@ -149,3 +149,57 @@ def test_endpointslices_list_the_pods_and_the_cluster_ip_answers(node, kubectl, 
 
     status, pod_name = _until("an answer through the ClusterIP", answer, timeout=30)
     assert (status, pod_name) == (200, pod["metadata"]["name"])
+
+
+def _pod(name: str, volume: dict[str, Any], init: str, main: str) -> str:
+    """A pod whose init container and main container run `sh -c` with `volume` at /var/run/shared."""
+    mount = [{"name": "shared", "mountPath": "/var/run/shared"}]
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "restartPolicy": "Never",
+                "volumes": [{"name": "shared", **volume}],
+                "initContainers": [{"name": "init", "image": "busybox", "command": ["sh", "-c", init],
+                                    "volumeMounts": mount}],
+                "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", main],
+                                "volumeMounts": mount}],
+            },
+        }
+    )  # fmt: skip
+
+
+def _phase(kubectl: Any, namespace: str, name: str) -> str | None:
+    phase = _json(kubectl, "get", "pod", name, "-n", namespace)["status"].get("phase")
+    return str(phase) if phase in ("Succeeded", "Failed") else None
+
+
+def test_an_emptydir_is_shared_by_the_pods_containers_and_private_to_the_pod(node, kubectl, namespace) -> None:
+    """What an Argo Workflows pod needs: its init container writes /var/run/…, its main container reads it."""
+    for name in ("one", "two"):
+        init = f"test ! -e /var/run/shared/who && echo {name} > /var/run/shared/who && echo seen > /var/run/shared/init"
+        main = f'test "$(cat /var/run/shared/who)" = {name} && test -f /var/run/shared/init'
+        pod = _pod(name, {"emptyDir": {}}, init, main)
+        done = kubectl("apply", "-n", namespace, "-f", "-", check=False, stdin=pod)
+        assert done.returncode == 0, done.stderr
+    # each pod saw an empty folder (`test ! -e`) and its own file at the same path, both at once
+    for name in ("one", "two"):
+        assert _until(f"pod {name} finished", lambda n=name: _phase(kubectl, namespace, n), 90) == "Succeeded"
+    assert not Path("/var/run/shared/who").exists()  # nothing reached the host's own path
+
+
+def test_a_volume_type_the_node_cannot_mount_is_refused_with_an_event(node, kubectl, namespace) -> None:
+    pod = _pod("hostpath", {"hostPath": {"path": "/etc"}}, "true", "true")
+    done = kubectl("apply", "-n", namespace, "-f", "-", check=False, stdin=pod)
+    assert done.returncode == 0, done.stderr
+
+    def waiting() -> str | None:
+        statuses = _json(kubectl, "get", "pod", "hostpath", "-n", namespace)["status"].get("initContainerStatuses")
+        reason = (((statuses or [{}])[0].get("state") or {}).get("waiting") or {}).get("reason")
+        return str(reason) if reason else None
+
+    assert _until("the init container waiting", waiting, 60) == "CreateContainerConfigError"
+    events = kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=hostpath").stdout
+    assert "hostPath volumes are not supported" in events, events

@@ -301,3 +301,70 @@ def test_a_container_sees_its_bind_mounts_and_the_host_does_not(tmp_path: Path) 
         spawner.stop()
     assert outputs == [["one", "read-only"], ["two", "read-only"]]  # each its own files, at the same path
     assert list(target.iterdir()) == []  # nothing shows on the host
+
+
+def _no_api(method: str, path: str, *, what: str, body: object = None) -> dict[str, object]:
+    if path == "/api/v1/namespaces/team/configmaps/settings":
+        return {"data": {"a.txt": "A"}}
+    raise AssertionError(f"unexpected {method} {path}")
+
+
+def test_an_emptydir_is_one_folder_per_pod_shared_by_its_containers_with_subpaths(tmp_path: Path) -> None:
+    pod = {**_POD, "spec": {"volumes": [{"name": "var-run-argo", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]}}
+    init = {"name": "init", "volumeMounts": [{"name": "var-run-argo", "mountPath": "/var/run/argo"}]}
+    wait = {
+        "name": "wait",
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp", "subPath": "0"},
+            {"name": "var-run-argo", "mountPath": "/var/run/argo", "readOnly": True},
+        ],
+    }
+    in_cluster = InCluster(service_host="127.20.0.1", service_port=443, request=_no_api)
+    [argo_init, _] = in_cluster.mounts(pod, init, tmp_path)
+    [tmp, argo_wait, own_tmp] = in_cluster.mounts(pod, wait, tmp_path)
+    assert argo_init.source == argo_wait.source == str(tmp_path / "volumes" / "var-run-argo")
+    assert (argo_init.read_only, argo_wait.read_only) == (False, True)
+    assert (tmp.source, tmp.target) == (str(tmp_path / "volumes" / "tmp" / "0"), "/tmp")
+    assert Path(tmp.source).is_dir()
+    assert Path(argo_init.source).stat().st_mode & 0o7777 == 0o1777  # anyone may write, as a fresh emptyDir
+    assert own_tmp.target == "/tmp/nonstop"
+
+
+def test_configmap_volumes_are_written_and_unknown_volume_types_refused(tmp_path: Path) -> None:
+    pod = {
+        **_POD,
+        "spec": {
+            "volumes": [
+                {"name": "settings", "configMap": {"name": "settings"}},
+                {"name": "host", "hostPath": {"path": "/etc"}},
+            ]
+        },
+    }
+    in_cluster = InCluster(service_host="127.20.0.1", service_port=443, request=_no_api)
+    reads = {"name": "c", "volumeMounts": [{"name": "settings", "mountPath": "/etc/settings"}]}
+    [mount, _] = in_cluster.mounts(pod, reads, tmp_path)
+    assert (Path(mount.source) / "a.txt").read_text() == "A"
+    assert mount.read_only
+    host = {"name": "c", "volumeMounts": [{"name": "host", "mountPath": "/host"}]}
+    with pytest.raises(ContainerConfigError, match='volume "host": hostPath volumes are not supported'):
+        in_cluster.mounts(pod, host, tmp_path)
+
+
+def test_an_image_in_image_bins_gets_its_folder_first_on_path() -> None:
+    in_cluster = InCluster(
+        service_host="127.20.0.1", service_port=443, request=_no_api, image_bins={"quay.io/argoproj/argoexec": "/b"}
+    )
+    env = {"PATH": "/usr/bin", "X": "1"}
+    assert in_cluster.image_env("quay.io/argoproj/argoexec:v3.7.3", env) == {"PATH": "/b:/usr/bin", "X": "1"}
+    assert in_cluster.image_env("quay.io/argoproj/other:v1", env) is env
+
+
+def test_a_mount_point_under_an_earlier_mount_is_made_inside_its_source(tmp_path: Path) -> None:
+    from nonstop.sandbox.kubelet.incluster import Mount, ensure_mount_points
+
+    outer, inner = tmp_path / "outer-target", tmp_path / "outer-target" / "nonstop"
+    source = tmp_path / "emptydir"
+    source.mkdir()
+    ensure_mount_points([Mount(str(source), str(outer), False), Mount(str(tmp_path / "x"), str(inner), False)])
+    assert inner.is_dir()
+    assert (source / "nonstop").is_dir()  # what the second bind finds once the first covers outer-target

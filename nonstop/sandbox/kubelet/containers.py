@@ -203,7 +203,7 @@ class ContainerRunner:
                 )
                 in_cluster = self.pod.ctx.in_cluster
                 if in_cluster is not None:
-                    self.env = {**in_cluster.env(), **self.env}
+                    self.env = in_cluster.image_env(self.image, {**in_cluster.env(), **self.env})
                     self.mounts = in_cluster.mounts(self.pod.snapshot(), self.spec, self.pod.log_dir)
                     ensure_mount_points(self.mounts)
                 argv = container_argv(self.spec, self.env)

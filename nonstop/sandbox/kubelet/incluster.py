@@ -21,9 +21,20 @@ Only on the node of the real control plane (`SandboxNode` with a pod network, ro
   mode 1777), the work directory of every step `nonstop workflows render` writes: two analysis pods
   writing /tmp/nonstop/… never meet. Not the whole /tmp, which may hold the installation itself.
 
+- **Volumes**, each in `<pod dir>/volumes/<name>/`, bound at every `mountPath` that names it (a
+  `subPath` of an emptyDir is a folder in it): `emptyDir` (one empty folder per pod, mode 1777,
+  shared by all its containers and kept across their restarts, gone with the pod; `medium` and
+  `sizeLimit` are not enforced), `configMap`, `secret`, `downwardAPI` and `projected` (written
+  once, as above). Any other type (hostPath, persistentVolumeClaim, …) is refused: the container
+  waits in `CreateContainerConfigError` with a `Failed` event naming the volume, where a real
+  kubelet would wait in `ContainerCreating` with `FailedMount`.
+- **Images that are commands**: `image_bins` maps an image repository to a folder put first on the
+  container's `PATH` (`--with argo-workflows`: `quay.io/argoproj/argoexec` → the folder of the built
+  `argoexec`, so the `init` and `wait` containers' `argoexec …` runs it, and `argoexec init` finds
+  itself there to copy into the pod's `/var/run/argo` emptyDir).
+
 Not done: the token is written once per container start and not refreshed (a real kubelet renews
-it at 80 % of its life; the default life is one hour, longer than any drill); other volume types
-(emptyDir, configMap, secret volumes) are not mounted.
+it at 80 % of its life; the default life is one hour, longer than any drill).
 """
 
 from __future__ import annotations
@@ -31,13 +42,13 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.kubelet.runconfig import ContainerConfigError
+from nonstop.sandbox.kubelet.runconfig import ContainerConfigError, image_repository
 from nonstop.sandbox.store import Obj
 
 POD_WORK_DIR = Path("/tmp/nonstop")  # noqa: S108 - a path inside each pod's own mount namespace
@@ -65,6 +76,15 @@ class InCluster:
     service_host: str
     service_port: int
     request: Request
+    image_bins: Mapping[str, str] = field(default_factory=dict)
+    """Image repository → a folder put first on the container's PATH (the image is that folder's commands)."""
+
+    def image_env(self, image: str, env: dict[str, str]) -> dict[str, str]:
+        """`env` with the image's folder first on PATH, when `image_bins` knows the image."""
+        folder = self.image_bins.get(image_repository(image))
+        if folder is None:
+            return env
+        return {**env, "PATH": os.pathsep.join([folder, *filter(None, [env.get("PATH")])])}
 
     def env(self) -> dict[str, str]:
         """The `default/kubernetes` Service's variables, as the kubelet sets them in every container."""
@@ -91,13 +111,22 @@ class InCluster:
         out: list[Mount] = []
         for mount in container.get("volumeMounts") or []:
             volume = volumes.get(str(mount.get("name")))
-            if volume is None or "projected" not in volume:
-                continue
-            folder = pod_dir / "volumes" / str(volume["name"])
-            if not folder.is_dir():
-                self._project(pod, volume["projected"] or {}, folder)
             target = str(mount.get("mountPath") or "")
-            if target.startswith("/") and not mount.get("subPath"):
+            if volume is None or not target.startswith("/"):
+                continue  # the API server validates both; nothing to bind
+            folder = pod_dir / "volumes" / str(volume["name"])
+            sub_path = str(mount.get("subPath") or "")
+            if "emptyDir" in volume:
+                source = folder / sub_path if sub_path else folder
+                if not source.is_dir():
+                    source.mkdir(parents=True, exist_ok=True)
+                    source.chmod(0o1777)
+                out.append(Mount(str(source), target, read_only=bool(mount.get("readOnly"))))
+                continue
+            projected = _as_projected(volume)
+            if not folder.is_dir():
+                self._project(pod, projected, folder)
+            if not sub_path:
                 out.append(Mount(str(folder), target, read_only=mount.get("readOnly", True) is not False))
         # Last, as its source may lie under /tmp itself: the pod's own /tmp/nonstop (the work directory
         # every step we render writes), as a container has its own filesystem. Not all of /tmp: this
@@ -193,6 +222,24 @@ class InCluster:
         return out
 
 
+def _as_projected(volume: Obj) -> Obj:
+    """A configMap, secret, downwardAPI or projected volume as the sources of one projected volume."""
+    if "projected" in volume:
+        return dict(volume["projected"] or {})
+    if "configMap" in volume:
+        return {"sources": [{"configMap": volume["configMap"] or {}}]}
+    if "secret" in volume:
+        secret = dict(volume["secret"] or {})
+        return {"sources": [{"secret": {**secret, "name": secret.get("secretName") or ""}}]}
+    if "downwardAPI" in volume:
+        return {"sources": [{"downwardAPI": volume["downwardAPI"] or {}}]}
+    kind = next((key for key in volume if key != "name"), "an unknown")
+    raise ContainerConfigError(
+        f'volume "{volume.get("name")}": {kind} volumes are not supported by the sandbox node '
+        "(emptyDir, configMap, secret, downwardAPI and projected are)"
+    )
+
+
 def _field(pod: Obj, path: str) -> str:
     meta = pod["metadata"]
     values = {
@@ -208,6 +255,14 @@ def _field(pod: Obj, path: str) -> str:
 
 
 def ensure_mount_points(mounts: list[Mount]) -> None:
-    """Create each target folder on the host (an empty folder; the bind mount happens in the child's namespace)."""
-    for mount in mounts:
+    """Create each target folder on the host (an empty folder; the bind mount happens in the child's namespace).
+
+    A target under an earlier mount's target (Argo's `wait` container has an emptyDir at /tmp, then
+    /tmp/nonstop) is seen inside that mount: its folder is made in the earlier mount's source too.
+    """
+    for index, mount in enumerate(mounts):
         os.makedirs(mount.target, exist_ok=True)
+        for earlier in mounts[:index]:
+            inside = os.path.relpath(mount.target, earlier.target)
+            if not inside.startswith(".."):
+                os.makedirs(os.path.join(earlier.source, inside), exist_ok=True)

@@ -71,13 +71,21 @@ def _die_with_parent(
 
 
 def _bind_mounts(mounts: tuple[tuple[bytes, bytes, bool], ...]) -> None:
-    """In a forked child: a private mount namespace with each source bound at its target (126 on failure)."""
+    """In a forked child: a private mount namespace with each source bound at its target (126 on failure).
+
+    Every source is opened first and bound through /proc/self/fd: a mount over /tmp (Argo's `wait`
+    container has an emptyDir there) would otherwise hide the sources that live under /tmp.
+    """
     if _libc is None or _libc.unshare(CLONE_NEWNS) != 0:
         os._exit(126)
     if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         os._exit(126)
-    for source, target, read_only in mounts:
-        if _libc.mount(source, target, None, MS_BIND, None) != 0:
+    try:
+        fds = [os.open(source, os.O_PATH | os.O_DIRECTORY) for source, _, _ in mounts]
+    except OSError:
+        os._exit(126)
+    for fd, (_source, target, read_only) in zip(fds, mounts, strict=True):
+        if _libc.mount(b"/proc/self/fd/%d" % fd, target, None, MS_BIND, None) != 0:
             os._exit(126)
         if read_only and _libc.mount(b"none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None) != 0:
             os._exit(126)

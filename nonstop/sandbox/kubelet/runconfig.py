@@ -33,6 +33,7 @@ __all__ = [
     "container_argv",
     "container_env",
     "expand",
+    "image_repository",
 ]
 
 SAMPLE_APP_IMAGE = "nonstop/sample-app"
@@ -60,6 +61,11 @@ def _image_repo_and_tag(image: str) -> tuple[str, str]:
     for prefix in ("docker.io/", "index.docker.io/"):
         repo = repo.removeprefix(prefix)
     return repo, tag
+
+
+def image_repository(image: str) -> str:
+    """The image's repository without tag or digest (`docker.io/` dropped): `quay.io/argoproj/argoexec`."""
+    return _image_repo_and_tag(image)[0]
 
 
 def is_nonstop_image(image: str) -> bool:

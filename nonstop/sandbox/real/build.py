@@ -10,6 +10,12 @@ the control plane's (Kubernetes libraries v0.29 there, v0.33 here), built into
 is where Go keeps that release's source (its CRDs and RBAC manifests are read from there at
 start-up, never committed).
 
+Argo Workflows the same way (`ensure_workflows_built`, for `--with argo-workflows`):
+`controlplane/argo-workflows/` pins `github.com/argoproj/argo-workflows/v3` with two `tool` lines,
+`cmd/workflow-controller` and `cmd/argoexec`; one `go build` makes both into
+`~/.cache/nonstop/argo-workflows/<key>/`, `argoexec` first and `workflow-controller` (the binary
+whose presence means "built") renamed into place last.
+
 Where the Go module comes from: `controlplane/` in the checkout (go.mod, go.sum and our own
 main.go; nothing fetched is committed) is installed as the data package
 `nonstop.bundled_controlplane` (setup.py), so a wheel carries it too. The three files are copied
@@ -47,20 +53,26 @@ from pathlib import Path
 from nonstop.errors import ControlPlaneBuildError, GoMissingError
 
 __all__ = [
+    "ARGOEXEC_BINARY_NAME",
     "BINARY_NAME",
     "MIN_GO",
     "ROLLOUTS_BINARY_NAME",
+    "WORKFLOWS_BINARY_NAME",
     "binary_path",
     "build_key",
     "cache_dir",
     "ensure_built",
     "ensure_rollouts_built",
+    "ensure_workflows_built",
     "find_go",
     "kube_version",
     "module_files",
     "rollouts_binary_path",
     "rollouts_module_dir",
     "rollouts_version",
+    "workflows_binary_path",
+    "workflows_module_dir",
+    "workflows_version",
 ]
 
 BINARY_NAME = "nonstop-controlplane"
@@ -105,6 +117,11 @@ def _rollouts_ldflags(version: str) -> str:
     return f"-s -w -X {ROLLOUTS_MODULE}/utils/version.version={version.removeprefix('v')}"
 
 
+def _workflows_ldflags(version: str) -> str:
+    # The controller's default executor image is quay.io/argoproj/argoexec:<version>; `version` says v3.7.3+unknown.
+    return f"-s -w -X {WORKFLOWS_MODULE}.version={version} -X {WORKFLOWS_MODULE}.gitTreeState=clean"
+
+
 @dataclass(frozen=True)
 class _Program:
     """One Go program we build: its bundled module files, what to build, how to stamp and check it."""
@@ -117,6 +134,8 @@ class _Program:
     ldflags: Callable[[str], str]
     version_argv: tuple[str, ...]
     version_ok: Callable[[str, str], bool]  # (printed, pinned) → the binary is the one we meant
+    also: tuple[tuple[str, str], ...] = ()  # (binary, package): built by the same `go build`, beside it
+    links: tuple[tuple[str, str], ...] = ()  # (path, target): symlinks of the release the module zip drops
 
     def files(self) -> dict[str, bytes]:
         root = resources.files("nonstop.bundled_controlplane")
@@ -132,6 +151,8 @@ class _Program:
         for name in self.names:
             digest.update(name.encode() + b"\0" + files[name] + b"\0")
         digest.update(self.ldflags(self.version(files)).encode())
+        if self.links:  # only then: the other programs keep the keys they had
+            digest.update(repr(self.links).encode())
         return f"{self.version(files)}-{digest.hexdigest()[:12]}"
 
     def path(self, files: dict[str, bytes] | None = None) -> Path:
@@ -141,6 +162,9 @@ class _Program:
 
 ROLLOUTS_BINARY_NAME = "rollouts-controller"
 ROLLOUTS_MODULE = "github.com/argoproj/argo-rollouts"
+WORKFLOWS_BINARY_NAME = "workflow-controller"
+ARGOEXEC_BINARY_NAME = "argoexec"
+WORKFLOWS_MODULE = "github.com/argoproj/argo-workflows/v3"
 
 _CONTROLPLANE = _Program(
     folder="controlplane",
@@ -161,6 +185,20 @@ _ROLLOUTS = _Program(
     ldflags=_rollouts_ldflags,
     version_argv=("--version",),
     version_ok=lambda printed, pinned: printed.startswith(pinned),
+)
+_WORKFLOWS = _Program(
+    folder="argo-workflows",
+    binary=WORKFLOWS_BINARY_NAME,
+    names=("go.mod", "go.sum"),
+    package=f"{WORKFLOWS_MODULE}/cmd/workflow-controller",
+    module=WORKFLOWS_MODULE,
+    ldflags=_workflows_ldflags,
+    version_argv=("version", "--short"),
+    version_ok=lambda printed, pinned: pinned in printed,
+    also=((ARGOEXEC_BINARY_NAME, f"{WORKFLOWS_MODULE}/cmd/argoexec"),),
+    # In the repository signal_linux.go is a symlink to signal_darwin.go; module zips leave symlinks
+    # out, so argoexec does not build on Linux from the module as the proxy serves it.
+    links=(("workflow/executor/osspecific/signal_linux.go", "signal_darwin.go"),),
 )
 
 
@@ -186,6 +224,16 @@ def binary_path(files: dict[str, bytes] | None = None) -> Path:
 def rollouts_binary_path() -> Path:
     """Where the Argo Rollouts controller of the current pins lives (it may not be built yet)."""
     return _ROLLOUTS.path()
+
+
+def workflows_binary_path() -> Path:
+    """Where the Argo Workflows controller of the current pins lives (`argoexec` is beside it)."""
+    return _WORKFLOWS.path()
+
+
+def workflows_version() -> str:
+    """The pinned github.com/argoproj/argo-workflows/v3 release (e.g. `v3.7.3`)."""
+    return _WORKFLOWS.version(_WORKFLOWS.files())
 
 
 def rollouts_version() -> str:
@@ -268,13 +316,28 @@ def ensure_rollouts_built(*, progress: Progress | None = None, nice: int = 19) -
     return _ensure(_ROLLOUTS, progress=progress, nice=nice, what="Argo Rollouts {version}")
 
 
+def ensure_workflows_built(*, progress: Progress | None = None, nice: int = 19) -> Path:
+    """workflow-controller and argoexec for the current pins, built first if missing (as `ensure_built`)."""
+    return _ensure(_WORKFLOWS, progress=progress, nice=nice, what="Argo Workflows {version}, with argoexec")
+
+
 def rollouts_module_dir() -> Path:
     """The pinned argo-rollouts release's source in GOMODCACHE (`go list -m -json`), downloaded if missing."""
+    return _module_dir(_ROLLOUTS)
+
+
+def workflows_module_dir() -> Path:
+    """The pinned argo-workflows release's source in GOMODCACHE, downloaded if missing."""
+    return _module_dir(_WORKFLOWS)
+
+
+def _module_dir(program: _Program) -> Path:
     go, _ = find_go()
-    source = _source_dir(_ROLLOUTS, _ROLLOUTS.files())
+    module = program.module
+    source = _source_dir(program, program.files())
     try:
         done = subprocess.run(
-            [go, "list", "-m", "-json", ROLLOUTS_MODULE],
+            [go, "list", "-m", "-json", module],
             cwd=source,
             capture_output=True,
             text=True,
@@ -283,13 +346,13 @@ def rollouts_module_dir() -> Path:
             env=_go_env(),
         )
     except (OSError, subprocess.SubprocessError) as exc:
-        raise ControlPlaneBuildError(f"`go list -m {ROLLOUTS_MODULE}` failed: {exc}") from exc
+        raise ControlPlaneBuildError(f"`go list -m {module}` failed: {exc}") from exc
     directory = ""
     if done.returncode == 0:
         directory = str(json.loads(done.stdout or "{}").get("Dir") or "")
     if not directory or not Path(directory).is_dir():
         raise ControlPlaneBuildError(
-            f"`go list -m -json {ROLLOUTS_MODULE}` gave no source folder: {done.stderr.strip() or done.stdout[-300:]}"
+            f"`go list -m -json {module}` gave no source folder: {done.stderr.strip() or done.stdout[-300:]}"
         )
     return Path(directory)
 
@@ -327,10 +390,19 @@ def _ensure(program: _Program, *, progress: Progress | None, nice: int, what: st
         _run_logged(
             [go, "mod", "download"], cwd=source, log_path=log_path, on_line=lambda _l: None, what="go mod download"
         )
+        if program.links:
+            source = _restore_links(program, go, source, folder / "build")
         say(f"modules ready after {time.monotonic() - started:.0f} s; compiling (log: {log_path})")
-        tmp = folder / f".{program.binary}.{os.getpid()}.tmp"
+        out = folder / f".out.{os.getpid()}.tmp"
+        out.mkdir(exist_ok=True)
+        # One program: `-o <file>`. Several: `-o <folder>/`, where Go names each after its package's last element.
+        tmp = out / (program.package.rsplit("/", 1)[-1] if program.also else program.binary)
         argv = ["nice", "-n", str(nice)] if nice and shutil.which("nice") else []
-        argv += [go, "build", "-v", "-trimpath", "-ldflags", program.ldflags(version), "-o", str(tmp), program.package]
+        argv += [go, "build", "-v", "-trimpath", "-ldflags", program.ldflags(version)]
+        if program.also:
+            argv += ["-o", f"{out}/", program.package, *(package for _, package in program.also)]
+        else:
+            argv += ["-o", str(tmp), program.package]
         counter = _PackageCounter(say, started)
         _run_logged(argv, cwd=source, log_path=log_path, on_line=counter, what="go build")
         check = subprocess.run(
@@ -342,9 +414,39 @@ def _ensure(program: _Program, *, progress: Progress | None, nice: int, what: st
                 f"the built {program.binary} reports version {printed or check.stderr.strip()!r}, "
                 f"not {version} (log: {log_path})"
             )
+        for name, package in program.also:
+            (out / package.rsplit("/", 1)[-1]).replace(folder / name)
         tmp.replace(binary)
+        shutil.rmtree(out, ignore_errors=True)
         say(f"built {binary} in {time.monotonic() - started:.0f} s")
     return binary
+
+
+def _restore_links(program: _Program, go: str, source: Path, build: Path) -> Path:
+    """`build/`: our module again, its pinned dependency replaced by a copy of its source with `links` made.
+
+    The copy is the module from GOMODCACHE (go.sum checked it when it was downloaded) minus its
+    sdks/ and docs/, with each symlink the release's tree has and its zip lost; `go.mod` gains one
+    `replace` to it. Nothing else changes: the checked-in go.mod and go.sum stay as they are.
+    """
+    listed = subprocess.run(
+        [go, "list", "-m", "-json", program.module],
+        cwd=source, capture_output=True, text=True, timeout=600, check=False, env=_go_env(),
+    )  # fmt: skip
+    origin = Path(str(json.loads(listed.stdout or "{}").get("Dir") or "")) if listed.returncode == 0 else None
+    if origin is None or not origin.is_dir():
+        raise ControlPlaneBuildError(f"`go list -m -json {program.module}` gave no source folder: {listed.stderr}")
+    shutil.rmtree(build, ignore_errors=True)
+    copy = build / "module"
+    shutil.copytree(origin, copy, ignore=shutil.ignore_patterns("sdks", "docs"), copy_function=shutil.copyfile)
+    for folder, _dirs, _files in os.walk(copy):  # GOMODCACHE's folders are read-only; ours need not be
+        os.chmod(folder, 0o700)
+    for path, target in program.links:
+        (copy / path).symlink_to(target)
+    replace = f"\nreplace {program.module} => ./module\n"
+    (build / "go.mod").write_text((source / "go.mod").read_text() + replace)
+    shutil.copyfile(source / "go.sum", build / "go.sum")
+    return build
 
 
 class _PackageCounter:
