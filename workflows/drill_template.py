@@ -12,7 +12,9 @@ Steps, in order (each a node in the Argo UI)::
 - `locust-workers` are daemoned pods running `locust --worker`; each finds the drill pod's IP by
   its label and connects to the Locust master the drill runs there. They need no other setting:
   the master sends them the record sink (its port on the same pod IP), the token and the load's
-  settings (nonstop/drill/load/workers.py, `ExternalWorkers`).
+  settings (nonstop/drill/load/workers.py, `ExternalWorkers`). Once the drill pod has finished
+  they idle until Argo stops them (bounded by `WORKER_IDLE_SECONDS`): a daemon that exits first
+  is a failed node to Argo, even with exit code 0.
 - `drill` runs `nonstop drill`, which applies the spec's own decision exactly once (promote,
   rollback, abort or none), and writes the verdict, the action and the exit code to files that
   become output parameters. Never retried: it rolls out.
@@ -105,14 +107,25 @@ esac
 LOCUST_SINK_PORT = LOCUST_MASTER_PORT + 1
 """Port of the drill's record sink, where workers stream every request (token-checked)."""
 
+WORKER_IDLE_SECONDS = 900
+"""How long a worker whose drill has finished waits for Argo to stop it before it exits by itself."""
+
 # Workers wait for the drill pod's IP (the pod carries LOCUST_ROLE_LABEL=master), then run a Locust
 # worker against it; a worker that loses its master starts again until the drill pod has finished.
+# Then it idles until Argo stops it (SIGTERM, when the steps around it end): a daemon pod that exits
+# on its own — even with 0 — makes a failed node, and so a failed workflow (the real controller's
+# operator.go, seen on it: the fixed manifest's workflow Failed when a worker left first).
 # The worker command is all a worker needs: its master forwards the sink address, token and settings.
 WORKER_SCRIPT = f"""set -u
 selector="workflows.argoproj.io/workflow=$WORKFLOW_NAME,{LOCUST_ROLE_LABEL}=master"
 while :; do
   phase=$(kubectl get pods -l "$selector" -o jsonpath='{{.items[0].status.phase}}' 2>/dev/null || true)
-  case "$phase" in Succeeded|Failed) exit 0 ;; esac
+  case "$phase" in Succeeded|Failed)
+    trap 'exit 0' TERM
+    sleep {WORKER_IDLE_SECONDS} &
+    wait $!
+    exit 0 ;;
+  esac
   ip=$(kubectl get pods -l "$selector" -o jsonpath='{{.items[0].status.podIP}}' 2>/dev/null || true)
   if [ -n "$ip" ]; then
     locust --worker --master-host "$ip" --master-port "$LOCUST_MASTER_PORT" -f "$LOCUSTFILE,$STREAM_PLUGIN" || true
