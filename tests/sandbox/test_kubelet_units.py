@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.ipam import AddressRangeExhausted, IpAllocator
 from nonstop.sandbox.kubelet.containers import Backoff
 from nonstop.sandbox.kubelet.incluster import InCluster
-from nonstop.sandbox.kubelet.processes import Spawner
+from nonstop.sandbox.kubelet.processes import ContainerProcess, Spawner
 from nonstop.sandbox.kubelet.runconfig import (
     ContainerConfigError,
     ImageNotRunnable,
@@ -368,3 +372,45 @@ def test_a_mount_point_under_an_earlier_mount_is_made_inside_its_source(tmp_path
     ensure_mount_points([Mount(str(source), str(outer), False), Mount(str(tmp_path / "x"), str(inner), False)])
     assert inner.is_dir()
     assert (source / "nonstop").is_dir()  # what the second bind finds once the first covers outer-target
+
+
+GRANDCHILD = """
+import os, subprocess, sys, time
+child = subprocess.Popen(["sleep", "300"], preexec_fn=os.setpgrp)  # its own group, as argoexec's emissary does
+print(child.pid, flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "exited"])
+def test_a_grandchild_in_a_process_group_of_its_own_ends_with_its_container(how: str) -> None:
+    """A runtime ends everything in a container's cgroup; ours ends everything in the leader's session."""
+    spawner = Spawner()
+    spawner.start()
+    ended = threading.Event()
+    try:
+        popen = spawner.spawn([sys.executable, "-c", GRANDCHILD], env={}, stdout=subprocess.PIPE)
+        assert popen.stdout is not None
+        grandchild = int(popen.stdout.readline())
+        container = ContainerProcess(spawner, popen, on_exit=lambda _c: ended.set())
+        assert os.getpgid(grandchild) == grandchild != os.getpgid(popen.pid)
+        if how == "killed":
+            container.send(signal.SIGKILL)
+        else:
+            os.kill(popen.pid, signal.SIGTERM)  # the leader ends by itself; its grandchild would stay
+        assert ended.wait(10)
+        popen.stdout.close()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{grandchild}").exists() and _state(grandchild) != "Z":
+            assert time.monotonic() < deadline, "the grandchild outlived its container"
+            time.sleep(0.02)
+    finally:
+        spawner.stop()
+
+
+def _state(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "gone"
+    return stat[stat.rfind(")") + 2]

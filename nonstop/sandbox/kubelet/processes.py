@@ -12,9 +12,11 @@ runs them inside the container. A container with `mounts` (its projected Service
 every mount made private (nothing propagates back to the host), then one bind mount per folder
 (read-only when asked) — so each pod sees its own files at the same standard path.
 
-Known gap: a grandchild that left the container's process group and whose parent was killed by the
-PDEATHSIG is re-parented to init; `Spawner.stop()` still kills whole groups, which covers it unless
-the sandbox itself was SIGKILLed.
+When a container ends, or is SIGKILLed, everything left in its session goes too
+(`kill_container`): a grandchild in a process group of its own — argoexec's emissary starts the
+container's command in one — is still in the leader's session, as everything in a real
+container's cgroup is. Known gap: a grandchild that called setsid() itself escapes, unless the
+PDEATHSIG chain reaches it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from nonstop.sandbox.podnet import enter_netns
@@ -188,7 +191,7 @@ class Spawner:
             groups = list(self._groups)
             self._groups.clear()
         for pgid in groups:
-            kill_group(pgid)
+            kill_container(pgid)
         self._requests.put(None)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -232,6 +235,34 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def kill_container(leader: int) -> None:
+    """SIGKILL all a container started: the leader's group, then every process left in its session.
+
+    The leader was started with `start_new_session`, so its pid is its session's id; a session id is
+    not reused while any process is in it, so nothing outside the container can match.
+    """
+    kill_group(leader)
+    for pid in session_members(leader):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def session_members(sid: int) -> list[int]:
+    """The pids whose session is `sid` (from /proc/<pid>/stat; a process that ends meanwhile is skipped)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry.name, "stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()  # after "pid (comm) ": state ppid pgrp session …
+        if len(fields) > 3 and int(fields[3]) == sid and int(entry.name) != os.getpid():
+            members.append(int(entry.name))
+    return members
+
+
 class ContainerProcess:
     """One running container: its leader process, when it started, and when and how it ended."""
 
@@ -255,7 +286,7 @@ class ContainerProcess:
         returncode = self.popen.wait()
         self.exited_at = time.time()
         self.exit_code = exit_code_of(returncode)
-        kill_group(self.pid)  # the container is gone: so is everything it started
+        kill_container(self.pid)  # the container is gone: so is everything it started
         self._spawner.forget(self.pid)
         self.exited.set()
         self._on_exit(self)
@@ -267,7 +298,7 @@ class ContainerProcess:
         now = time.time()
         if sig == signal.SIGKILL:
             self.sigkill_at = self.sigkill_at or now
-            kill_group(self.pid)
+            kill_container(self.pid)
             return
         if sig == signal.SIGTERM and self.sigterm_at is None:
             self.sigterm_at = now
