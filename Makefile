@@ -16,15 +16,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/nonstop demo
 
-## controlplane: build the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler),
-## the Argo Rollouts controller and Argo Workflows (workflow-controller, argoexec) from controlplane/'s pinned Go modules into ~/.cache/nonstop/
+## controlplane: build the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler)
+## and the Argo Rollouts controller from controlplane/'s pinned Go modules into ~/.cache/nonstop/
+## (Argo Workflows: `nonstop controlplane build --with argo-workflows`; held back, see docs/gitops.md)
 ## (needs Go ≥ 1.24; cached by pins)
 controlplane: $(STAMP)
-	$(BIN)/nonstop controlplane build --with argo-rollouts --with argo-workflows
+	$(BIN)/nonstop controlplane build --with argo-rollouts
 
-## test: every check CI runs — ruff, mypy (strict), import-linter, then pytest (all tiers but soak)
+## test: every check CI runs — ruff, mypy (strict), import-linter, then pytest (all tiers but soak and hostpids)
 test: $(STAMP) lint-code
-	$(BIN)/pytest -m "not soak"
+	$(BIN)/pytest -m "not soak and not hostpids"
 
 lint-code: $(STAMP)
 	$(BIN)/ruff check .
