@@ -9,6 +9,8 @@ submit` would POST to the Argo Server is created through the Kubernetes API (no 
 The controller makes the step pods (init + wait + main, `argoexec emissary`), fans out two Locust
 workers with `withSequence`, passes output parameters from step to step, and the workflow ends
 Succeeded (promote) or Failed (abort) with the drill's verdict among the drill step's outputs.
+The rendered CronWorkflow is created too, its schedule set to every minute; its controller-made
+Workflow runs the same way.
 
 The one change to the rendered manifests: CPU requests are lowered to 100m. With `workers: 2` the
 rendered steps request 3 CPUs at once (two workers and the drill, 1 CPU each); the node reports
@@ -120,10 +122,20 @@ def _submitted(drill: str) -> Callable[[str], dict[str, Any]]:
     return body
 
 
-def _run(
-    sandbox: Any, workflow_for: Callable[[str], dict[str, Any]], manifest: str
-) -> tuple[dict[str, Any], list[Any], str]:
-    """Install, apply the Deployment, create the Workflow; (the finished Workflow, its pods, the log tail)."""
+def _created(workflow_for: Callable[[str], dict[str, Any]]) -> Callable[[Any, str], str]:
+    """Starts a run by creating the Workflow `workflow_for` builds; returns its name."""
+
+    def start(custom: Any, namespace: str) -> str:
+        body = workflow_for(namespace)
+        return str(
+            custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", body)["metadata"]["name"]
+        )
+
+    return start
+
+
+def _run(sandbox: Any, start: Callable[[Any, str], str], manifest: str) -> tuple[dict[str, Any], list[Any], str]:
+    """Install, apply the Deployment, `start` the Workflow; (the finished Workflow, its pods, the log tail)."""
     kubeconfig, api, tmp = sandbox
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     namespace = f"wf-{uuid.uuid4().hex[:6]}"
@@ -131,9 +143,7 @@ def _run(
     _install(kubeconfig, namespace, tmp / namespace)
     _kubectl(kubeconfig, "apply", "-n", namespace, "-f", str(config_file(manifest)))
     _kubectl(kubeconfig, "rollout", "status", "deployment/web", "-n", namespace, "--timeout=120s")
-    body = workflow_for(namespace)
-    created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", body)
-    name = created["metadata"]["name"]
+    name = start(custom, namespace)
     deadline = time.monotonic() + 420
     while True:
         workflow = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "workflows", name)
@@ -168,7 +178,7 @@ def _outputs(node: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.timeout(600)
 def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox: Any) -> None:
     started = time.monotonic()
-    workflow, _pods, log = _run(sandbox, _submitted("drills/demo-after.yaml"), "examples/after.yaml")
+    workflow, _pods, log = _run(sandbox, _created(_submitted("drills/demo-after.yaml")), "examples/after.yaml")
     status = workflow["status"]
     nodes = _nodes(workflow)
     assert status["phase"] == "Succeeded", (_summary(workflow), log)
@@ -184,7 +194,7 @@ def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox
 @pytest.mark.timeout(600)
 def test_the_broken_manifest_fails_at_abort_with_a_fail_verdict(sandbox: Any) -> None:
     started = time.monotonic()
-    workflow, _pods, log = _run(sandbox, _submitted("drills/demo-before.yaml"), "examples/before.yaml")
+    workflow, _pods, log = _run(sandbox, _created(_submitted("drills/demo-before.yaml")), "examples/before.yaml")
     status = workflow["status"]
     nodes = _nodes(workflow)
     assert status["phase"] == "Failed", (_summary(workflow), log)
@@ -203,7 +213,7 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
     hook = yaml.safe_load(render_manifests()["argocd-postsync-hook.yaml"])
     workflow, _pods, log = _run(
         sandbox,
-        lambda namespace: {**hook, "metadata": {**hook["metadata"], "namespace": namespace}},
+        _created(lambda namespace: {**hook, "metadata": {**hook["metadata"], "namespace": namespace}}),
         "examples/after.yaml",
     )
     nodes = _nodes(workflow)
@@ -211,3 +221,52 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
     assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
     assert _outputs(nodes["plan"])["target-namespace"] == ""  # the drill found its namespace in-cluster
     assert not any(n.startswith("locust-workers") for n in nodes)  # no workers asked: the when skipped them
+
+
+@pytest.mark.timeout(600)
+def test_the_rendered_cron_workflow_fires_and_its_workflow_promotes_the_fixed_manifest(sandbox: Any) -> None:
+    """The rendered CronWorkflow, its schedule set to `* * * * *` (the one change; the drill it carries
+    names no namespace, so it drills `web` where the Workflow runs), created beside the fixed manifest.
+    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test."""
+    _, _, tmp = sandbox
+    seen: dict[str, Any] = {}
+
+    def from_cron(custom: Any, namespace: str) -> str:
+        cron = yaml.safe_load((tmp / namespace / "cron-workflow.yaml").read_text())
+        cron["spec"]["schedules"] = ["* * * * *"]
+        created = custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "cronworkflows", cron)
+        name, started = created["metadata"]["name"], time.monotonic()
+        selector = f"workflows.argoproj.io/cron-workflow={name}"
+        deadline = started + 150
+        while not (
+            items := custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, "workflows", label_selector=selector
+            )["items"]
+        ):
+            assert time.monotonic() < deadline, json.dumps(
+                custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "cronworkflows", name).get("status")
+            )
+            time.sleep(1)
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "cronworkflows", name, {"spec": {"suspend": True}}
+        )
+        seen.update(namespace=namespace, cron=created, workflows=items, waited=time.monotonic() - started)
+        return str(items[0]["metadata"]["name"])
+
+    workflow, _pods, log = _run(sandbox, from_cron, "examples/after.yaml")
+    nodes = _nodes(workflow)
+    assert len(seen["workflows"]) == 1, [w["metadata"]["name"] for w in seen["workflows"]]
+    assert workflow["status"]["phase"] == "Succeeded", (_summary(workflow), log)
+    assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
+    assert _outputs(nodes["plan"])["drill-name"] == "web-resilience"
+    custom = client.CustomObjectsApi(sandbox[1])
+    cron = custom.get_namespaced_custom_object(
+        GROUP, VERSION, seen["namespace"], "cronworkflows", seen["cron"]["metadata"]["name"]
+    )
+    scheduled = workflow["metadata"]["annotations"]["workflows.argoproj.io/scheduled-time"]
+    assert (cron.get("status") or {}).get("lastScheduledTime") == scheduled, (cron.get("status"), scheduled)
+    print(  # bench (-s)
+        f"cron: Workflow {workflow['metadata']['name']} seen {seen['waited']:.1f} s after the CronWorkflow was created"
+        f" ({seen['cron']['metadata']['creationTimestamp']} → {workflow['metadata']['creationTimestamp']},"
+        f" scheduled {scheduled}), Succeeded at {workflow['status'].get('finishedAt')}"
+    )
