@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import signal
@@ -24,7 +26,7 @@ from nonstop.drill.load import (
     external_workers_from_env,
 )
 from nonstop.errors import InputError, LoadFailed
-from workflows.drill_template import drill_template
+from workflows.drill_template import WORKER_IDLE_SECONDS, drill_template
 from workflows.names import LOCUST_ROLE_LABEL
 
 __all__ = ["url"]  # the fixture, re-used
@@ -168,8 +170,12 @@ def test_two_worker_pods_stream_to_a_master_started_alone(
     finally:
         runner.stop()
     assert runner.exit_code == 0
-    for proc in workers.procs:  # the pods' scripts end by themselves: master quit them, drill pod done
+    for proc in workers.procs:  # master quit them, drill pod done: each pod's script idles until Argo stops it
+        wait_until(functools.partial(_idle, proc.pid), what="the worker pod's script idling after the drill")
+        assert proc.poll() is None  # a daemon that left by itself would be a failed node to Argo
+        proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        os.killpg(proc.pid, signal.SIGKILL)  # its idle sleep, as the pod's end would
     assert not any(alive(pid) for pid in [*runner.pids, *streamed])
     requests, failures = locust_counts(runner)
     assert requests == sink.count() == runner.stats().requests
@@ -278,3 +284,15 @@ def test_a_drill_run_as_the_workflow_runs_it_takes_its_load_from_the_worker_pods
     for i in range(2):
         log = (workers.cwd / f"worker-pod-{i}.log").read_text()
         assert f"nonstop_stream: streaming records to 127.0.0.1:{external.sink_port}" in log, log[-2000:]
+
+
+def _idle(script_pid: int) -> bool:
+    """The worker script waits on its idle `sleep WORKER_IDLE_SECONDS` once the drill pod has ended."""
+    idle = f"sleep\0{WORKER_IDLE_SECONDS}\0".encode()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            text = stat.read_text()
+            parent = int(text[text.rfind(")") + 2 :].split()[1])
+            if parent == script_pid and (stat.parent / "cmdline").read_bytes() == idle:
+                return True
+    return False
