@@ -153,6 +153,9 @@ def register(app: typer.Typer) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
+        previous_int = signal.signal(
+            signal.SIGINT, on_signal
+        )  # Ctrl-C: the same clean stop, never a KeyboardInterrupt mid-start
         extra_lag = plan.data_plane_lag_seconds if plan is not None else 0.0
         cluster = Cluster(
             port=port,
@@ -185,6 +188,7 @@ def register(app: typer.Typer) -> None:
             kubeconfig_out.unlink(missing_ok=True)
             cluster.stop()
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
             log.info("sandbox stopped")
 
     @sandbox_app.command(name="node")
@@ -256,6 +260,9 @@ def register(app: typer.Typer) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
+        previous_int = signal.signal(
+            signal.SIGINT, on_signal
+        )  # Ctrl-C: the same clean stop, never a KeyboardInterrupt mid-start
         sandbox_node = SandboxNode(
             kubeconfig=kubeconfig,
             node_name=node_name,
@@ -279,6 +286,7 @@ def register(app: typer.Typer) -> None:
         finally:
             sandbox_node.stop()
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 EXTRAS = ("argo-rollouts", "argo-workflows")
@@ -347,6 +355,9 @@ def _run_real(
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    previous_int = signal.signal(
+        signal.SIGINT, on_signal
+    )  # Ctrl-C: the same clean stop, never a KeyboardInterrupt mid-start
     started = time.monotonic()
     plane = RealControlPlane(binary=binary, apiserver_port=port, progress=say)
     node: SandboxNode | None = None
@@ -396,6 +407,7 @@ def _run_real(
             node.stop()
         plane.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         log.info("sandbox stopped", control_plane="real")
 
 

@@ -134,6 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 600  # an idle keep-alive connection is closed after this long
+    log_info: dict[str, Any] | None = None  # the request being answered, for the request log
 
     def log_message(self, format: str, *args: Any) -> None:
         return  # the request log replaces the stdlib's access log
@@ -240,6 +241,7 @@ class ApiServer:
             "name": "",
         }
         code = 500
+        h.log_info = info  # _send_json logs a resource request before answering it
         try:
             body = self._read_body(h)
             if path.startswith(ADMIN_PREFIX.rstrip("/")):
@@ -364,6 +366,12 @@ class ApiServer:
             h.rfile.readline()
 
     def _send_json(self, h: _Handler, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        info = h.log_info
+        if info is not None and info["resource"] and not info.get("logged"):
+            # logged before the answer leaves: a client that saw it and then asks for the log's mark
+            # must find the request before that mark
+            self._log(info, code)
+            info["logged"] = True
         data = _dump(obj) + b"\n"  # Go's json.Encoder ends every body with a newline
         h.send_response(code)
         for name, value in (headers or {}).items():
