@@ -137,6 +137,8 @@ class Strategy:
     """`chaos.terminateOldPods` evicts the old pods one at a time (it replaces none of them itself)."""
     on_rollout: ClassVar[bool] = False
     """Allowed for an Argo Rollout (the Rollouts controller rolls out)."""
+    template_unchanged: ClassVar[str | None] = None
+    """Set when the rollout leaves the pod template as it was: why rollback and abort have nothing to undo."""
 
     def __init__(self, spec: DrillSpec) -> None:
         self.spec = spec
@@ -289,6 +291,8 @@ class Strategy:
         if decision == "promote":
             revision = actions.annotate_verified(kube, namespace, name)
             return Decision(decision, "promoted", f"revision {revision} annotated {actions.VERIFIED_REVISION}")
+        if self.template_unchanged is not None:
+            return Decision(decision, "none", self.template_unchanged)
         if decision == "abort":
             actions.pause(kube, namespace, name)
             return Decision(decision, "paused", f"Deployment {name} paused (spec.paused: true) for a human")

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from nonstop.errors import InputError, NotFoundError
 from nonstop.permissions import Permission
-from nonstop.strategies.base import Decision, DecisionName, Evictions, PodView, Stage, Strategy, TargetView
+from nonstop.strategies.base import Evictions, PodView, Stage, Strategy, TargetView
 from nonstop.strategies.pods import pods_on_node
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
     from nonstop.kube.api import Kube
     from nonstop.spec import DrillSpec, RolloutSpec
@@ -21,6 +21,7 @@ __all__ = ["Drain"]
 
 class Drain(Strategy):
     name = "drain"
+    template_unchanged = "a drain leaves the template unchanged (the node was uncordoned): nothing to undo"
 
     def __init__(self, spec: DrillSpec) -> None:
         super().__init__(spec)
@@ -80,18 +81,3 @@ class Drain(Strategy):
             self._drain.finish()
             if self._drain.note:
                 notes.append(self._drain.note)
-
-    def _act(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
-        if decision == "promote":
-            return super()._act(kube, namespace, decision, interrupted=interrupted, replicas_before=replicas_before)
-        return Decision(
-            decision, "none", "a drain leaves the template unchanged (the node was uncordoned): nothing to undo"
-        )
