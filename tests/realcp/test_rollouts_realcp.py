@@ -15,11 +15,8 @@ evicts the stable pods; its exit code is the analysis' result.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -33,6 +30,7 @@ from kubernetes import client, config
 
 from nonstop.bundled import config_file
 from nonstop.sandbox.real.build import rollouts_binary_path
+from tests.realcp.sandbox_up import real_sandbox_with, require_built
 
 pytestmark = [pytest.mark.realcp, pytest.mark.slow]
 
@@ -59,34 +57,13 @@ class Sandbox:
 def rollouts_sandbox(
     realcp_binary: Path, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sandbox]:
-    if not rollouts_binary_path().exists():
-        reason = f"the Argo Rollouts controller is not built ({rollouts_binary_path()}): run `make controlplane`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_built(rollouts_binary_path(), "the Argo Rollouts controller")
     tmp = tmp_path_factory.mktemp("rollouts")
-    kubeconfig, log_path = tmp / "kubeconfig", tmp / "up.log"
-    argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", "--control-plane", "real"]
-    argv += ["--with", "argo-rollouts", "--kubeconfig-out", str(kubeconfig)]
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 240
-        while not kubeconfig.exists():
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    with real_sandbox_with("argo-rollouts", tmp) as kubeconfig:
         api = config.new_client_from_config(config_file=str(kubeconfig))
-        yield Sandbox(kubeconfig, log_path, api, time.monotonic() - started)
+        yield Sandbox(kubeconfig, tmp / "up.log", api, time.monotonic() - started)
         api.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _kubectl_apply(sandbox: Sandbox, namespace: str, *files: Path) -> None:

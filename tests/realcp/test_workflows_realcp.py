@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +35,7 @@ from kubernetes import client, config
 from nonstop.bundled import config_file
 from nonstop.sandbox.real.build import workflows_binary_path
 from nonstop.spec import parse_drill
+from tests.realcp.sandbox_up import real_sandbox_with, require_built
 from workflows.render import render_manifests, write_manifests
 from workflows.submit import drill_workflow
 
@@ -45,39 +44,15 @@ pytestmark = [pytest.mark.realcp, pytest.mark.slow, pytest.mark.hostpids]  # nev
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def sandbox(realcp_binary: Path, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not workflows_binary_path().exists():
-        _unavailable(f"Argo Workflows is not built ({workflows_binary_path()}): run `make controlplane`")
+    require_built(workflows_binary_path(), "Argo Workflows")
     tmp = tmp_path_factory.mktemp("workflows")
-    kubeconfig, log_path = tmp / "kubeconfig", tmp / "up.log"
-    argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", "--control-plane", "real"]
-    argv += ["--with", "argo-workflows", "--kubeconfig-out", str(kubeconfig)]
-    with log_path.open("wb") as log:
-        env = {**os.environ, "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS": "1"}  # what this module is held back for
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + 240
-        while not kubeconfig.exists():
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
+    env = {**os.environ, "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS": "1"}  # what this module is held back for
+    with real_sandbox_with("argo-workflows", tmp, env=env) as kubeconfig:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         yield (kubeconfig, api, tmp)
         api.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _kubectl(kubeconfig: Path, *args: str) -> str:
