@@ -56,7 +56,7 @@ class Decision:
 
 
 class PodView(Protocol):
-    """One pod as the drill observed it (the drill's `PodRecord`)."""
+    """One pod as the drill observed it (`checks.evidence.PodTimeline`)."""
 
     @property
     def name(self) -> str: ...
