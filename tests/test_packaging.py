@@ -1,5 +1,6 @@
 """The sdist, and the wheel pip builds from it, carry everything: the installed console script finds and lints its
-bundled examples, the report page has its CSS and JavaScript, the real control plane its Go module."""
+bundled examples, the report page has its CSS and JavaScript, the real control plane its Go module.
+"""
 
 from __future__ import annotations
 

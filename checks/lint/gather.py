@@ -109,7 +109,8 @@ def _outside_references(obj: Obj, kind: str, objects: Sequence[Obj]) -> str | No
 def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequence[str] = ()) -> Context:
     """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored.
 
-    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped)."""
+    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped).
+    """
     ctx = Context(objects=objects, require_pdb=require_pdb)
     ctx.outside_pods.extend((None, reason) for reason in incomplete)
     for index, obj in enumerate(objects):

@@ -12,7 +12,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
 
 PORT = 8080
 
@@ -91,7 +90,7 @@ class Apps:
     def __enter__(self) -> Apps:
         return self
 
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_exc: object) -> None:
         for app in self.started:
             if app.proc.poll() is None:
                 app.proc.kill()

@@ -1,5 +1,6 @@
 """One lane per pod: its life (created → ready → deletion → left endpoints → stopped accepting → exited), the
-gap between leaving the endpoints and stopping accepting, and the failures charged to it."""
+gap between leaving the endpoints and stopping accepting, and the failures charged to it.
+"""
 
 from __future__ import annotations
 

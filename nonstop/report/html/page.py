@@ -1,5 +1,6 @@
 """The page itself: head, verdict header, checks, then the timeline and tables; CSS and JavaScript come from
-report.css and report.js beside this module (package data)."""
+report.css and report.js beside this module (package data).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The timeline SVG: the drill window, the grid and axis, the series chart, rollout actions and events as
-markers, then the pod lanes; and its legend."""
+markers, then the pod lanes; and its legend.
+"""
 
 from __future__ import annotations
 

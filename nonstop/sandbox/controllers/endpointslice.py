@@ -255,7 +255,8 @@ class EndpointSliceController(Controller[Key]):
     def sync_before(self, change: Change) -> Iterable[Key]:
         """The Services of a terminating pod whose endpoint this change ends (deleted, terminal, no
         address, out of the selector) and that never published it terminating: synced first, from
-        the cache as it stands before the change."""
+        the cache as it stands before the change.
+        """
         if change.kind is not PODS:
             return []
         meta = change.obj["metadata"]
@@ -424,7 +425,8 @@ class EndpointSliceController(Controller[Key]):
 
     def _reconcile_legacy(self, service: Obj, members: list[tuple[Obj, str]]) -> None:
         """The endpoints controller: ready pods in `addresses`, unready in `notReadyAddresses`,
-        terminating pods dropped (all pods in `addresses` with publishNotReadyAddresses)."""
+        terminating pods dropped (all pods in `addresses` with publishNotReadyAddresses).
+        """
         namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
         publish = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
         subsets: dict[PortKey, Obj] = {}

@@ -303,7 +303,8 @@ class PodWorker:
 
     def _turn_waiter(self, index: int) -> TurnWaiter:
         """When the sidecar `init_runners[index]` may get SIGTERM: every main container, then the next
-        sidecar after it, has stopped (k/k `terminationOrdering`); returns the seconds it waited."""
+        sidecar after it, has stopped (k/k `terminationOrdering`); returns the seconds it waited.
+        """
 
         def wait(budget: float) -> float:
             later = next((r for r in self.init_runners[index + 1 :] if r.kind == "sidecar"), None)
