@@ -18,7 +18,7 @@ import statistics
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import client, config, watch
 
@@ -97,7 +97,7 @@ class _EndpointLag:
             threading.Thread(target=self._quietly, args=(self._slices,), daemon=True),
         ]
 
-    def __enter__(self) -> _EndpointLag:
+    def __enter__(self) -> Self:
         self._pod_rv = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
         self._slice_rv = self.discovery.list_namespaced_endpoint_slice(self.namespace).metadata.resource_version
         for thread in self._threads:

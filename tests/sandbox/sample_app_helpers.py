@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Self
 
 PORT = 8080
 
@@ -87,7 +88,7 @@ class Apps:
             app.event_at("listening")
         return app
 
-    def __enter__(self) -> Apps:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_exc: object) -> None:
