@@ -265,8 +265,10 @@ def main() -> None:
                             flush=True,
                         )
     lines = [
-        "| replicas | strategy | change | plane | ReplicaSet scalings | max surge | max unavailable "
-        "| deletion → terminating | terminating → gone | combined events | event reasons | same scalings |",
+        (
+            "| replicas | strategy | change | plane | ReplicaSet scalings | max surge | max unavailable "
+            "| deletion → terminating | terminating → gone | combined events | event reasons | same scalings |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (replicas, strategy, change, plane), o in results.items():

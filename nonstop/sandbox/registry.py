@@ -204,8 +204,10 @@ class Registry:
                     [
                         (
                             "spec.clusterIPs",
-                            f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
-                            "the provided IP is not in the valid range",
+                            (
+                                f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
+                                "the provided IP is not in the valid range"
+                            ),
                         )
                     ],
                 )

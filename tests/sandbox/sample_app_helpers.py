@@ -30,7 +30,7 @@ class App:
         while time.monotonic() < deadline:
             for line in list(self.lines):
                 if line.get("event") == name:
-                    return datetime.fromisoformat(str(line["at"]).replace("Z", "+00:00")).timestamp()
+                    return datetime.fromisoformat(str(line["at"])).timestamp()
             time.sleep(0.01)
         raise AssertionError(f"no {name!r} line from the app; got {self.lines}")
 

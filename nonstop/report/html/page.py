@@ -38,8 +38,10 @@ def render_html(report: Report) -> str:
         pods_table(report, scale),
         events_table(report.events, scale),
         lint_list(report),
-        '<footer>Rendered by nonstop from report.json. Times are UTC on the drill\'s clock; "t" counts from the '
-        "rollout action.</footer>",
+        (
+            '<footer>Rendered by nonstop from report.json. Times are UTC on the drill\'s clock; "t" counts from the '
+            "rollout action.</footer>"
+        ),
         f"<script>\n{_asset('report.js')}</script>",
         "</body></html>",
     ]
