@@ -46,7 +46,7 @@ _ca_pem: list[str] = []
 
 
 def root_ca_pem() -> str:
-    """This process's cluster CA certificate (PEM), made on first use."""
+    """The cluster CA certificate of this process (PEM), made on first use."""
     with _ca_lock:
         if not _ca_pem:
             from cryptography import x509

@@ -35,7 +35,7 @@ def _memory_kib() -> int:
 
 
 def arch() -> str:
-    """This machine's architecture as Kubernetes names it (amd64, arm64, …)."""
+    """The machine's architecture as Kubernetes names it (amd64, arm64, …)."""
     machine = platform.machine().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine or "amd64")
 

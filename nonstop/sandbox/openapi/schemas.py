@@ -138,7 +138,7 @@ def _models() -> Any:
 
 
 def _root_class(kind: Kind) -> str:
-    """The client's class for a served kind: `V1Deployment`, `CoreV1Event`, `EventsV1Event`, …"""
+    """The client's class for a served kind, e.g. `V1Deployment`, `CoreV1Event`, `EventsV1Event`."""
     models = _models()
     version = "V" + kind.version[1:]
     prefixed = {"": "CoreV", "events.k8s.io": "EventsV"}.get(kind.group)
