@@ -146,7 +146,7 @@ def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: st
                 seen.max_surge = max(seen.max_surge, len(counted) - replicas)
                 seen.max_unavailable = max(seen.max_unavailable, replicas - len(ready))
 
-        def on_slice(kind: str, eps: Any, at: float) -> None:
+        def on_slice(_kind: str, eps: Any, at: float) -> None:
             with lock:
                 listed = set()
                 for endpoint in eps.endpoints or []:
@@ -162,7 +162,7 @@ def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: st
 
         event_messages: dict[str, str] = {}
 
-        def on_event(kind: str, event: Any, at: float) -> None:
+        def on_event(_kind: str, event: Any, _at: float) -> None:
             with lock:
                 # A new event, or one the API server's aggregation rewrote: after 10 similar events on one
                 # object, kube's event recorder folds the rest into one "(combined from similar events)".

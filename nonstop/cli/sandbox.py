@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
         log = get_logger("sandbox")
         stop = threading.Event()
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
@@ -256,7 +256,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"{option} {path}: no such file")
         stop = threading.Event()
 
-        def on_signal(signum: int, frame: FrameType | None) -> None:
+        def on_signal(_signum: int, _frame: FrameType | None) -> None:
             stop.set()
 
         previous = signal.signal(signal.SIGTERM, on_signal)
@@ -351,7 +351,7 @@ def _run_real(
     image_bins = {ARGOEXEC_IMAGE: str(workflows_binary.parent)} if workflows_binary is not None else {}
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)

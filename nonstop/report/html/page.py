@@ -29,7 +29,7 @@ def render_html(report: Report) -> str:
         f"<title>{esc(title)}</title>",
         f"<style>\n{_asset('report.css')}</style></head>",
         f'<body class="verdict-{esc(verdict)}">',
-        _header(report, scale),
+        _header(report),
         _checks(report),
         '<section id="timeline"><h2>Timeline</h2>',
         timeline_svg(report, scale),
@@ -54,7 +54,7 @@ def _asset(name: str) -> str:
     return resources.files("nonstop.report.html").joinpath(name).read_text(encoding="utf-8")
 
 
-def _header(report: Report, scale: Scale) -> str:
+def _header(report: Report) -> str:
     r = report.requests
     window = report.window
     if window.start is not None and window.end is not None:
