@@ -75,8 +75,7 @@ def write_report(
     text = report_json(report)
     written = [_write_atomically(report_dir / REPORT_JSON, text)]
     saved = Report.model_validate_json(text)  # render what report.json says (ms times): re-renders match
-    for rendering in renderings:
-        written.append(_write_atomically(report_dir / rendering.filename, rendering.render(saved)))
+    written.extend(_write_atomically(report_dir / r.filename, r.render(saved)) for r in renderings)
     return written
 
 
