@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -282,7 +283,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as out:
+        with Path(args.markdown).open("w", encoding="utf-8") as out:
             out.write(table + "\n")
 
 

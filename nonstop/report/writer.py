@@ -101,8 +101,8 @@ def _write_atomically(path: Path, text: str) -> Path:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
-            os.chmod(temporary, 0o644)  # mkstemp makes 0600; a report is for others to read (artifacts, CI)
-            os.replace(temporary, path)
+            Path(temporary).chmod(0o644)  # mkstemp makes 0600; a report is for others to read (artifacts, CI)
+            Path(temporary).replace(path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
