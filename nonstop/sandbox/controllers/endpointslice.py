@@ -416,10 +416,11 @@ class EndpointSliceController(Controller[Key]):
             slice_["metadata"]["name"] = prefix + random_suffix()
             try:
                 self._remember(self.store.create(ENDPOINTSLICES, slice_))
-                return
             except ApiError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
+            else:
+                return
 
     # -- legacy v1 Endpoints ----------------------------------------------------------------------
 
