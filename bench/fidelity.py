@@ -114,7 +114,7 @@ def _ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
-def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: str, timeout: float = 180) -> Observed:
+def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: str, timeout: float = 180) -> Observed:  # noqa: C901, PLR0915 — one scenario's watchers and figures read top to bottom over shared locals
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     discovery = client.DiscoveryV1Api(api)
     namespace = f"fid-{uuid.uuid4().hex[:6]}"

@@ -112,7 +112,7 @@ class _EndpointLag:
     def _quietly(follow: Any) -> None:
         try:
             follow()
-        except Exception:  # the stream breaks when the sandbox stops; the figures are already taken
+        except Exception:  # noqa: BLE001 — the stream breaks when the sandbox stops; the figures are already taken
             return
 
     def _pods(self) -> None:

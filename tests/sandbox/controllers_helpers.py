@@ -133,7 +133,7 @@ class PodWatch:
     def _run(self) -> None:
         try:
             self._follow()
-        except Exception as exc:  # the stream ends when the test stops watching; before that, it is a failure
+        except Exception as exc:  # noqa: BLE001 — the stream ends when the test stops watching; before that, it is a failure
             if not self._stop.is_set():
                 self.failures.append(f"pod watch broke: {exc!r}")
 

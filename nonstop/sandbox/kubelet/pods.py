@@ -221,7 +221,7 @@ class PodWorker:
             self.ctx.ipam.release(self.uid)
             self.finished.set()
 
-    def _live(self) -> None:
+    def _live(self) -> None:  # noqa: C901, PLR0912 — the kubelet's sync of one pod, case by case as Kubernetes does it
         self.pod_ip = self.ctx.ipam.allocate(self.uid)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         spec = self.snapshot().get("spec", {})

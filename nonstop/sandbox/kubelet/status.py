@@ -48,7 +48,7 @@ def _regular_started(statuses: list[Obj]) -> bool:
     )
 
 
-def phase_of(
+def phase_of(  # noqa: C901, PLR0912 — the pod phase rules of Kubernetes, case by case
     statuses: list[Obj],
     restart_policy: str,
     *,
