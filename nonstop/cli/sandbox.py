@@ -12,7 +12,6 @@ loopback endpoint addresses), waits until the node is schedulable, applies, writ
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -290,9 +289,6 @@ def register(app: typer.Typer) -> None:  # noqa: C901, PLR0915 — the sandbox c
 
 
 EXTRAS = ("argo-rollouts", "argo-workflows")
-ARGO_WORKFLOWS_HOST_PID = "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS"
-"""Set to 1 to run Argo Workflows on the node anyway: its pods share the host's PID namespace, and a
-workflow pod was seen to signal every process of the machine (docs/gitops.md)."""
 
 
 def check_extras(names: list[str]) -> list[str]:
@@ -326,12 +322,6 @@ def _run_real(  # noqa: PLR0915 — the real control plane's start sequence, one
     from nonstop.sandbox.real.rollouts import ArgoRollouts
     from nonstop.sandbox.real.workflows import ARGOEXEC_IMAGE, ArgoWorkflows
 
-    if "argo-workflows" in extras and os.environ.get(ARGO_WORKFLOWS_HOST_PID) != "1":
-        raise InputError(
-            "--with argo-workflows is held back: a workflow pod's Argo executor sent SIGTERM to every "
-            "process on the machine (kill(-1)), since the node's pods share the host's PID namespace; "
-            f"set {ARGO_WORKFLOWS_HOST_PID}=1 only on a machine you can lose every process of"
-        )
     PodNetwork.check_possible()  # before a build or a start: one sentence when not root
     threading.Thread(target=_warm_client_imports, name="warm-imports", daemon=True).start()
     objects = read_manifests(apply)
