@@ -132,7 +132,7 @@ class _Progress:
         )  # fmt: skip
         try:
             self._sink(update)
-        except Exception as exc:  # a display must never break a drill
+        except Exception as exc:  # noqa: BLE001 — a display must never break a drill
             if not self._broken:
                 self._broken = True
                 log.warning("progress display failed; the drill goes on", error=str(exc))
@@ -290,7 +290,8 @@ def _watchers(kube: Kube, drill: Drill, target: Target, *, namespace: str, probe
 
 def _note_weak_evidence(observer: Observer, window: _Window, lease: DrillLease | None) -> None:
     """What makes the evidence weaker than it looks: a lost watch or Lease, blind spells of the watches
-    (the ordering check weighs each moment's uncertainty itself)."""
+    (the ordering check weighs each moment's uncertainty itself).
+    """
     if lost := observer.lost():
         window.problems.append(DrillProblem("observation-lost", lost))
     if lease is not None and lease.lost is not None:

@@ -118,7 +118,8 @@ class RequestsBlock(_Model):
 class PodEntry(_Model):
     """One `pods` entry: the pod's `checks.evidence.PodTimeline` (its moments as timestamps, under the
     same names; the uncertainties are not written) and the checks' verdicts on it. It is what a report
-    read back from report.json holds, so the HTML renders from it."""
+    read back from report.json holds, so the HTML renders from it.
+    """
 
     name: str
     role: PodRole

@@ -67,7 +67,8 @@ def test_an_untrusted_ordering_makes_the_drill_inconclusive_with_the_pod_named()
     assert trusted.verdict.verdict == "pass"
     blind = judge_drill(samples, [pod(stopped_accepting_uncertainty=2.5)], **judge)  # type: ignore[arg-type]
     assert blind.verdict.verdict == "inconclusive"
-    assert blind.verdict.reasons == (
+    reason = (
         "observation-lost: a watch was blind when pods changed, so their ordering cannot be judged: web-1 served "
-        "between 0.50 s and 3.00 s after leaving the endpoints (the minimum is 1 s)",
+        "between 0.50 s and 3.00 s after leaving the endpoints (the minimum is 1 s)"
     )
+    assert blind.verdict.reasons == (reason,)
