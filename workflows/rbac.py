@@ -71,13 +71,18 @@ _WHY = {
 
 
 NOT_GRANTED: tuple[type[Strategy], ...] = (Scale, Drain)
-"""Strategies the Role does not cover yet (they came after it: deployments/scale, nodes get/patch);
-the drill's preflight access review refuses them in a workflow."""
+"""Strategies the Role does not cover yet (they came after it: deployments/scale, nodes get/patch).
+
+The drill's preflight access review refuses them in a workflow.
+"""
 
 
 def drill_permissions() -> set[Permission]:
-    """Every permission any drill shape uses: each strategy's permissions over every kind, decision
-    and chaos setting the spec allows (strategies in NOT_GRANTED left out)"""
+    """Every permission any drill shape uses.
+
+    Each strategy's permissions over every kind, decision and chaos setting the spec allows
+    (strategies in NOT_GRANTED left out).
+    """
     shapes = [("Deployment", s) for s in STRATEGIES.values() if s not in NOT_GRANTED]
     shapes += [("Rollout", s) for s in STRATEGIES.values() if s.on_rollout]
     needed: set[Permission] = set()

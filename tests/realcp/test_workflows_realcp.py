@@ -20,7 +20,6 @@ this machine's CPUs (2 in CI), so the real scheduler would leave the drill Pendi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -39,7 +38,7 @@ from tests.realcp.sandbox_up import real_sandbox_with, require_built
 from workflows.render import render_manifests, write_manifests
 from workflows.submit import drill_workflow
 
-pytestmark = [pytest.mark.realcp, pytest.mark.slow, pytest.mark.hostpids]  # never in CI: see docs/gitops.md
+pytestmark = [pytest.mark.realcp, pytest.mark.slow]
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 
@@ -48,8 +47,7 @@ GROUP, VERSION = "argoproj.io", "v1alpha1"
 def sandbox(realcp_binary: Path, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     require_built(workflows_binary_path(), "Argo Workflows")
     tmp = tmp_path_factory.mktemp("workflows")
-    env = {**os.environ, "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS": "1"}  # what this module is held back for
-    with real_sandbox_with("argo-workflows", tmp, env=env) as kubeconfig:
+    with real_sandbox_with("argo-workflows", tmp) as kubeconfig:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         yield (kubeconfig, api, tmp)
         api.close()
@@ -202,7 +200,8 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
 def test_the_rendered_cron_workflow_fires_and_its_workflow_promotes_the_fixed_manifest(sandbox: Any) -> None:
     """The rendered CronWorkflow, its schedule set to `* * * * *` (the one change; the drill it carries
     names no namespace, so it drills `web` where the Workflow runs), created beside the fixed manifest.
-    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test."""
+    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test.
+    """
     _, _, tmp = sandbox
     seen: dict[str, Any] = {}
 

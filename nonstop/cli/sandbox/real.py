@@ -9,7 +9,6 @@ start, the `--apply` objects are created and the kubeconfig is written, last.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -27,12 +26,9 @@ if TYPE_CHECKING:
     from nonstop.sandbox.real.controller import InClusterController
     from nonstop.sandbox.real.controlplane import RealControlPlane
 
-__all__ = ["ARGO_WORKFLOWS_HOST_PID", "EXTRAS", "check_extras", "run_real"]
+__all__ = ["EXTRAS", "check_extras", "run_real"]
 
 EXTRAS = ("argo-rollouts", "argo-workflows")
-ARGO_WORKFLOWS_HOST_PID = "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS"
-"""Set to 1 to run Argo Workflows on the node anyway: its pods share the host's PID namespace, and a
-workflow pod was seen to signal every process of the machine (docs/gitops.md)."""
 
 
 def check_extras(names: list[str]) -> list[str]:
@@ -62,12 +58,6 @@ def run_real(
     from nonstop.sandbox.real.controlplane import RealControlPlane
     from nonstop.sandbox.real.manifests import apply_manifests, read_manifests
 
-    if "argo-workflows" in extras and os.environ.get(ARGO_WORKFLOWS_HOST_PID) != "1":
-        raise InputError(
-            "--with argo-workflows is held back: a workflow pod's Argo executor sent SIGTERM to every "
-            "process on the machine (kill(-1)), since the node's pods share the host's PID namespace; "
-            f"set {ARGO_WORKFLOWS_HOST_PID}=1 only on a machine you can lose every process of"
-        )
     PodNetwork.check_possible()  # before a build or a start: one sentence when not root
     threading.Thread(target=_warm_client_imports, name="warm-imports", daemon=True).start()
     objects = read_manifests(apply)
