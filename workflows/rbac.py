@@ -20,7 +20,6 @@ from typing import Any
 from nonstop.permissions import Permission
 from nonstop.strategies import STRATEGIES, Strategy
 from nonstop.strategies.drain import Drain
-from nonstop.strategies.scale import Scale
 from workflows.names import ROLE, SERVICE_ACCOUNT
 
 __all__ = [
@@ -61,6 +60,7 @@ _WHY = {
     ("", "events"): "the namespace's events go into the timeline",
     ("discovery.k8s.io", "endpointslices"): "endpoint ordering: the Service's EndpointSlices",
     ("apps", "deployments"): "restart/image/undo/pause/verified-revision patches; the `<name>-canary` Deployment",
+    ("apps", "deployments/scale"): "the scale strategy: scale the target, and back on rollback or abort",
     ("apps", "replicasets"): "rollout progress and `kubectl rollout undo`'s revision lookup",
     ("argoproj.io", "rollouts"): "observe a Rollout; the Argo Rollouts CLI's promote patch",
     ("argoproj.io", "rollouts/status"): "the Argo Rollouts CLI's status patches (promote, abort)",
@@ -70,10 +70,11 @@ _WHY = {
 }
 
 
-NOT_GRANTED: tuple[type[Strategy], ...] = (Scale, Drain)
-"""Strategies the Role does not cover yet (they came after it: deployments/scale, nodes get/patch).
+NOT_GRANTED: tuple[type[Strategy], ...] = (Drain,)
+"""Strategies the Role cannot cover: `drain` cordons a Node (get/patch on nodes), which is cluster-scoped.
 
-The drill's preflight access review refuses them in a workflow.
+A namespaced Role cannot grant it, and a ClusterRole able to cordon any node is the operator's to
+give deliberately; without it the drill's preflight access review refuses `drain` in a workflow.
 """
 
 
