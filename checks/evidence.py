@@ -39,7 +39,7 @@ class RequestSample:
     """The pod that last answered on the connection that failed, when known: the one the retry hid."""
 
     def counted(self, *, count_retries: bool) -> RequestSample:
-        """This request as the budget counts it: a retried success is a `retried` failure of `retried_pod`."""
+        """The request as the budget counts it: a retried success is a `retried` failure of `retried_pod`."""
         if not count_retries or not self.retries or self.failure is not None:
             return self
         return replace(self, failure="retried", pod=self.retried_pod)

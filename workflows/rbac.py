@@ -70,7 +70,8 @@ _WHY = {
 
 def drill_permissions() -> set[Permission]:
     """Every permission any drill shape uses: `required_permissions` over every kind, strategy,
-    decision and chaos setting the spec allows"""
+    decision and chaos setting the spec allows.
+    """
     shapes = [("Deployment", s) for s in ("restart", "image", "canary", "external")] + [("Rollout", "external")]
     needed: set[Permission] = set()
     for (kind, strategy), on_pass, on_fail, terminate in itertools.product(

@@ -202,7 +202,8 @@ class Observer:
 
     def wait_for_change(self, timeout: float, *, since: int | None = None) -> None:
         """Wait for the next change or `timeout` seconds; with `since` (a `changes` value), return at
-        once if something changed after it — a change that came while the caller was busy is not lost."""
+        once if something changed after it — a change that came while the caller was busy is not lost.
+        """
         with self._changed:
             if since is None or self._changes == since:
                 self._changed.wait(timeout)

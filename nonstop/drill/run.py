@@ -133,7 +133,7 @@ class _Progress:
         )  # fmt: skip
         try:
             self._sink(update)
-        except Exception as exc:  # a display must never break a drill
+        except Exception as exc:  # noqa: BLE001 — a display must never break a drill
             if not self._broken:
                 self._broken = True
                 log.warning("progress display failed; the drill goes on", error=str(exc))

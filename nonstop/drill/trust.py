@@ -36,7 +36,8 @@ class OrderingBounds:
 
 def ordering_bounds(record: PodRecord) -> OrderingBounds | None:
     """The interval the pod's serve-after-unready figure lies in; None when the check does not judge it
-    on timings (never served, not terminated, not measurable, or a transition missing altogether)."""
+    on timings (never served, not terminated, not measurable, or a transition missing altogether).
+    """
     if not record.was_serving or not record.measurable or record.endpoint_unready_at is None:
         return None
     stops = [

@@ -169,8 +169,10 @@ class ApiServer:
         return self.resources.serve(h, req, query=query, body=body, info=info)
 
     def _log_once(self, info: dict[str, Any], code: int) -> None:
-        """Record a resource request as its answer is about to leave: a client that saw the answer and then
-        asks for the log's mark must find the request before that mark."""
+        """Record a resource request as its answer is about to leave.
+
+        A client that saw the answer and then asks for the log's mark must find the request before that mark.
+        """
         if info["resource"] and not info.get("logged"):
             self._log(info, code, resource=info["resource"], dry_run=info.get("dry_run", False))
             info["logged"] = True

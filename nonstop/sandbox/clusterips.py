@@ -32,8 +32,10 @@ def allocate(ips: ClusterIPAllocator, obj: Obj) -> str | None:
                 [
                     (
                         "spec.clusterIPs",
-                        f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
-                        "the provided IP is not in the valid range",
+                        (
+                            f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
+                            "the provided IP is not in the valid range"
+                        ),
                     )
                 ],
             )

@@ -54,6 +54,21 @@ def _spec_like(obj: Obj) -> dict[str, Any]:
     return body
 
 
+def _keep_all_but_status(current: Obj, new: Obj) -> None:
+    """A `/status` write changes the status only: everything else, labels too, stays as in `current`."""
+    for key in list(new):
+        if key not in ("metadata", "status", "apiVersion", "kind"):
+            del new[key]
+    for key, value in current.items():
+        if key not in ("metadata", "status", "apiVersion", "kind"):
+            new[key] = copy.deepcopy(value)
+    new_meta, cur_meta = new["metadata"], current["metadata"]
+    if "labels" in cur_meta:
+        new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
+    else:
+        new_meta.pop("labels", None)
+
+
 class Registry:
     """The API server's object semantics; the HTTP layer calls one method per verb."""
 
@@ -135,14 +150,7 @@ class Registry:
         meta = obj.setdefault("metadata", {})
         self._check_kind(kind, obj)
         if kind.namespaced:
-            body_ns = meta.get("namespace")
-            if body_ns and namespace and body_ns != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            namespace = namespace or body_ns or "default"
-            meta["namespace"] = namespace
-            self._check_namespace_open(namespace)
+            self._place_in_namespace(meta, namespace)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
         for server_set in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
@@ -158,15 +166,19 @@ class Registry:
             allocated = clusterips.allocate(self.ips, obj)
         if dry_run:
             return self.present(kind, obj)
-        try:
-            created = self.store.create(kind, obj, manager="")
-        except ApiError:
-            if allocated:
-                self.ips.release(allocated)
-            raise
+        created = self._store_new(kind, obj, allocated)
         if kind is NAMESPACES:
             fill_namespace(self.store, created["metadata"]["name"])
         return self.present(kind, created)
+
+    def _store_new(self, kind: Kind, obj: Obj, allocated_ip: str | None) -> Obj:
+        """Store a new object; a Service's ClusterIP goes back to the pool when that fails."""
+        try:
+            return self.store.create(kind, obj, manager="")
+        except ApiError:
+            if allocated_ip:
+                self.ips.release(allocated_ip)
+            raise
 
     def _check_kind(self, kind: Kind, obj: Obj) -> None:
         api_version, kind_name = obj.get("apiVersion"), obj.get("kind")
@@ -177,6 +189,15 @@ class Registry:
                     f"the API version in the data ({api_version}) does not match the expected API version "
                     f"({kind.api_version})"
                 )
+
+    def _place_in_namespace(self, meta: Obj, namespace: str | None) -> None:
+        """Set a new object's namespace: the URL's or its own (they must agree), else "default"; it must be open."""
+        body_ns = meta.get("namespace")
+        if body_ns and namespace and body_ns != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        namespace = namespace or body_ns or "default"
+        meta["namespace"] = namespace
+        self._check_namespace_open(namespace)
 
     def _check_namespace_open(self, namespace: str) -> None:
         ns = self.store.find(NAMESPACES, None, namespace)
@@ -244,16 +265,7 @@ class Registry:
             new_meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = cur_meta["name"]
         has_status = "status" in kind.subresources
         if subresource == "status":
-            for key in list(new):
-                if key not in ("metadata", "status", "apiVersion", "kind"):
-                    del new[key]
-            for key, value in current.items():
-                if key not in ("metadata", "status", "apiVersion", "kind"):
-                    new[key] = copy.deepcopy(value)
-            if "labels" in cur_meta:
-                new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
-            else:
-                new_meta.pop("labels", None)
+            _keep_all_but_status(current, new)
             default_status(kind, new)
             bump = False
         else:

@@ -221,7 +221,7 @@ class Strategy:
         return is_complete(stage.kube.get_deployment(stage.namespace, stage.target.name), "Deployment")
 
     def old_gone(self, stage: Stage, pods: Sequence[PodView]) -> bool:
-        """Has every pod the rollout removed exited? (Here: every deleted pod.)"""
+        """Has every pod the rollout removed exited? Here: every deleted pod."""
         return all(p.exited_at is not None for p in pods if p.deleted_at is not None)
 
     def evictions_over(self, pods: Sequence[PodView]) -> bool:

@@ -1,5 +1,6 @@
 """`canary`: a `<name>-canary` Deployment with the new image beside the stable one; promote rolls the
-stable Deployment to the canary's template, anything else deletes the canary."""
+stable Deployment to the canary's template, anything else deletes the canary.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ class External(Strategy):
 
     def _canary_in_progress(self, stage: Stage) -> str | None:
         """An Argo Rollout between its stable and its canary version: the window opens now, the stable pods
-        are the old ones. Returns which step it ran under, for the report; None when no canary is in progress."""
+        are the old ones. Returns which step it ran under, for the report; None when no canary is in progress.
+        """
         name = self.spec.target.name
         rollout = stage.kube.get_rollout(stage.namespace, name)
         status = rollout.get("status") or {}

@@ -1,5 +1,6 @@
 """`scale`: `kubectl scale` through `/scale`, as an HPA scales down — the pods it removes are judged;
-rollback and abort scale back to the count before."""
+rollback and abort scale back to the count before.
+"""
 
 from __future__ import annotations
 

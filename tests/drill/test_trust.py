@@ -29,8 +29,8 @@ def test_a_late_seen_deletion_cannot_carry_a_pass() -> None:
     bounds = ordering_bounds(record)
     assert bounds is not None
     assert round(bounds.low, 3) == 0.5
-    assert untrusted_orderings([record], 1.0) == ["web-1 served between 0.50 s and 3.00 s after leaving the "
-                                                  "endpoints (the minimum is 1 s)"]  # fmt: skip
+    assert untrusted_orderings([record], 1.0) == [("web-1 served between 0.50 s and 3.00 s after leaving the "
+                                                  "endpoints (the minimum is 1 s)")]  # fmt: skip
 
 
 def test_a_late_seen_endpoint_departure_cannot_carry_a_fail() -> None:

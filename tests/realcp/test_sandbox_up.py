@@ -1,5 +1,6 @@
 """`nonstop sandbox up --control-plane real`: the control plane and our node; applies, writes the kubeconfig
-last; SIGTERM removes both, and the node's network namespace."""
+last; SIGTERM removes both, and the node's network namespace.
+"""
 
 from __future__ import annotations
 

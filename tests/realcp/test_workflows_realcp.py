@@ -202,7 +202,8 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
 def test_the_rendered_cron_workflow_fires_and_its_workflow_promotes_the_fixed_manifest(sandbox: Any) -> None:
     """The rendered CronWorkflow, its schedule set to `* * * * *` (the one change; the drill it carries
     names no namespace, so it drills `web` where the Workflow runs), created beside the fixed manifest.
-    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test."""
+    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test.
+    """
     _, _, tmp = sandbox
     seen: dict[str, Any] = {}
 

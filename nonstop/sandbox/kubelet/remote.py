@@ -219,12 +219,13 @@ class HttpNodeApi:
                     content_type="application/merge-patch+json",
                     what=f"patch Event {namespace}/{name}",
                 )
-                with self._events_lock:
-                    self._recent[key] = (name, count + 1)
-                return
             except ApiError as exc:
                 if exc.code != 404:
                     raise
+            else:
+                with self._events_lock:
+                    self._recent[key] = (name, count + 1)
+                return
         body = event_body(
             involved,
             reason=reason,
