@@ -42,42 +42,35 @@ def _details(name: str, group: str, kind: str) -> dict[str, Any]:
     return {"name": name, **({"group": group} if group else {}), "kind": kind}
 
 
+def _about(code: int, reason: str, template: str, resource: str, group: str, name: str) -> ApiError:
+    """An error about one named object; `{what}` in `template` stands for `<resource>[.<group>] "<name>"`."""
+    what = f'{_qualified(resource, group)} "{name}"'
+    return ApiError(code, reason, template.format(what=what), details=_details(name, group, resource))
+
+
 def not_found(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        404,
-        "NotFound",
-        f'{_qualified(resource, group)} "{name}" not found',
-        details=_details(name, group, resource),
-    )
+    return _about(404, "NotFound", "{what} not found", resource, group, name)
 
 
 def already_exists(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "AlreadyExists",
-        f'{_qualified(resource, group)} "{name}" already exists',
-        details=_details(name, group, resource),
-    )
+    return _about(409, "AlreadyExists", "{what} already exists", resource, group, name)
 
 
 def conflict(resource: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        409,
-        "Conflict",
-        f'Operation cannot be fulfilled on {_qualified(resource, group)} "{name}": the object has been '
-        "modified; please apply your changes to the latest version and try again",
-        details=_details(name, group, resource),
+    template = (
+        "Operation cannot be fulfilled on {what}: the object has been modified; "
+        "please apply your changes to the latest version and try again"
     )
+    return _about(409, "Conflict", template, resource, group, name)
 
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str]]) -> ApiError:
     """422 Invalid; `causes` are (field, message) pairs."""
-    qualified = f"{kind}.{group}" if group else kind
     text = "; ".join(f"{field}: {msg}" for field, msg in causes)
     return ApiError(
         422,
         "Invalid",
-        f'{qualified} "{name}" is invalid: {text}',
+        f'{_qualified(kind, group)} "{name}" is invalid: {text}',
         details={
             **_details(name, group, kind),
             "causes": [{"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes],

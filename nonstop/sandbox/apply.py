@@ -9,40 +9,19 @@ a `metadata.resourceVersion` in the configuration is a precondition). Errors are
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError, bad_request, not_found
+from nonstop.sandbox.apiroute import TRUE_VALUES
+from nonstop.sandbox.kinds import Kind
 from nonstop.sandbox.managedfields import apply_config
+from nonstop.sandbox.registry import Registry
+from nonstop.sandbox.writeretry import retry_races, unless_raced
 
-if TYPE_CHECKING:
-    from nonstop.sandbox.kinds import Kind
-    from nonstop.sandbox.registry import Registry
-
-__all__ = ["APPLY_YAML", "is_apply", "load_yaml", "patch_options", "server_side_apply"]
+__all__ = ["APPLY_YAML", "is_apply", "patch_options", "server_side_apply"]
 
 APPLY_YAML = "application/apply-patch+yaml"
-_TRUE = ("true", "True", "1")
 _FALSE = ("false", "False", "0")
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML as the apiserver reads it: a date stays a string."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_yaml(raw: bytes) -> Any:
-    """A YAML (or JSON) request body; 400 when it is not YAML."""
-    try:
-        return yaml.load(raw, Loader=_Loader)  # noqa: S506 - a SafeLoader without timestamps
-    except yaml.YAMLError as exc:
-        raise bad_request(f"error decoding YAML: {exc}") from exc
 
 
 def is_apply(content_type: str) -> bool:
@@ -65,7 +44,7 @@ def _invalid_options(field: str, reason: str, message: str) -> ApiError:
 def patch_options(content_type: str, query: dict[str, str]) -> bool:
     """Check a PATCH's `fieldManager` and `force` as the apiserver does; returns `force`."""
     manager, force = query.get("fieldManager"), query.get("force")
-    if force is not None and force not in (*_TRUE, *_FALSE):
+    if force is not None and force not in (*TRUE_VALUES, *_FALSE):
         raise bad_request(f'invalid boolean value for "force": {force!r}')
     if not is_apply(content_type):
         if force is not None:
@@ -76,7 +55,7 @@ def patch_options(content_type: str, query: dict[str, str]) -> bool:
         raise _invalid_options("fieldManager", "FieldValueRequired", "Required value: is required for apply patch")
     if manager is not None and len(manager) > 128:
         raise _invalid_options("fieldManager", "FieldValueTooLong", "Too long: may not be more than 128 bytes")
-    return force in _TRUE
+    return force in TRUE_VALUES
 
 
 def _gvk(obj: dict[str, Any]) -> str:
@@ -114,7 +93,9 @@ def server_side_apply(
     if kind.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
         raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
     precondition = meta.get("resourceVersion") or None
-    for _attempt in range(20):
+
+    def attempt() -> tuple[int, dict[str, Any]] | None:
+        """One read-apply-write; None when another writer came first."""
         live = registry.store.find(kind, namespace, name)
         if live is None:
             if subresource:
@@ -127,21 +108,14 @@ def server_side_apply(
                 return 201, registry.create(kind, namespace, created, dry_run=dry_run)
             except ApiError as exc:
                 if exc.reason == "AlreadyExists":
-                    continue  # created meanwhile: apply to it
+                    return None  # created meanwhile: apply to it
                 raise
         merged = apply_config(kind, live, config, manager, force=force, subresource=subresource)
-        try:
-            written = registry.write(
-                kind,
-                live,
-                merged,
-                subresource=subresource,
-                expect_rv=precondition or live["metadata"]["resourceVersion"],
-                dry_run=dry_run,
-            )
-        except ApiError as exc:
-            if exc.reason == "Conflict" and not precondition:
-                continue  # another writer won the race: apply to the newer object
-            raise
-        return 200, written
-    raise ApiError(409, "Conflict", f"too many concurrent writers on {kind.resource} {name!r}")
+        expect_rv = precondition or live["metadata"]["resourceVersion"]
+        written = unless_raced(
+            precondition,
+            lambda: registry.write(kind, live, merged, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run),
+        )
+        return None if written is None else (200, written)
+
+    return retry_races(kind, name, attempt)

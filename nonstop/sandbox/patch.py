@@ -7,15 +7,20 @@
   conditions by type, …) and the directives kubectl sends: `$patch` (merge/replace/delete),
   `$setElementOrder/<list>`, `$retainKeys`, `$deleteFromPrimitiveList/<list>`.
 
-Errors raise `PatchError`; the registry answers them with 422 (or 400 for a malformed document).
+`patcher` picks one by a request's Content-Type (415 for any other, and for strategic merge on a
+custom kind). Errors raise `PatchError`; the registry answers them with 422 (or 400 for a malformed
+document).
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["PatchError", "json_patch", "merge_patch", "strategic_merge_patch"]
+from nonstop.sandbox.apierrors import ApiError
+
+__all__ = ["PatchError", "json_patch", "merge_patch", "patcher", "strategic_merge_patch"]
 
 
 class PatchError(Exception):
@@ -72,47 +77,51 @@ def _parent(doc: Any, parts: list[str]) -> Any:
     return current
 
 
-def _get(doc: Any, parts: list[str]) -> Any:
-    if not parts:
-        return doc
+# What a pointer to a place that is not there answers, by operation ("add" may name a new key).
+_MISSING = {"get": "path element {last!r} does not exist", "remove": "unable to remove nonexistent key: {last}"}
+_NOT_CONTAINER = {
+    "get": "path element {last!r} is not a container",
+    "add": "cannot add {last!r} to a non-container",
+    "remove": "cannot remove {last!r} from a non-container",
+}
+
+
+def _slot(doc: Any, parts: list[str], op: str) -> tuple[Any, Any]:
+    """The container the pointer's last element is in, and its place there (a map key or a list index)."""
     parent = _parent(doc, parts)
     last = parts[-1]
     if isinstance(parent, dict):
-        if last not in parent:
-            raise PatchError(f"path element {last!r} does not exist")
-        return parent[last]
+        if op != "add" and last not in parent:
+            raise PatchError(_MISSING[op].format(last=last))
+        return parent, last
     if isinstance(parent, list):
-        return parent[_index(parent, last, for_add=False)]
-    raise PatchError(f"path element {last!r} is not a container")
+        return parent, _index(parent, last, for_add=op == "add")
+    raise PatchError(_NOT_CONTAINER[op].format(last=last))
+
+
+def _get(doc: Any, parts: list[str]) -> Any:
+    if not parts:
+        return doc
+    parent, at = _slot(doc, parts, "get")
+    return parent[at]
 
 
 def _add(doc: Any, parts: list[str], value: Any) -> Any:
     if not parts:
         return value
-    parent = _parent(doc, parts)
-    last = parts[-1]
+    parent, at = _slot(doc, parts, "add")
     if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_index(parent, last, for_add=True), value)
+        parent[at] = value
     else:
-        raise PatchError(f"cannot add {last!r} to a non-container")
+        parent.insert(at, value)
     return doc
 
 
 def _remove(doc: Any, parts: list[str]) -> Any:
     if not parts:
         raise PatchError("cannot remove the whole document")
-    parent = _parent(doc, parts)
-    last = parts[-1]
-    if isinstance(parent, dict):
-        if last not in parent:
-            raise PatchError(f"unable to remove nonexistent key: {last}")
-        del parent[last]
-    elif isinstance(parent, list):
-        del parent[_index(parent, last, for_add=False)]
-    else:
-        raise PatchError(f"cannot remove {last!r} from a non-container")
+    parent, at = _slot(doc, parts, "remove")
+    del parent[at]
     return doc
 
 
@@ -285,3 +294,29 @@ def _strip_directives(value: Any) -> Any:
     if isinstance(value, list):
         return [_strip_directives(v) for v in value]
     return value
+
+
+# -- by content type ---------------------------------------------------------------------------
+
+
+def patcher(content_type: str, *, custom: bool) -> Callable[[Any, Any], Any]:
+    """The patch function a PATCH's Content-Type names; 415 as the apiserver answers an unknown one."""
+    media = content_type.split(";", maxsplit=1)[0].strip().lower()
+    patch = _FORMATS.get(media)
+    if patch is not None and not (custom and patch is strategic_merge_patch):  # merge keys: built-in kinds only
+        return patch
+    accepted = "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    if patch is None:
+        accepted += ", application/strategic-merge-patch+json"
+    raise ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: {accepted}",
+    )
+
+
+_FORMATS: dict[str, Callable[[Any, Any], Any]] = {
+    "application/json-patch+json": json_patch,
+    "application/merge-patch+json": merge_patch,
+    "application/strategic-merge-patch+json": strategic_merge_patch,
+}

@@ -17,41 +17,31 @@ from typing import Any
 
 import structlog
 
-from nonstop.sandbox import hpa
+from nonstop.sandbox import clusterips, hpa
 from nonstop.sandbox.access import AccessRules, review_access
-from nonstop.sandbox.apierrors import ApiError, bad_request, invalid, not_found
-from nonstop.sandbox.apply import server_side_apply
+from nonstop.sandbox.apierrors import ApiError, bad_request, not_found
 from nonstop.sandbox.builtin_objects import fill_namespace
 from nonstop.sandbox.cascade import Cascade
 from nonstop.sandbox.defaults import ClusterIPAllocator, apply_defaults, default_status, validate
+from nonstop.sandbox.deleteoptions import check_preconditions, mark_deleting, propagation_policy, success
 from nonstop.sandbox.deletion import delete_pod_gracefully
 from nonstop.sandbox.disruption import check_eviction, pdb_status
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_kind, require
+from nonstop.sandbox.kindviews import HPA_V1, HPA_V2, NEW_EVENTS, as_viewed, stored
 from nonstop.sandbox.managedfields import track_update
-from nonstop.sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from nonstop.sandbox.selectors import (
-    FieldSelector,
-    LabelSelector,
-)
-from nonstop.sandbox.store import Obj, Store, now_rfc3339
+from nonstop.sandbox.patch import PatchError, patcher
+from nonstop.sandbox.scale import replicas_of, scale_of
+from nonstop.sandbox.selectors import FieldSelector, LabelSelector
+from nonstop.sandbox.store import Obj, Store
+from nonstop.sandbox.writeretry import retry_races, unless_raced
 
-__all__ = ["CORE_EVENTS", "HPA_V1", "HPA_V2", "NEW_EVENTS", "AccessRules", "Registry", "to_new_event"]
+__all__ = ["AccessRules", "Registry", "list_object"]
 
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-_PATCH_TYPES = {
-    "application/json-patch+json": "json",
-    "application/merge-patch+json": "merge",
-    "application/strategic-merge-patch+json": "strategic",
-}
-
 
 NAMESPACES = require("", "v1", "namespaces")
 PODS = require("", "v1", "pods")
-CORE_EVENTS = require("", "v1", "events")
-NEW_EVENTS = require("events.k8s.io", "v1", "events")
-HPA_V1 = require("autoscaling", "v1", "horizontalpodautoscalers")
-HPA_V2 = require("autoscaling", "v2", "horizontalpodautoscalers")
 PDBS = require("policy", "v1", "poddisruptionbudgets")
 SERVICES = require("", "v1", "services")
 NODES = require("", "v1", "nodes")
@@ -62,6 +52,21 @@ def _spec_like(obj: Obj) -> dict[str, Any]:
     body = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
     body["__annotations"] = (obj.get("metadata") or {}).get("annotations") or {}
     return body
+
+
+def _keep_all_but_status(current: Obj, new: Obj) -> None:
+    """A `/status` write changes the status only: everything else, labels too, stays as in `current`."""
+    for key in list(new):
+        if key not in ("metadata", "status", "apiVersion", "kind"):
+            del new[key]
+    for key, value in current.items():
+        if key not in ("metadata", "status", "apiVersion", "kind"):
+            new[key] = copy.deepcopy(value)
+    new_meta, cur_meta = new["metadata"], current["metadata"]
+    if "labels" in cur_meta:
+        new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
+    else:
+        new_meta.pop("labels", None)
 
 
 class Registry:
@@ -98,11 +103,7 @@ class Registry:
     # -- reading ---------------------------------------------------------------------------------
 
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj:
-        if kind is NEW_EVENTS:
-            return to_new_event(self.store.get(CORE_EVENTS, namespace, name))
-        if kind is HPA_V1:
-            return hpa.to_v1(self.store.get(HPA_V2, namespace, name))
-        return self.present(kind, self.store.get(kind, namespace, name))
+        return self.present(kind, as_viewed(kind, self.store.get(stored(kind), namespace, name)))
 
     def list(
         self,
@@ -111,15 +112,10 @@ class Registry:
         labels: LabelSelector | None = None,
         fields: FieldSelector | None = None,
     ) -> tuple[list[Obj], int]:
-        source = CORE_EVENTS if kind is NEW_EVENTS else HPA_V2 if kind is HPA_V1 else kind
-        items, rv = self.store.list(source, namespace)
-        if kind is NEW_EVENTS:
-            items = [to_new_event(item) for item in items]
-        elif kind is HPA_V1:
-            items = [hpa.to_v1(item) for item in items]
+        items, rv = self.store.list(stored(kind), namespace)
         out = [
             self.present(kind, item)
-            for item in items
+            for item in (as_viewed(kind, item) for item in items)
             if (labels is None or labels.matches(item["metadata"].get("labels")))
             and (fields is None or fields.matches(item))
         ]
@@ -135,7 +131,7 @@ class Registry:
 
     # -- create ----------------------------------------------------------------------------------
 
-    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False, manager: str = "") -> Obj:  # noqa: C901, PLR0912 — the create steps of the real registry, in its order
+    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False, manager: str = "") -> Obj:
         """Create an object; `manager` is the field manager of this Update (none: managedFields as sent)."""
         if kind.resource == "selfsubjectaccessreviews":
             return self.review_access(body)
@@ -154,14 +150,7 @@ class Registry:
         meta = obj.setdefault("metadata", {})
         self._check_kind(kind, obj)
         if kind.namespaced:
-            body_ns = meta.get("namespace")
-            if body_ns and namespace and body_ns != namespace:
-                raise bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            namespace = namespace or body_ns or "default"
-            meta["namespace"] = namespace
-            self._check_namespace_open(namespace)
+            self._place_in_namespace(meta, namespace)
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + "".join(random.choice(_NAME_CHARS) for _ in range(5))
         for server_set in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
@@ -174,50 +163,22 @@ class Registry:
             track_update(kind, None, obj, manager)
         allocated = None
         if kind is SERVICES:
-            allocated = self._allocate_cluster_ip(obj)
+            allocated = clusterips.allocate(self.ips, obj)
         if dry_run:
             return self.present(kind, obj)
-        try:
-            created = self.store.create(kind, obj, manager="")
-        except ApiError:
-            if allocated:
-                self.ips.release(allocated)
-            raise
+        created = self._store_new(kind, obj, allocated)
         if kind is NAMESPACES:
             fill_namespace(self.store, created["metadata"]["name"])
         return self.present(kind, created)
 
-    def _allocate_cluster_ip(self, obj: Obj) -> str | None:
-        spec = obj.setdefault("spec", {})
-        if spec.get("type") == "ExternalName":
-            return None
-        wanted = str(spec.get("clusterIP") or "")
-        if wanted == "None":
-            spec["clusterIPs"] = ["None"]
-            return None
-        if wanted:
-            if not self.ips.contains(wanted):
-                raise invalid(
-                    "Service",
-                    "",
-                    obj["metadata"]["name"],
-                    [
-                        (
-                            "spec.clusterIPs",
-                            (
-                                f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
-                                "the provided IP is not in the valid range"
-                            ),
-                        )
-                    ],
-                )
-            self.ips.reserve(wanted)
-            ip = wanted
-        else:
-            ip = self.ips.allocate()
-        spec["clusterIP"] = ip
-        spec["clusterIPs"] = [ip]
-        return ip
+    def _store_new(self, kind: Kind, obj: Obj, allocated_ip: str | None) -> Obj:
+        """Store a new object; a Service's ClusterIP goes back to the pool when that fails."""
+        try:
+            return self.store.create(kind, obj, manager="")
+        except ApiError:
+            if allocated_ip:
+                self.ips.release(allocated_ip)
+            raise
 
     def _check_kind(self, kind: Kind, obj: Obj) -> None:
         api_version, kind_name = obj.get("apiVersion"), obj.get("kind")
@@ -228,6 +189,15 @@ class Registry:
                     f"the API version in the data ({api_version}) does not match the expected API version "
                     f"({kind.api_version})"
                 )
+
+    def _place_in_namespace(self, meta: Obj, namespace: str | None) -> None:
+        """Set a new object's namespace: the URL's or its own (they must agree), else "default"; it must be open."""
+        body_ns = meta.get("namespace")
+        if body_ns and namespace and body_ns != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        namespace = namespace or body_ns or "default"
+        meta["namespace"] = namespace
+        self._check_namespace_open(namespace)
 
     def _check_namespace_open(self, namespace: str) -> None:
         ns = self.store.find(NAMESPACES, None, namespace)
@@ -271,7 +241,7 @@ class Registry:
             kind, current, body, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run, manager=manager
         )
 
-    def write(  # noqa: C901, PLR0912 — the update steps of the real registry, in its order
+    def write(
         self,
         kind: Kind,
         current: Obj,
@@ -295,16 +265,7 @@ class Registry:
             new_meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = cur_meta["name"]
         has_status = "status" in kind.subresources
         if subresource == "status":
-            for key in list(new):
-                if key not in ("metadata", "status", "apiVersion", "kind"):
-                    del new[key]
-            for key, value in current.items():
-                if key not in ("metadata", "status", "apiVersion", "kind"):
-                    new[key] = copy.deepcopy(value)
-            if "labels" in cur_meta:
-                new_meta["labels"] = copy.deepcopy(cur_meta["labels"])
-            else:
-                new_meta.pop("labels", None)
+            _keep_all_but_status(current, new)
             default_status(kind, new)
             bump = False
         else:
@@ -317,11 +278,7 @@ class Registry:
             validate(kind, new, current)
             bump = _spec_like(new) != _spec_like(current)
         if kind is SERVICES and subresource != "status":
-            spec = new.setdefault("spec", {})
-            old_spec = current.get("spec") or {}
-            if old_spec.get("clusterIP") and not spec.get("clusterIP"):
-                spec["clusterIP"] = old_spec["clusterIP"]
-                spec["clusterIPs"] = old_spec.get("clusterIPs", [old_spec["clusterIP"]])
+            clusterips.keep(current, new)
         if manager:
             track_update(kind, current, new, manager, subresource=subresource)
         if dry_run:
@@ -344,46 +301,30 @@ class Registry:
         dry_run: bool = False,
         manager: str = "",
     ) -> Obj:
-        patch_type = _PATCH_TYPES.get(content_type.split(";", maxsplit=1)[0].strip().lower())
-        if patch_type is None:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                "the body of the request was in an unknown format - accepted media types include: "
-                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
-                "application/strategic-merge-patch+json",
-            )
-        if patch_type == "strategic" and kind.custom:
-            raise ApiError(
-                415,
-                "UnsupportedMediaType",
-                "the body of the request was in an unknown format - accepted media types include: "
-                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
-            )
-        for _attempt in range(20):
+        patch = patcher(content_type, custom=kind.custom)
+        precondition = None
+        if isinstance(patch_body, dict):
+            precondition = (patch_body.get("metadata") or {}).get("resourceVersion")
+
+        def attempt() -> Obj | None:
+            """One read-patch-write; None when another writer came first."""
             current = self.store.get(kind, namespace, name)
-            original = self._scale_of(kind, current) if subresource == "scale" else current
+            original = scale_of(kind, current) if subresource == "scale" else current
             try:
-                if patch_type == "json":
-                    patched = json_patch(original, patch_body)
-                elif patch_type == "merge":
-                    patched = merge_patch(original, patch_body)
-                else:
-                    patched = strategic_merge_patch(original, patch_body)
+                patched = patch(original, patch_body)
             except PatchError as exc:
                 raise ApiError(
                     422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
                 ) from exc
             if not isinstance(patched, dict):
                 raise bad_request("the patch did not produce an object")
-            precondition = None
-            if isinstance(patch_body, dict):
-                precondition = (patch_body.get("metadata") or {}).get("resourceVersion")
             pmeta = patched.setdefault("metadata", {})
             pmeta["name"], pmeta["namespace"] = name, namespace
             if not kind.namespaced:
                 pmeta.pop("namespace", None)
-            try:
+            expect_rv = precondition or current["metadata"]["resourceVersion"]
+
+            def write() -> Obj:
                 if subresource == "scale":
                     return self._write_scale(kind, namespace, name, patched, dry_run=dry_run, manager=manager)
                 return self.write(
@@ -391,108 +332,45 @@ class Registry:
                     current,
                     patched,
                     subresource=subresource,
-                    expect_rv=precondition or current["metadata"]["resourceVersion"],
+                    expect_rv=expect_rv,
                     dry_run=dry_run,
                     manager=manager,
                 )
-            except ApiError as exc:
-                if exc.reason == "Conflict" and not precondition:
-                    continue  # another writer won the race: re-read and patch again, as the server does
-                raise
-        raise ApiError(409, "Conflict", f"too many concurrent writers on {kind.resource} {name!r}")
 
-    def apply(
-        self,
-        kind: Kind,
-        namespace: str | None,
-        name: str,
-        config: Any,
-        *,
-        manager: str,
-        force: bool,
-        subresource: str = "",
-        dry_run: bool = False,
-    ) -> tuple[int, Obj]:
-        """Server-side apply (`apply.py`): (201, created) or (200, updated)."""
-        return server_side_apply(
-            self, kind, namespace, name, config, manager=manager, force=force, subresource=subresource, dry_run=dry_run
-        )
+            return unless_raced(precondition, write)
+
+        return retry_races(kind, name, attempt)
 
     # -- scale -----------------------------------------------------------------------------------
 
-    def _scale_of(self, kind: Kind, obj: Obj) -> Obj:
-        meta = obj["metadata"]
-        status = obj.get("status") or {}
-        spec = obj.get("spec") or {}
-        if kind.custom:
-            replicas = status.get("HPAReplicas", status.get("replicas", 0))
-            selector = status.get("selector", "")
-        else:
-            replicas = status.get("replicas", 0)
-            match = (spec.get("selector") or {}).get("matchLabels") or {}
-            selector = ",".join(f"{k}={v}" for k, v in sorted(match.items()))
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta
-            },
-            "spec": {"replicas": spec.get("replicas", 0)},
-            "status": {"replicas": replicas, "selector": selector},
-        }
-
     def get_scale(self, kind: Kind, namespace: str | None, name: str) -> Obj:
-        return self._scale_of(kind, self.store.get(kind, namespace, name))
+        return scale_of(kind, self.store.get(kind, namespace, name))
 
     def _write_scale(
         self, kind: Kind, namespace: str | None, name: str, scale: Obj, *, dry_run: bool, manager: str = ""
     ) -> Obj:
-        replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise invalid(
-                "Scale",
-                "autoscaling",
-                name,
-                [("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")],
-            )
+        replicas = replicas_of(scale, name)
         expect_rv = (scale.get("metadata") or {}).get("resourceVersion") or None
         current = self.store.get(kind, namespace, name)
         new = copy.deepcopy(current)
         new.setdefault("spec", {})["replicas"] = replicas
         if dry_run:
-            return self._scale_of(kind, new)
+            return scale_of(kind, new)
         written = self.write(kind, current, new, subresource="scale", expect_rv=expect_rv, manager=manager)
-        return self._scale_of(kind, written)
+        return scale_of(kind, written)
 
     # -- delete ----------------------------------------------------------------------------------
 
-    def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:  # noqa: C901 — the delete steps of the real registry, in its order
+    def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:
         """DELETE one object; returns (HTTP code, body) as the real server answers."""
         if kind is HPA_V1:
             code, answer = self.delete(HPA_V2, namespace, name, options)
             return code, hpa.to_v1(answer) if answer.get("kind") == HPA_V2.kind else answer
         current = self.store.get(kind, namespace, name)
-        preconditions = options.get("preconditions") or {}
-        if preconditions.get("uid") and preconditions["uid"] != current["metadata"]["uid"]:
-            raise ApiError(
-                409,
-                "Conflict",
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                f"UID in object meta: {current['metadata']['uid']}",
-            )
-        if (
-            preconditions.get("resourceVersion")
-            and preconditions["resourceVersion"] != current["metadata"]["resourceVersion"]
-        ):
-            raise ApiError(409, "Conflict", "Precondition failed: resourceVersion mismatch")
+        check_preconditions(options, current)
         if options.get("dryRun"):
             return 200, self._deleted(kind, current)
-        policy = options.get("propagationPolicy")
-        if policy is None and options.get("orphanDependents") is not None:
-            policy = "Orphan" if options["orphanDependents"] else "Background"
-        policy = policy or "Background"
-        if policy not in ("Background", "Foreground", "Orphan"):
-            raise bad_request(f"propagationPolicy {policy!r} is not one of Background, Foreground, Orphan")
+        policy = propagation_policy(options)
         grace = options.get("gracePeriodSeconds")
         uid = current["metadata"]["uid"]
         if kind is PODS:
@@ -503,16 +381,7 @@ class Registry:
         if kind is NAMESPACES:
             return 200, self.cascade.terminate_namespace(current)
         if current["metadata"].get("finalizers") or policy == "Foreground":
-
-            def mark(obj: Obj) -> None:
-                obj["metadata"].setdefault("deletionTimestamp", now_rfc3339())
-                obj["metadata"].setdefault("deletionGracePeriodSeconds", 0)
-                if policy == "Foreground" and "foregroundDeletion" not in obj["metadata"].get("finalizers", []):
-                    obj["metadata"].setdefault("finalizers", []).append("foregroundDeletion")
-                if policy == "Orphan" and "orphan" not in obj["metadata"].get("finalizers", []):
-                    obj["metadata"].setdefault("finalizers", []).append("orphan")
-
-            marked = self.store.mutate(kind, namespace, name, mark)
+            marked = self.store.mutate(kind, namespace, name, lambda obj: mark_deleting(obj, policy))
             if policy == "Foreground":
                 self.cascade.hold_for_dependents(kind, namespace, name)
                 self.cascade.cascade(current, "Background")
@@ -522,14 +391,14 @@ class Registry:
                 return 200, self.present(kind, remaining) if remaining else self._deleted(kind, current)
             return 200, self.present(kind, marked)
         removed = self.store.remove(kind, namespace, name)
-        if kind is SERVICES and (ip := (removed.get("spec") or {}).get("clusterIP")) and ip != "None":
-            self.ips.release(ip)
+        if kind is SERVICES:
+            clusterips.release(self.ips, removed)
         self.cascade.cascade(removed, policy)
         return 200, self._deleted(kind, removed)
 
     def _deleted(self, kind: Kind, obj: Obj) -> Obj:
         """What a DELETE that removed `obj` answers: the object (pods, services, …) or a Success `Status`."""
-        return self.present(kind, obj) if kind.returns_deleted else _success(kind, obj)
+        return self.present(kind, obj) if kind.returns_deleted else success(kind, obj)
 
     def delete_collection(
         self,
@@ -546,12 +415,7 @@ class Registry:
             except ApiError as exc:
                 if exc.code != 404:
                     raise
-        return {
-            "kind": kind.list_kind,
-            "apiVersion": kind.api_version,
-            "metadata": {"resourceVersion": str(rv)},
-            "items": items,
-        }
+        return list_object(kind, items, rv)
 
     # -- eviction and disruption budgets ---------------------------------------------------------
 
@@ -570,39 +434,11 @@ class Registry:
         return review_access(self.access, body)
 
 
-def _success(kind: Kind, obj: Obj) -> Obj:
+def list_object(kind: Kind, items: list[Obj], rv: int) -> Obj:
+    """A `<Kind>List` of `items` at resourceVersion `rv`."""
     return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": {
-            "name": obj["metadata"]["name"],
-            **({"group": kind.group} if kind.group else {}),  # omitempty: none for core kinds
-            "kind": kind.resource,
-            "uid": obj["metadata"]["uid"],
-        },
-    }
-
-
-def to_new_event(event: Obj) -> Obj:
-    """A core/v1 Event as events.k8s.io/v1 shows it."""
-    meta = event["metadata"]
-    involved = event.get("involvedObject") or {}
-    return {
-        "kind": "Event",
-        "apiVersion": "events.k8s.io/v1",
-        "metadata": meta,
-        "eventTime": event.get("eventTime") or event.get("firstTimestamp") or meta.get("creationTimestamp"),
-        "reportingController": event.get("reportingComponent") or (event.get("source") or {}).get("component", ""),
-        "reportingInstance": event.get("reportingInstance", ""),
-        "action": event.get("action", event.get("reason", "")),
-        "reason": event.get("reason", ""),
-        "regarding": involved,
-        "note": event.get("message", ""),
-        "type": event.get("type", "Normal"),
-        "deprecatedSource": event.get("source") or {},
-        "deprecatedFirstTimestamp": event.get("firstTimestamp"),
-        "deprecatedLastTimestamp": event.get("lastTimestamp"),
-        "deprecatedCount": event.get("count", 1),
+        "kind": kind.list_kind,
+        "apiVersion": kind.api_version,
+        "metadata": {"resourceVersion": str(rv)},
+        "items": items,
     }

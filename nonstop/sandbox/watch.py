@@ -18,29 +18,25 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from nonstop.sandbox import hpa
 from nonstop.sandbox.apierrors import ApiError, bad_request
+from nonstop.sandbox.apiroute import TRUE_VALUES
 from nonstop.sandbox.kinds import Kind
-from nonstop.sandbox.registry import CORE_EVENTS, HPA_V1, HPA_V2, NEW_EVENTS, Registry, to_new_event
+from nonstop.sandbox.kindviews import as_viewed, stored
+from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.selectors import FieldSelector, LabelSelector
 from nonstop.sandbox.store import Change, Obj
 from nonstop.sandbox.tables import table
 
-__all__ = ["TRUE_VALUES", "WatchRequest", "parse_watch", "stream_watch"]
+__all__ = ["WatchRequest", "parse_watch", "stream_watch"]
 
-TRUE_VALUES = ("true", "True", "1")
 # Without timeoutSeconds a real server closes after minRequestTimeout (30 min) to twice that.
 DEFAULT_TIMEOUT_RANGE = (1800.0, 3600.0)
 
 
 class _Writable(Protocol):
     def write(self, data: bytes, /) -> int: ...
-
-
-def _dump(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ def parse_watch(
     )
 
 
-def stream_watch(  # noqa: C901, PLR0915 — one watch stream's loop: initial events, bookmarks, timeouts, resourceVersion rules
+def stream_watch(
     req: WatchRequest,
     out: _Writable,
     *,
@@ -117,58 +113,77 @@ def stream_watch(  # noqa: C901, PLR0915 — one watch stream's loop: initial ev
     should_stop: Callable[[], bool],
 ) -> None:
     """Write the chunked event stream to `out` (headers already sent) until it ends."""
-    store = registry.store
-    kind = req.kind
-    source = CORE_EVENTS if kind is NEW_EVENTS else HPA_V2 if kind is HPA_V1 else kind
+    stream = _Stream(req, out, registry)
+    try:
+        rv = stream.start()
+        if rv is None:
+            out.write(b"0\r\n\r\n")
+            return
+        stream.follow(rv, bookmark_interval=bookmark_interval, should_stop=should_stop)
+    except OSError:  # the client went away (broken pipe, reset, timeout)
+        return
+    with contextlib.suppress(OSError):
+        out.write(b"0\r\n\r\n")
 
-    def wrap(obj: Obj) -> Obj:
-        return table(kind, [obj], resource_version=None, include=req.include) if req.as_table else obj
 
-    def shape(obj: Obj) -> Obj:
+class _Stream:
+    """The events of one watch, written as chunks to `out`."""
+
+    def __init__(self, req: WatchRequest, out: _Writable, registry: Registry) -> None:
+        self.req, self.out, self.registry = req, out, registry
+        self.store = registry.store
+        self.source = stored(req.kind)
+
+    def wrap(self, obj: Obj) -> Obj:
+        req = self.req
+        return table(req.kind, [obj], resource_version=None, include=req.include) if req.as_table else obj
+
+    def shape(self, obj: Obj) -> Obj:
         """A store object (from history) as this watch shows it."""
-        if kind is NEW_EVENTS:
-            obj = to_new_event(obj)
-        elif kind is HPA_V1:
-            obj = hpa.to_v1(obj)
-        elif kind.resource in ("endpointslices", "poddisruptionbudgets"):
-            obj = registry.present(kind, dict(obj))  # history objects are shared: shallow copy
-        return wrap(obj)
+        kind = self.req.kind
+        obj = as_viewed(kind, obj)
+        if kind.resource in ("endpointslices", "poddisruptionbudgets"):
+            obj = self.registry.present(kind, dict(obj))  # history objects are shared: shallow copy
+        return self.wrap(obj)
 
-    def event(type_: str, obj: Obj) -> bytes:
-        return _dump({"type": type_, "object": obj}) + b"\n"
-
-    def bookmark(rv: int, *, initial_end: bool = False) -> bytes:
+    def bookmark(self, rv: int, *, initial_end: bool = False) -> bytes:
         meta: Obj = {"resourceVersion": str(rv)}
         if initial_end:
             meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return event("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta})
+        kind = self.req.kind
+        return _event("BOOKMARK", {"kind": kind.kind, "apiVersion": kind.api_version, "metadata": meta})
 
-    def expired(rv: int) -> bytes:
-        error = ApiError(410, "Expired", f"too old resource version: {rv} ({store.resource_version})")
-        return event("ERROR", error.status())
+    def expired(self, rv: int) -> bytes:
+        error = ApiError(410, "Expired", f"too old resource version: {rv} ({self.store.resource_version})")
+        return _event("ERROR", error.status())
 
-    def write(lines: list[bytes]) -> None:
+    def write(self, lines: list[bytes]) -> None:
         if lines:
             data = b"".join(lines)
-            out.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.out.write(b"%x\r\n%s\r\n" % (len(data), data))
 
-    try:
+    def start(self) -> int | None:
+        """The initial events (ADDED for what exists) or the resume position; None when it is gone (410)."""
+        req, kind = self.req, self.req.kind
         if req.resource_version is None:
-            items, rv = registry.list(kind, req.namespace, req.labels, req.fields)
+            items, rv = self.registry.list(kind, req.namespace, req.labels, req.fields)
             lines = []
             for item in items:
                 item.setdefault("kind", kind.kind)
                 item.setdefault("apiVersion", kind.api_version)
-                lines.append(event("ADDED", wrap(item)))
+                lines.append(_event("ADDED", self.wrap(item)))
             if req.send_initial and req.bookmarks:
-                lines.append(bookmark(rv, initial_end=True))
-            write(lines)
-        else:
-            rv = req.resource_version
-            if rv < store.compacted_rv:
-                write([expired(rv)])
-                out.write(b"0\r\n\r\n")
-                return
+                lines.append(self.bookmark(rv, initial_end=True))
+            self.write(lines)
+            return rv
+        if req.resource_version < self.store.compacted_rv:
+            self.write([self.expired(req.resource_version)])
+            return None
+        return req.resource_version
+
+    def follow(self, rv: int, *, bookmark_interval: float, should_stop: Callable[[], bool]) -> None:
+        """The changes after `rv` as they happen (and bookmarks) until the timeout or `should_stop()`."""
+        req, store = self.req, self.store
         deadline = time.monotonic() + req.timeout
         next_bookmark = time.monotonic() + bookmark_interval
         while not should_stop():
@@ -177,27 +192,28 @@ def stream_watch(  # noqa: C901, PLR0915 — one watch stream's loop: initial ev
                 break
             wait = max(0.0, min(deadline, next_bookmark, now + 0.5) - now)
             try:
-                changes = store.wait_for_changes(rv, wait, [source])
+                changes = store.wait_for_changes(rv, wait, [self.source])
             except ApiError as exc:  # the history no longer holds our position
-                write([expired(rv) if exc.code == 410 else event("ERROR", exc.status())])
+                self.write([self.expired(rv) if exc.code == 410 else _event("ERROR", exc.status())])
                 break
             lines = []
             for change in changes:
                 rv = change.rv
-                line = translate(change, req.matches, shape)
+                line = translate(change, req.matches, self.shape)
                 if line is not None:
                     lines.append(line)
-            pending, current = store.changes_and_rv(rv, [source])
+            pending, current = store.changes_and_rv(rv, [self.source])
             if not pending:
                 rv = max(rv, current)  # nothing of ours happened up to `current`: move to the head
             if req.bookmarks and time.monotonic() >= next_bookmark:
-                lines.append(bookmark(rv))
+                lines.append(self.bookmark(rv))
                 next_bookmark = time.monotonic() + bookmark_interval
-            write(lines)
-    except OSError:  # the client went away (broken pipe, reset, timeout)
-        return
-    with contextlib.suppress(OSError):
-        out.write(b"0\r\n\r\n")
+            self.write(lines)
+
+
+def _event(type_: str, obj: Obj) -> bytes:
+    """One line of the stream: a watch event as compact JSON."""
+    return json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
 
 
 def translate(change: Change, matches: Callable[[Obj | None], bool], shape: Callable[[Obj], Obj]) -> bytes | None:
@@ -205,12 +221,12 @@ def translate(change: Change, matches: Callable[[Obj | None], bool], shape: Call
     now_in = change.type != "DELETED" and matches(change.obj)
     was_in = change.prev is not None and matches(change.prev)
     if change.type == "DELETED":
-        return _dump({"type": "DELETED", "object": shape(change.obj)}) + b"\n" if was_in else None
+        return _event("DELETED", shape(change.obj)) if was_in else None
     if now_in:
         type_ = change.type if (was_in or change.type == "ADDED") else "ADDED"
-        return _dump({"type": type_, "object": shape(change.obj)}) + b"\n"
+        return _event(type_, shape(change.obj))
     if was_in and change.prev is not None:
         gone = dict(change.prev)
         gone["metadata"] = {**change.prev["metadata"], "resourceVersion": str(change.rv)}
-        return _dump({"type": "DELETED", "object": shape(gone)}) + b"\n"
+        return _event("DELETED", shape(gone))
     return None

@@ -32,7 +32,7 @@ from nonstop.sandbox.kubelet.runconfig import (
     scripts_dir,
 )
 from nonstop.sandbox.kubelet.status import conditions, phase_of
-from nonstop.sandbox.tables import pod_status_column
+from nonstop.sandbox.podcolumns import pod_status_column
 
 
 @pytest.mark.parametrize(
