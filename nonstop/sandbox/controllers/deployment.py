@@ -154,12 +154,11 @@ class DeploymentController(Controller[Key]):
             return None
         selector = (d.get("spec") or {}).get("selector") or {}
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
-            self.recorder.record(
+            self.event(
                 d,
-                reason="SelectingAll",
-                message="This deployment is selecting all pods. A non-empty selector is required.",
-                component=COMPONENT,
-                type="Warning",
+                "SelectingAll",
+                "This deployment is selecting all pods. A non-empty selector is required.",
+                warning=True,
             )
             if status_int(d, "observedGeneration") < int(d["metadata"].get("generation", 1)):
                 d.setdefault("status", {})["observedGeneration"] = d["metadata"].get("generation", 1)
@@ -242,12 +241,7 @@ class DeploymentController(Controller[Key]):
         p.rss[name] = self.store.mutate(REPLICASETS, namespace, name, update, bump_generation=size_changes)
         if size_changes:
             verb = "up" if operation == "up" else "down"
-            self.recorder.record(
-                d,
-                reason="ScalingReplicaSet",
-                message=f"Scaled {verb} replica set {name} from {old_scale} to {new_scale}",
-                component=COMPONENT,
-            )
+            self.event(d, "ScalingReplicaSet", f"Scaled {verb} replica set {name} from {old_scale} to {new_scale}")
         return size_changes
 
     # -- new and old ReplicaSets -----------------------------------------------------------------
@@ -357,19 +351,12 @@ class DeploymentController(Controller[Key]):
                 if has_progress_deadline(d):
                     set_condition(status, new_condition("Progressing", "False", FAILED_RS_CREATE_REASON, message, now))
                     self._write_status(d)
-                self.recorder.record(
-                    d, reason=FAILED_RS_CREATE_REASON, message=message, component=COMPONENT, type="Warning"
-                )
+                self.event(d, FAILED_RS_CREATE_REASON, message, warning=True)
                 return
         p.rss[name] = created
         p.new_name = name
         if not already and count > 0:
-            self.recorder.record(
-                d,
-                reason="ScalingReplicaSet",
-                message=f"Scaled up replica set {name} from 0 to {count}",
-                component=COMPONENT,
-            )
+            self.event(d, "ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {count}")
         needs_update = _set_revision(d, str(new_revision))
         if not already and has_progress_deadline(d):
             set_condition(

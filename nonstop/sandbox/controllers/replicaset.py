@@ -243,21 +243,10 @@ class ReplicaSetController(Controller[Key]):
                     self._cache(deleted, gone=self.store.find(PODS, *_key_of(deleted)) is None)
                 except ApiError as exc:
                     if exc.code != 404:
-                        self.recorder.record(
-                            rs,
-                            reason="FailedDelete",
-                            message=f"Error deleting: {exc.message}",
-                            component="replicaset-controller",
-                            type="Warning",
-                        )
+                        self.event(rs, "FailedDelete", f"Error deleting: {exc.message}", warning=True)
                         return exc.message
                     continue
-                self.recorder.record(
-                    rs,
-                    reason="SuccessfulDelete",
-                    message=f"Deleted pod: {pod['metadata']['name']}",
-                    component="replicaset-controller",
-                )
+                self.event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         return None
 
     def _create_pods(self, rs: Obj, count: int) -> str | None:
@@ -273,20 +262,9 @@ class ReplicaSetController(Controller[Key]):
                     pod = self._create_pod(rs)
                     self._cache(pod)
                 except ApiError as exc:
-                    self.recorder.record(
-                        rs,
-                        reason="FailedCreate",
-                        message=f"Error creating: {exc.message}",
-                        component="replicaset-controller",
-                        type="Warning",
-                    )
+                    self.event(rs, "FailedCreate", f"Error creating: {exc.message}", warning=True)
                     return exc.message
-                self.recorder.record(
-                    rs,
-                    reason="SuccessfulCreate",
-                    message=f"Created pod: {pod['metadata']['name']}",
-                    component="replicaset-controller",
-                )
+                self.event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
             remaining -= size
             batch *= 2
         return None

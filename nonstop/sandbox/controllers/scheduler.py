@@ -80,7 +80,7 @@ def _shape(pod: Obj | None) -> Any:
 class Scheduler(Controller[Key]):
     """Binds pending pods to the sandbox's nodes (see the module docstring)."""
 
-    name = "default-scheduler"
+    name = SCHEDULER_NAME
     field_manager = "kube-scheduler"
 
     def __init__(self, *args: Any, rng: random.Random | None = None, **kwargs: Any) -> None:
@@ -190,21 +190,14 @@ class Scheduler(Controller[Key]):
         except ApiError:
             return None  # deleted, replaced or bound by someone else meanwhile
         with contextlib.suppress(ApiError):
-            self.recorder.record(
-                bound,
-                reason="Scheduled",
-                message=f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {node}",
-                component=SCHEDULER_NAME,
-            )
+            self.event(bound, "Scheduled", f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {node}")
         self.log.debug("pod bound", pod=f"{meta.get('namespace')}/{meta['name']}", node=node)
         return bound
 
     def _unschedulable(self, pod: Obj, message: str, state: _Pending) -> None:
         meta = pod["metadata"]
         with contextlib.suppress(ApiError):
-            self.recorder.record(
-                pod, reason="FailedScheduling", message=message, component=SCHEDULER_NAME, type="Warning"
-            )
+            self.event(pod, "FailedScheduling", message, warning=True)
         if message == state.message:
             return
         state.message = message
