@@ -11,12 +11,12 @@ Every pass ends by writing status and the Progressing/Available conditions.
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.controllers.claims import claim
 from nonstop.sandbox.controllers.fenceposts import (
     max_scaled_down,
     max_surge,
@@ -24,7 +24,7 @@ from nonstop.sandbox.controllers.fenceposts import (
     new_rs_new_replicas,
     replica_set_proportion,
 )
-from nonstop.sandbox.controllers.loop import Controller, Key
+from nonstop.sandbox.controllers.loop import Controller, Key, key_of
 from nonstop.sandbox.controllers.objects import (
     DEPLOYMENTS,
     PODS,
@@ -34,7 +34,6 @@ from nonstop.sandbox.controllers.objects import (
     is_terminal,
     namespace_open,
     owner_keys,
-    selects,
 )
 from nonstop.sandbox.controllers.progress import (
     FAILED_RS_CREATE_REASON,
@@ -125,14 +124,13 @@ class DeploymentController(Controller[Key]):
     name = COMPONENT
 
     def all_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(DEPLOYMENTS)
-        return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in items]
+        return [key_of(d) for d in self.store.list(DEPLOYMENTS)[0]]
 
     def keys_for(self, change: Change) -> Iterable[Key]:
         obj = change.obj
         namespace = obj["metadata"].get("namespace", "")
         if change.kind is DEPLOYMENTS:
-            return [(namespace, obj["metadata"]["name"])]
+            return [key_of(obj)]
         if change.kind is REPLICASETS:
             return owner_keys(self.store, obj, change.prev, DEPLOYMENTS)
         if change.kind is PODS and (change.type == "DELETED" or (is_terminal(obj) and not _terminal(change.prev))):
@@ -182,22 +180,7 @@ class DeploymentController(Controller[Key]):
 
     def _claim_replica_sets(self, d: Obj) -> list[Obj]:
         """`getReplicaSetsForDeployment`: owned RSs that match; adopt matching orphans, release the rest."""
-        namespace = d["metadata"]["namespace"]
-        uid = d["metadata"]["uid"]
-        selector = (d.get("spec") or {}).get("selector")
-        items, _ = self.store.list(REPLICASETS, namespace)
-        claimed: list[Obj] = []
-        for rs in items:
-            ref = controller_ref(rs)
-            matches = selects(selector, rs["metadata"].get("labels"))
-            if ref is not None and ref.get("uid") == uid:
-                if matches:
-                    claimed.append(rs)
-                else:
-                    self.store.mutate(REPLICASETS, namespace, rs["metadata"]["name"], functools.partial(_release, uid))
-            elif ref is None and matches and not d["metadata"].get("deletionTimestamp"):
-                adopt = functools.partial(_adopt, controller_ref_to(d))
-                claimed.append(self.store.mutate(REPLICASETS, namespace, rs["metadata"]["name"], adopt))
+        claimed, _ = claim(self.store, REPLICASETS, d, self.store.list(REPLICASETS, d["metadata"]["namespace"])[0])
         return claimed
 
     # -- writes -----------------------------------------------------------------------------------
@@ -661,15 +644,3 @@ def _is_saturated(d: Obj, rs: Obj) -> bool:
         and _desired_annotation(rs) == replicas
         and status_int(rs, "availableReplicas") == replicas
     )
-
-
-def _adopt(ref: Obj, rs: Obj) -> None:
-    rs["metadata"].setdefault("ownerReferences", []).append(ref)
-
-
-def _release(uid: str, rs: Obj) -> None:
-    refs = [r for r in rs["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-    if refs:
-        rs["metadata"]["ownerReferences"] = refs
-    else:
-        rs["metadata"].pop("ownerReferences", None)

@@ -27,7 +27,7 @@ from nonstop.sandbox.kinds import require
 from nonstop.sandbox.managedfields import acting_as
 from nonstop.sandbox.store import Change, Obj, Store
 
-__all__ = ["Controller", "Key"]
+__all__ = ["Controller", "Key", "key_of"]
 
 Key = tuple[str, str]  # namespace, name: what most controllers reconcile
 K = TypeVar("K", bound=Hashable)
@@ -35,6 +35,11 @@ K = TypeVar("K", bound=Hashable)
 _IDLE_WAIT = 0.25  # seconds: how often an idle loop looks at its stop flag
 _RETRY_AFTER = 0.5  # seconds: a sync that raised is tried again after this long
 _NAMESPACES = require("", "v1", "namespaces")
+
+
+def key_of(obj: Obj) -> Key:
+    """An object's (namespace, name)."""
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 class Controller(ABC, Generic[K]):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.controllers.loop import Controller, Key
+from nonstop.sandbox.controllers.loop import Controller, Key, key_of
 from nonstop.sandbox.controllers.objects import PODS, REPLICASETS, SERVICES, is_terminal
 from nonstop.sandbox.controllers.placement import ClusterView, default_spread_selector, failure_message, place
 from nonstop.sandbox.kinds import require
@@ -66,10 +66,6 @@ def _pending(pod: Obj) -> bool:
     )
 
 
-def _key(pod: Obj) -> Key:
-    return (pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
-
-
 def _shape(pod: Obj | None) -> Any:
     """What of a pending pod can change where it fits: its spec and labels (not its status)."""
     if pod is None:
@@ -93,7 +89,7 @@ class Scheduler(Controller[Key]):
 
     def all_keys(self) -> Iterable[Key]:
         items, _ = self.store.list(PODS)
-        keys = [_key(p) for p in items if _pending(p)]
+        keys = [key_of(p) for p in items if _pending(p)]
         for key in keys:
             self._pending.setdefault(key, _Pending(uid=""))
         return keys
@@ -104,7 +100,7 @@ class Scheduler(Controller[Key]):
         if change.kind is not PODS:
             return []
         pod = change.obj
-        key = _key(pod)
+        key = key_of(pod)
         if change.type != "DELETED" and _pending(pod):
             state = self._pending.get(key)
             uid = str(pod["metadata"].get("uid"))
