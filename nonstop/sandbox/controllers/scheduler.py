@@ -31,7 +31,8 @@ from typing import Any
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.controllers.loop import Controller, Key, key_of
 from nonstop.sandbox.controllers.objects import PODS, REPLICASETS, SERVICES, is_terminal
-from nonstop.sandbox.controllers.placement import ClusterView, default_spread_selector, failure_message, place
+from nonstop.sandbox.controllers.placement import ClusterView, failure_message, place
+from nonstop.sandbox.controllers.topologyspread import default_spread_selector
 from nonstop.sandbox.kinds import require
 from nonstop.sandbox.store import Change, Obj, now_rfc3339
 
