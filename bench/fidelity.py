@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -113,7 +114,7 @@ def _ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
 
 
-def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: str, timeout: float = 180) -> Observed:
+def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: str, timeout: float = 180) -> Observed:  # noqa: C901, PLR0915 — one scenario's watchers and figures read top to bottom over shared locals
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     discovery = client.DiscoveryV1Api(api)
     namespace = f"fid-{uuid.uuid4().hex[:6]}"
@@ -146,7 +147,7 @@ def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: st
                 seen.max_surge = max(seen.max_surge, len(counted) - replicas)
                 seen.max_unavailable = max(seen.max_unavailable, replicas - len(ready))
 
-        def on_slice(kind: str, eps: Any, at: float) -> None:
+        def on_slice(_kind: str, eps: Any, at: float) -> None:
             with lock:
                 listed = set()
                 for endpoint in eps.endpoints or []:
@@ -162,7 +163,7 @@ def run_scenario(api: client.ApiClient, replicas: int, strategy: str, change: st
 
         event_messages: dict[str, str] = {}
 
-        def on_event(kind: str, event: Any, at: float) -> None:
+        def on_event(_kind: str, event: Any, _at: float) -> None:
             with lock:
                 # A new event, or one the API server's aggregation rewrote: after 10 similar events on one
                 # object, kube's event recorder folds the rest into one "(combined from similar events)".
@@ -265,8 +266,10 @@ def main() -> None:
                             flush=True,
                         )
     lines = [
-        "| replicas | strategy | change | plane | ReplicaSet scalings | max surge | max unavailable "
-        "| deletion → terminating | terminating → gone | combined events | event reasons | same scalings |",
+        (
+            "| replicas | strategy | change | plane | ReplicaSet scalings | max surge | max unavailable "
+            "| deletion → terminating | terminating → gone | combined events | event reasons | same scalings |"
+        ),
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (replicas, strategy, change, plane), o in results.items():
@@ -280,7 +283,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as out:
+        with Path(args.markdown).open("w", encoding="utf-8") as out:
             out.write(table + "\n")
 
 

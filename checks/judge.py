@@ -89,5 +89,8 @@ def judge_drill(
     )
     series = tuple(per_second(all_samples, start=series_start, end=series_end))
     all_problems = tuple(problems)
+    if ordering.uncertain:
+        blind = "a watch was blind when pods changed, so their ordering cannot be judged: "
+        all_problems += (DrillProblem("observation-lost", blind + "; ".join(ordering.uncertain)),)
     verdict = decide_verdict(_judged_checks(budget, ordering, exits), problems=all_problems)
     return Judgement(window, budget, ordering, exits, attribution, series, verdict, all_pods, all_problems)

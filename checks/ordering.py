@@ -8,6 +8,16 @@ routed to it → stopped accepting (the direct prober's first refusal) → exite
 where `stop` is when it stopped accepting, or when it exited if it never stopped accepting before
 (exactly at the minimum is in order). The figure is rounded to milliseconds, the drill's resolution.
 
+Each moment carries its uncertainty (`PodTimeline`: how long a watch had been blind when it was
+seen), so the figure is really an interval:
+
+    serve-after ∈ [min(stop − its uncertainty) − left,  min(stop) − (left − left's uncertainty)]
+
+When the whole interval is on one side of the minimum, the verdict is the one an unfaulted run
+would give. When it straddles the minimum the pod's ordering cannot be judged (`PodOrdering.uncertain`)
+and the drill is inconclusive (`judge_drill`): a fault never turns into a `pass` (or a `fail`) the
+evidence cannot carry.
+
 Missing evidence never passes: a pod that served and terminated but whose departure from the
 endpoints, or whose stop, was not observed, or that the prober cannot measure (a sidecar proxy
 answers for it), fails the check with its reason. Pods that never served, or did not terminate,
@@ -44,6 +54,8 @@ class PodOrdering:
     """One phrase: why it is in order, out of order, unjudgeable or not judged."""
     evidence_missing: bool = False
     """True when the pod failed because something was not observed (not because it was measured too short)."""
+    uncertain: str | None = None
+    """When the figure's interval straddles the minimum: one phrase saying so (the verdict cannot be trusted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +69,45 @@ class OrderingResult:
         """The verdict on the named pod, if it was given."""
         return next((pod for pod in self.pods if pod.name == name), None)
 
-
-def _terminated(pod: PodTimeline) -> bool:
-    return pod.deleted_at is not None or pod.exited_at is not None
+    @property
+    def uncertain(self) -> tuple[str, ...]:
+        """One phrase per pod whose verdict the watches' blind spells could flip (empty: every verdict holds)."""
+        return tuple(pod.uncertain for pod in self.pods if pod.uncertain is not None)
 
 
 def judge_pod_ordering(pod: PodTimeline, *, min_serve_after_unready_seconds: float) -> PodOrdering:
     """Judge one pod: not judged unless it served and terminated; then in order, out of order, or missing evidence."""
     if not pod.was_serving:
         return PodOrdering(pod.name, False, None, None, "never served")
-    if not _terminated(pod):
+    if not pod.terminated:
         return PodOrdering(pod.name, False, None, None, "did not terminate")
     if not pod.measurable:
         return PodOrdering(pod.name, True, None, False, "not measurable", evidence_missing=True)
     if pod.endpoint_unready_at is None:
         return PodOrdering(pod.name, True, None, False, "leaving the endpoints not observed", evidence_missing=True)
-    stops = ((pod.stopped_accepting_at, "stopped accepting"), (pod.exited_at, "exited"))
-    observed = [(at, what) for at, what in stops if at is not None]
+    stops = (
+        (pod.stopped_accepting_at, pod.stopped_accepting_uncertainty, "stopped accepting"),
+        (pod.exited_at, pod.exited_uncertainty, "exited"),
+    )
+    observed = [(at, uncertainty, what) for at, uncertainty, what in stops if at is not None]
     if not observed:
         return PodOrdering(pod.name, True, None, False, "stop not observed", evidence_missing=True)
-    stop_at, stop_what = min(observed, key=lambda item: item[0])
-    serve_after = round(stop_at - pod.endpoint_unready_at, 3)
-    in_order = serve_after >= min_serve_after_unready_seconds
+    left = pod.endpoint_unready_at
+    stop_at, _, stop_what = min(observed, key=lambda item: item[0])
+    serve_after = round(stop_at - left, 3)
+    minimum = min_serve_after_unready_seconds
+    in_order = serve_after >= minimum
     relation = "≥" if in_order else "<"
-    limit = format_limit(min_serve_after_unready_seconds)
-    reason = f"{stop_what} {format_seconds(serve_after)} after leaving endpoints ({relation} {limit})"
-    return PodOrdering(pod.name, True, serve_after, in_order, reason)
+    reason = f"{stop_what} {format_seconds(serve_after)} after leaving endpoints ({relation} {format_limit(minimum)})"
+    low = min(at - uncertainty for at, uncertainty, _ in observed) - left
+    high = stop_at - (left - pod.endpoint_unready_uncertainty)
+    uncertain = None
+    if low < minimum <= high:
+        uncertain = (
+            f"{pod.name} served between {low:.2f} s and {high:.2f} s after leaving the endpoints "
+            f"(the minimum is {minimum:g} s)"
+        )
+    return PodOrdering(pod.name, True, serve_after, in_order, reason, uncertain=uncertain)
 
 
 def judge_endpoint_ordering(

@@ -52,15 +52,14 @@ def _survivors(mark: str) -> list[tuple[int, str]]:
     """Processes other than this one whose environment carries the session's mark."""
     found = []
     needle = f"{RUN_MARK}={mark}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            with open(f"/proc/{entry}/environ", "rb") as env:
-                if needle not in env.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry}/cmdline", "rb") as cmd:
-                found.append((int(entry), cmd.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            cmdline = (entry / "cmdline").read_bytes()
+            found.append((int(entry.name), cmdline.replace(b"\0", b" ").decode(errors="replace").strip()))
         except OSError:  # gone meanwhile, or a kernel thread
             continue
     return found

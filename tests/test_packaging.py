@@ -1,5 +1,6 @@
 """The sdist, and the wheel pip builds from it, carry everything: the installed console script finds and lints its
-bundled examples, the report page has its CSS and JavaScript, the real control plane its Go module."""
+bundled examples, the report page has its CSS and JavaScript, the real control plane its Go module.
+"""
 
 from __future__ import annotations
 
@@ -97,8 +98,10 @@ def test_installed_console_script_lints_its_bundled_examples(installed: Path, tm
         [
             str(installed / "bin" / "python"),
             "-c",
-            "from nonstop.bundled import config_file\n"
-            "for name in ('before', 'after'): print(config_file(f'examples/{name}.yaml'))",
+            (
+                "from nonstop.bundled import config_file\n"
+                "for name in ('before', 'after'): print(config_file(f'examples/{name}.yaml'))"
+            ),
         ],
         cwd=tmp_path,
     )
@@ -123,12 +126,14 @@ def test_installed_package_carries_the_control_plane_go_module(installed: Path, 
         [
             str(installed / "bin" / "python"),
             "-c",
-            "from importlib import resources\n"
-            "from nonstop.sandbox.real.build import build_key\n"
-            "root = resources.files('nonstop.bundled_controlplane')\n"
-            "from nonstop.sandbox.real.build import rollouts_binary_path\n"
-            "print(root.joinpath('go.mod')); print(build_key())\n"
-            "print(root.joinpath('argo-rollouts', 'go.mod')); print(rollouts_binary_path().parent.name)",
+            (
+                "from importlib import resources\n"
+                "from nonstop.sandbox.real.build import build_key\n"
+                "root = resources.files('nonstop.bundled_controlplane')\n"
+                "from nonstop.sandbox.real.build import rollouts_binary_path\n"
+                "print(root.joinpath('go.mod')); print(build_key())\n"
+                "print(root.joinpath('argo-rollouts', 'go.mod')); print(rollouts_binary_path().parent.name)"
+            ),
         ],
         cwd=tmp_path,
     )
@@ -149,10 +154,12 @@ def test_installed_package_decodes_protobuf_bodies(installed: Path, tmp_path: Pa
         [
             str(installed / "bin" / "python"),
             "-c",
-            "from nonstop.sandbox import protobuf\n"
-            "meta = b'\\x0a\\x02v1\\x12\\x09ConfigMap'\n"
-            "body = b'k8s\\x00\\x0a' + bytes([len(meta)]) + meta + b'\\x12\\x06\\x0a\\x04\\x0a\\x02cm'\n"
-            "print(protobuf.__file__); print(protobuf.decode(body)['metadata']['name'])",
+            (
+                "from nonstop.sandbox import protobuf\n"
+                "meta = b'\\x0a\\x02v1\\x12\\x09ConfigMap'\n"
+                "body = b'k8s\\x00\\x0a' + bytes([len(meta)]) + meta + b'\\x12\\x06\\x0a\\x04\\x0a\\x02cm'\n"
+                "print(protobuf.__file__); print(protobuf.decode(body)['metadata']['name'])"
+            ),
         ],
         cwd=tmp_path,
     )
@@ -189,11 +196,14 @@ def test_installed_package_renders_the_same_report_page(installed: Path, tmp_pat
         [
             str(installed / "bin" / "python"),
             "-c",
-            "import sys\nfrom importlib import resources\nfrom pathlib import Path\n"
-            "from nonstop.report import load_report\n"
-            "from nonstop.report.html import render_html\n"
-            "for name in ('report.css', 'report.js'): print(resources.files('nonstop.report.html').joinpath(name))\n"
-            "open(sys.argv[2], 'w', encoding='utf-8').write(render_html(load_report(Path(sys.argv[1]))))",
+            (
+                "import sys\nfrom importlib import resources\nfrom pathlib import Path\n"
+                "from nonstop.report import load_report\n"
+                "from nonstop.report.html import render_html\n"
+                "for name in ('report.css', 'report.js'):\n"
+                "    print(resources.files('nonstop.report.html').joinpath(name))\n"
+                "open(sys.argv[2], 'w', encoding='utf-8').write(render_html(load_report(Path(sys.argv[1]))))"
+            ),
             str(saved),
             str(tmp_path / "report.html"),
         ],

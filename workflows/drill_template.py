@@ -195,136 +195,166 @@ def drill_template(*, image: str, namespace: str | None = None) -> WorkflowTempl
         security_context=PodSecurityContext.model_validate(pod_security_context()),
         ttl_strategy=TTLStrategy.model_validate(WORKFLOW_TTL),
         pod_gc=PodGC.model_validate(POD_GC),
-        arguments=[
-            Parameter(
-                name="drill",
-                description=(
-                    "The Drill spec (nonstop.dev/v1alpha1) as YAML: inline as `value`, or from a ConfigMap "
-                    "with `valueFrom.configMapKeyRef` (label the ConfigMap "
-                    "workflows.argoproj.io/configmap-type: Parameter)."
-                ),
-            ),
-            Parameter(
-                name="lint-fail-on",
-                value="never",
-                enum=["error", "warning", "never"],
-                description="Findings on the live target at or above this severity fail the workflow before the drill.",
-            ),
-        ],
+        arguments=_arguments(),
     ) as template:
-        plan = _shell(
-            "plan",
-            image=image,
-            script=PLAN_SCRIPT,
-            inputs=["drill"],
-            env={"NONSTOP_DRILL": _input("drill")},
-            cpu="100m",
-            memory="256Mi",
-            outputs=[Parameter(name=key, value_from=ValueFrom(path=f"{PLAN_DIR}/{key}")) for key in PLAN_KEYS],
-        )
-        lint_inputs = ["target-kind", "target-name", "target-namespace", "target-service", "fail-on"]
-        lint = _shell(
-            "lint",
-            image=image,
-            script=LINT_SCRIPT,
-            inputs=lint_inputs,
-            env={key.upper().replace("-", "_"): _input(key) for key in lint_inputs},
-            cpu="100m",
-            memory="256Mi",
-            # OnError: retry what Argo calls an error (the pod was lost, its init/wait container failed,
-            # a controller error), never a step that ran and exited non-zero: a lint gate that
-            # failed on purpose, or kubectl not finding the target, fails at once.
-            retry_strategy=RetryStrategy(limit=2, retry_policy="OnError", backoff=Backoff(duration="5s", factor=2)),
-        )
-        worker = _shell(
-            "locust-worker",
-            image=image,
-            script=WORKER_SCRIPT,
-            inputs=["locustfile", "stream-plugin"],
-            env={
-                "LOCUSTFILE": _input("locustfile"),
-                "STREAM_PLUGIN": _input("stream-plugin"),
-                "WORKFLOW_NAME": "{{workflow.name}}",
-                "LOCUST_MASTER_PORT": str(LOCUST_MASTER_PORT),
-            },
-            cpu="1",
-            memory="512Mi",
-            daemon=True,
-        )
-        drill = _shell(
-            "drill",
-            image=image,
-            script=DRILL_SCRIPT,
-            inputs=["drill", "deadline-seconds"],
-            env={
-                "NONSTOP_DRILL": _input("drill"),
-                "NONSTOP_LOCUST_EXTERNAL_WORKERS": "true",
-                "NONSTOP_LOCUST_MASTER_BIND_PORT": str(LOCUST_MASTER_PORT),
-                "NONSTOP_LOCUST_SINK_PORT": str(LOCUST_SINK_PORT),
-            },
-            cpu="1",
-            memory="1Gi",
-            labels={LOCUST_ROLE_LABEL: "master"},
-            ports=[
-                ContainerPort(name="locust-master", container_port=LOCUST_MASTER_PORT),
-                ContainerPort(name="nonstop-sink", container_port=LOCUST_SINK_PORT),
-            ],
-            active_deadline_seconds=_input("deadline-seconds"),
-            outputs=[
-                Parameter(name="verdict", value_from=ValueFrom(path=f"{WORK_DIR}/verdict", default="unknown")),
-                Parameter(name="action", value_from=ValueFrom(path=f"{WORK_DIR}/action", default="none")),
-                Parameter(name="exit-code", value_from=ValueFrom(path=f"{WORK_DIR}/exit-code", default="")),
-            ],
-        )
-        record_inputs = ["drill-name", "verdict", "action", "exit-code"]
-        record_env = {key.upper().replace("-", "_"): _input(key) for key in record_inputs}
-        promote = _shell(
-            "promote",
-            image=image,
-            script=RECORD_SCRIPT,
-            inputs=record_inputs,
-            env=record_env,
-            cpu="50m",
-            memory="64Mi",
-        )
-        abort = _shell(
-            "abort", image=image, script=ABORT_SCRIPT, inputs=record_inputs, env=record_env, cpu="50m", memory="64Mi"
-        )
-        record_args = {
-            "drill-name": _plan("drill-name"),
-            "verdict": _outcome("verdict"),
-            "action": _outcome("action"),
-            "exit-code": _outcome("exit-code"),
-        }
-        with Steps(name="main") as steps:
-            Step(name="plan", template=plan, arguments={"drill": "{{workflow.parameters.drill}}"})
-            Step(
-                name="lint",
-                template=lint,
-                arguments={
-                    "target-kind": _plan("target-kind"),
-                    "target-name": _plan("target-name"),
-                    "target-namespace": _plan("target-namespace"),
-                    "target-service": _plan("target-service"),
-                    "fail-on": "{{workflow.parameters.lint-fail-on}}",
-                },
-            )
-            Step(
-                name="locust-workers",
-                template=worker,
-                arguments={"locustfile": _plan("locustfile"), "stream-plugin": _plan("stream-plugin")},
-                with_sequence=Sequence(count=_plan("workers")),
-                when=f"{_plan('workers')} > 0",
-            )
-            Step(
-                name="drill",
-                template=drill,
-                arguments={
-                    "drill": "{{workflow.parameters.drill}}",
-                    "deadline-seconds": _plan("deadline-seconds"),
-                },
-            )
-            with steps.parallel():
-                Step(name="promote", template=promote, arguments=record_args, when=f"'{_outcome('verdict')}' == 'pass'")
-                Step(name="abort", template=abort, arguments=record_args, when=f"'{_outcome('verdict')}' != 'pass'")
+        # Each template joins the WorkflowTemplate as it is made, so this order is the rendered order.
+        plan = _plan_template(image)
+        lint = _lint_template(image)
+        worker = _worker_template(image)
+        drill = _drill_step_template(image)
+        promote, abort = _record_templates(image)
+        _main_steps(plan=plan, lint=lint, worker=worker, drill=drill, promote=promote, abort=abort)
     return template
+
+
+def _arguments() -> list[Parameter]:
+    """The workflow's parameters: the drill spec, and how strict the lint of the live target is."""
+    return [
+        Parameter(
+            name="drill",
+            description=(
+                "The Drill spec (nonstop.dev/v1alpha1) as YAML: inline as `value`, or from a ConfigMap "
+                "with `valueFrom.configMapKeyRef` (label the ConfigMap "
+                "workflows.argoproj.io/configmap-type: Parameter)."
+            ),
+        ),
+        Parameter(
+            name="lint-fail-on",
+            value="never",
+            enum=["error", "warning", "never"],
+            description="Findings on the live target at or above this severity fail the workflow before the drill.",
+        ),
+    ]
+
+
+def _plan_template(image: str) -> Container:
+    """`plan`: validate the spec; the target, worker count and deadline become output parameters."""
+    return _shell(
+        "plan",
+        image=image,
+        script=PLAN_SCRIPT,
+        inputs=["drill"],
+        env={"NONSTOP_DRILL": _input("drill")},
+        cpu="100m",
+        memory="256Mi",
+        outputs=[Parameter(name=key, value_from=ValueFrom(path=f"{PLAN_DIR}/{key}")) for key in PLAN_KEYS],
+    )
+
+
+def _lint_template(image: str) -> Container:
+    """`lint`: `nonstop lint` on the live workload and Service."""
+    lint_inputs = ["target-kind", "target-name", "target-namespace", "target-service", "fail-on"]
+    return _shell(
+        "lint",
+        image=image,
+        script=LINT_SCRIPT,
+        inputs=lint_inputs,
+        env={key.upper().replace("-", "_"): _input(key) for key in lint_inputs},
+        cpu="100m",
+        memory="256Mi",
+        # OnError: retry what Argo calls an error (the pod was lost, its init/wait container failed,
+        # a controller error), never a step that ran and exited non-zero: a lint gate that
+        # failed on purpose, or kubectl not finding the target, fails at once.
+        retry_strategy=RetryStrategy(limit=2, retry_policy="OnError", backoff=Backoff(duration="5s", factor=2)),
+    )
+
+
+def _worker_template(image: str) -> Container:
+    """`locust-worker`: a daemoned Locust worker that finds the drill pod and connects to its master."""
+    return _shell(
+        "locust-worker",
+        image=image,
+        script=WORKER_SCRIPT,
+        inputs=["locustfile", "stream-plugin"],
+        env={
+            "LOCUSTFILE": _input("locustfile"),
+            "STREAM_PLUGIN": _input("stream-plugin"),
+            "WORKFLOW_NAME": "{{workflow.name}}",
+            "LOCUST_MASTER_PORT": str(LOCUST_MASTER_PORT),
+        },
+        cpu="1",
+        memory="512Mi",
+        daemon=True,
+    )
+
+
+def _drill_step_template(image: str) -> Container:
+    """`drill`: `nonstop drill` (the Locust master and record sink on this pod); its outcome as outputs."""
+    return _shell(
+        "drill",
+        image=image,
+        script=DRILL_SCRIPT,
+        inputs=["drill", "deadline-seconds"],
+        env={
+            "NONSTOP_DRILL": _input("drill"),
+            "NONSTOP_LOCUST_EXTERNAL_WORKERS": "true",
+            "NONSTOP_LOCUST_MASTER_BIND_PORT": str(LOCUST_MASTER_PORT),
+            "NONSTOP_LOCUST_SINK_PORT": str(LOCUST_SINK_PORT),
+        },
+        cpu="1",
+        memory="1Gi",
+        labels={LOCUST_ROLE_LABEL: "master"},
+        ports=[
+            ContainerPort(name="locust-master", container_port=LOCUST_MASTER_PORT),
+            ContainerPort(name="nonstop-sink", container_port=LOCUST_SINK_PORT),
+        ],
+        active_deadline_seconds=_input("deadline-seconds"),
+        outputs=[
+            Parameter(name="verdict", value_from=ValueFrom(path=f"{WORK_DIR}/verdict", default="unknown")),
+            Parameter(name="action", value_from=ValueFrom(path=f"{WORK_DIR}/action", default="none")),
+            Parameter(name="exit-code", value_from=ValueFrom(path=f"{WORK_DIR}/exit-code", default="")),
+        ],
+    )
+
+
+def _record_templates(image: str) -> tuple[Container, Container]:
+    """`promote` and `abort`: record what the drill did; abort fails with the drill's exit code."""
+    record_inputs = ["drill-name", "verdict", "action", "exit-code"]
+    record_env = {key.upper().replace("-", "_"): _input(key) for key in record_inputs}
+    promote = _shell(
+        "promote", image=image, script=RECORD_SCRIPT, inputs=record_inputs, env=record_env, cpu="50m", memory="64Mi"
+    )
+    abort = _shell(
+        "abort", image=image, script=ABORT_SCRIPT, inputs=record_inputs, env=record_env, cpu="50m", memory="64Mi"
+    )
+    return promote, abort
+
+
+def _main_steps(
+    *, plan: Container, lint: Container, worker: Container, drill: Container, promote: Container, abort: Container
+) -> None:
+    """`main`: plan ─► lint ─► locust-workers (when load.workers > 0) ─► drill ─► promote | abort."""
+    record_args = {
+        "drill-name": _plan("drill-name"),
+        "verdict": _outcome("verdict"),
+        "action": _outcome("action"),
+        "exit-code": _outcome("exit-code"),
+    }
+    with Steps(name="main") as steps:
+        Step(name="plan", template=plan, arguments={"drill": "{{workflow.parameters.drill}}"})
+        Step(
+            name="lint",
+            template=lint,
+            arguments={
+                "target-kind": _plan("target-kind"),
+                "target-name": _plan("target-name"),
+                "target-namespace": _plan("target-namespace"),
+                "target-service": _plan("target-service"),
+                "fail-on": "{{workflow.parameters.lint-fail-on}}",
+            },
+        )
+        Step(
+            name="locust-workers",
+            template=worker,
+            arguments={"locustfile": _plan("locustfile"), "stream-plugin": _plan("stream-plugin")},
+            with_sequence=Sequence(count=_plan("workers")),
+            when=f"{_plan('workers')} > 0",
+        )
+        Step(
+            name="drill",
+            template=drill,
+            arguments={"drill": "{{workflow.parameters.drill}}", "deadline-seconds": _plan("deadline-seconds")},
+        )
+        with steps.parallel():
+            Step(name="promote", template=promote, arguments=record_args, when=f"'{_outcome('verdict')}' == 'pass'")
+            Step(name="abort", template=abort, arguments=record_args, when=f"'{_outcome('verdict')}' != 'pass'")

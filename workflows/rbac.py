@@ -1,8 +1,8 @@
 """Least-privilege RBAC for the drill's ServiceAccount, with the verbs kept as data.
 
-`DRILL_RULES` is every request `nonstop drill` makes against the cluster: the union of
-`nonstop.strategies.required_permissions` (the one list the drill's preflight checks) over every
-drill shape the spec allows. A sandbox test compares it with the request log of a real drill
+`DRILL_RULES` is every request `nonstop drill` makes against the cluster: the union of each
+strategy's `permissions` (the one list the drill's preflight checks) over every drill shape the
+spec allows, but the strategies in `NOT_GRANTED`. A sandbox test compares it with the request log of a real drill
 workflow, so a request the list forgot shows up there.
 `WORKFLOW_RULES` is what the workflow around the drill needs: the Argo executor reports output
 parameters through `workflowtaskresults`. SelfSubjectAccessReview needs no grant: every
@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nonstop.permissions import Permission
-from nonstop.strategies import required_permissions
+from nonstop.strategies import STRATEGIES, Strategy
+from nonstop.strategies.drain import Drain
+from nonstop.strategies.scale import Scale
 from workflows.names import ROLE, SERVICE_ACCOUNT
 
 __all__ = [
@@ -68,19 +70,26 @@ _WHY = {
 }
 
 
+NOT_GRANTED: tuple[type[Strategy], ...] = (Scale, Drain)
+"""Strategies the Role does not cover yet (they came after it: deployments/scale, nodes get/patch).
+
+The drill's preflight access review refuses them in a workflow.
+"""
+
+
 def drill_permissions() -> set[Permission]:
-    """Every permission any drill shape uses: `required_permissions` over every kind, strategy,
-    decision and chaos setting the spec allows"""
-    shapes = [("Deployment", s) for s in ("restart", "image", "canary", "external")] + [("Rollout", "external")]
+    """Every permission any drill shape uses.
+
+    Each strategy's permissions over every kind, decision and chaos setting the spec allows
+    (strategies in NOT_GRANTED left out).
+    """
+    shapes = [("Deployment", s) for s in STRATEGIES.values() if s not in NOT_GRANTED]
+    shapes += [("Rollout", s) for s in STRATEGIES.values() if s.on_rollout]
     needed: set[Permission] = set()
     for (kind, strategy), on_pass, on_fail, terminate in itertools.product(
         shapes, ("promote", "none"), ("rollback", "abort", "none"), (True, False)
     ):
-        needed.update(
-            required_permissions(
-                kind=kind, strategy=strategy, on_pass=on_pass, on_fail=on_fail, terminate_old_pods=terminate
-            )
-        )
+        needed.update(strategy.permissions(kind=kind, on_pass=on_pass, on_fail=on_fail, terminate_old_pods=terminate))
     return needed
 
 

@@ -103,11 +103,12 @@ def start_nginx(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}"
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit("nginx did not start; is nginx-light installed?") from None
             time.sleep(0.05)
+        else:
+            return proc, f"http://127.0.0.1:{port}"
 
 
 def load_env(close_share: float) -> dict[str, str]:

@@ -56,7 +56,7 @@ def parse_ts(value: str | None) -> float | None:
     """RFC 3339 (`Z` or an offset) as epoch seconds."""
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()
 
 
 def percentile(values: list[float], q: float) -> float:

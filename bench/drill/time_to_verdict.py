@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[2]
 def parse_ts(value: str | None) -> float | None:
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()
 
 
 def write_inputs(workdir: Path, *, replicas: int, cooldown: float) -> tuple[Path, Path]:

@@ -18,7 +18,7 @@ import statistics
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import client, config, watch
 
@@ -97,7 +97,7 @@ class _EndpointLag:
             threading.Thread(target=self._quietly, args=(self._slices,), daemon=True),
         ]
 
-    def __enter__(self) -> _EndpointLag:
+    def __enter__(self) -> Self:
         self._pod_rv = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
         self._slice_rv = self.discovery.list_namespaced_endpoint_slice(self.namespace).metadata.resource_version
         for thread in self._threads:
@@ -112,7 +112,7 @@ class _EndpointLag:
     def _quietly(follow: Any) -> None:
         try:
             follow()
-        except Exception:  # the stream breaks when the sandbox stops; the figures are already taken
+        except Exception:  # noqa: BLE001 — the stream breaks when the sandbox stops; the figures are already taken
             return
 
     def _pods(self) -> None:

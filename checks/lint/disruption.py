@@ -1,5 +1,6 @@
 """Voluntary disruptions: a PodDisruptionBudget keeps a node drain from evicting every pod at once, and must
-let a drain proceed at all."""
+let a drain proceed at all.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def check_disruption_budget(workload: Workload, ctx: Context) -> Iterator[Findin
 def check_pdb(index: int, pdb: Obj, ctx: Context) -> Iterator[Finding]:
     """pdb-no-policy, pdb-blocks-eviction (judged at the replicas of the input's workloads it selects, or their
     autoscalers' minimums: the disruption controller counts the pods that exist, and at the minimum there are
-    that many)."""
+    that many).
+    """
     spec = as_map(pdb.get("spec"))
     namespace = object_namespace(pdb)
     selected = [w for w in ctx.workloads_selected_by(spec.get("selector"), namespace) if w.replicated]

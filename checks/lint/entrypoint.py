@@ -18,7 +18,8 @@ _EXEC_OR_TRAP = re.compile(r"(?:^|[\s;&|({])(?:exec|trap)\s")
 
 def forwards_sigterm(script: str) -> bool:
     """Whether a `sh -c` script surely gets SIGTERM to its server: it `exec`s it, traps the signal, or is a
-    single command (every common shell then replaces itself with it)."""
+    single command (every common shell then replaces itself with it).
+    """
     bare = _QUOTED.sub("''", script)
     if _EXEC_OR_TRAP.search(bare):
         return True

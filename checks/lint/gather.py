@@ -106,10 +106,11 @@ def _outside_references(obj: Obj, kind: str, objects: Sequence[Obj]) -> str | No
     return f"{kind}/{object_name(obj)} refers to {target_kind}/{name}, which is not in the input"
 
 
-def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequence[str] = ()) -> Context:
+def build_context(objects: Sequence[Obj], *, require_pdb: bool, incomplete: Sequence[str] = ()) -> Context:  # noqa: C901, PLR0912 — one branch per kind the input may hold, in one pass
     """Sort the input into workloads, Services, PDBs, autoscalers and pod label sets; other kinds are ignored.
 
-    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped)."""
+    `incomplete` are reasons, known to the caller, why the input may lack pods (files it skipped).
+    """
     ctx = Context(objects=objects, require_pdb=require_pdb)
     ctx.outside_pods.extend((None, reason) for reason in incomplete)
     for index, obj in enumerate(objects):

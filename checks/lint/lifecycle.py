@@ -75,7 +75,8 @@ def _exec_sleep(command: list[str]) -> float:
 def prestop_sleep_seconds(container: Mapping[str, Any]) -> float | None:
     """How long the container's preStop hook holds it: the `sleep` action, or `sleep N` in an exec command
     (also shell-wrapped, e.g. `sh -c "sleep 5 && nginx -s quit"`). None when there is no preStop hook; 0 when
-    the hook does something whose duration cannot be read (an httpGet, another command)."""
+    the hook does something whose duration cannot be read (an httpGet, another command).
+    """
     prestop = as_map(container.get("lifecycle")).get("preStop")
     if not is_map(prestop):
         return None

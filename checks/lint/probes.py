@@ -1,5 +1,6 @@
 """Probe rules: readiness gates the endpoints on a port it can reach, startup and liveness must not kill a
-starting container, and liveness must not be a copy of readiness."""
+starting container, and liveness must not be a copy of readiness.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def container_ports(container: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def is_serving(container: Mapping[str, Any]) -> bool:
     """Whether the container declares at least one containerPort (a Service selecting its pod also makes
-    it serving: `Workload.is_serving` knows both)."""
+    it serving: `Workload.is_serving` knows both).
+    """
     return bool(container_ports(container))
 
 
@@ -237,7 +239,8 @@ def _liveness_without_startup(workload: Workload, container: Mapping[str, Any], 
 
 def check_probes(workload: Workload, ctx: Context) -> Iterator[Finding]:
     """readiness-probe-missing, readiness-probe-port-mismatch, readiness-probe-protocol-mismatch,
-    startup-probe-port-mismatch, liveness-same-as-readiness, liveness-without-startup-probe."""
+    startup-probe-port-mismatch, liveness-same-as-readiness, liveness-without-startup-probe.
+    """
     del ctx
     for container, _sidecar in workload.containers:
         name = str(container.get("name", "<unnamed>"))

@@ -1,5 +1,6 @@
 """Rollout strategy rules: surge and unavailability as Kubernetes resolves them, Recreate, DaemonSet updates,
-replica count, and autoscaled workloads that also set a count."""
+replica count, and autoscaled workloads that also set a count.
+"""
 
 from __future__ import annotations
 

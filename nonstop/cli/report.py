@@ -29,7 +29,7 @@ def render_report_file(report_json: Path, out: Path | None = None) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
-        os.replace(temporary, target)
+        Path(temporary).replace(target)
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise InputError(f"cannot write {target}: {exc.strerror or exc}; pass a writable --out") from exc

@@ -1,0 +1,1 @@
+"""The drill: preflight, load, the rollout under observation, and the evidence the checks judge."""

@@ -1,24 +1,27 @@
 """The drill's eyes: pods, EndpointSlices and Events of the target, each change stamped when seen.
 
-`Observer` runs three `ResilientWatch`es and folds what they deliver into one `PodRecord` per pod
-(created → ready → deleting → left endpoints → exited) plus a timeline and the events list. It
-calls `on_terminating` once per pod, when its deletion is first seen, so the prober can start.
+`Observer` runs three `ResilientWatch`es and folds what they deliver into one `checks.evidence.PodTimeline`
+per pod (created → ready → deleting → left endpoints → exited, each moment with how long its watch
+had been blind), plus a timeline and the events list. A pod's `PodTimeline` is replaced, never
+changed, so a snapshot is the pods as they were. It calls `on_terminating` once per pod, when its
+deletion is first seen, so the prober can start.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
 
-from checks.evidence import PodRole, PodTimeline
+from checks.evidence import PodTimeline
 from nonstop.kube.api import Kube
 from nonstop.kube.watching import Observed, ResilientWatch, WatchStats
 from nonstop.toolkit.objects import Obj
 from nonstop.toolkit.times import to_epoch
 
-__all__ = ["Observer", "PodRecord", "TimelineEntry"]
+__all__ = ["Observer", "TimelineEntry", "blind_note"]
 
 SIDECAR_PROXIES = frozenset({"istio-proxy", "linkerd-proxy", "envoy", "envoy-sidecar"})
 
@@ -28,58 +31,6 @@ class TimelineEntry:
     at: float
     source: str  # pod | endpointslice | event | load | action
     what: str
-
-
-@dataclass
-class PodRecord:
-    """Everything observed of one pod; turned into `checks.evidence.PodTimeline` for judging."""
-
-    name: str
-    uid: str = ""
-    ip: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    role: PodRole | None = None
-    created_at: float | None = None
-    ready_at: float | None = None
-    was_serving: bool = False
-    endpoint_ready: bool = False
-    endpoint_ready_at: float | None = None
-    """When the EndpointSlices first listed it as a ready endpoint (what chaos's settling is measured from)."""
-    deleted_at: float | None = None
-    endpoint_unready_at: float | None = None
-    last_routed_at: float | None = None
-    stopped_accepting_at: float | None = None
-    stop_reason: str | None = None
-    exited_at: float | None = None
-    exit_code: int | None = None
-    exit_reason: str | None = None
-    grace_period_seconds: float | None = None
-    measurable: bool = True
-    failures_attributed: int = 0
-    unready_uncertainty: float = 0.0
-    """Seconds before `endpoint_unready_at` the pod may really have left (a watch was blind then)."""
-    deleted_uncertainty: float = 0.0
-    """Same for `deleted_at`; the prober started that much late at most, so `stopped_accepting_at` too."""
-    exited_uncertainty: float = 0.0
-    """Same for `exited_at`."""
-
-    def evidence(self) -> PodTimeline:
-        return PodTimeline(
-            name=self.name,
-            role=self.role or "new",
-            created_at=self.created_at,
-            ready_at=self.ready_at,
-            was_serving=self.was_serving,
-            deleted_at=self.deleted_at,
-            endpoint_unready_at=self.endpoint_unready_at,
-            last_routed_at=self.last_routed_at,
-            stopped_accepting_at=self.stopped_accepting_at,
-            exited_at=self.exited_at,
-            exit_code=self.exit_code,
-            exit_reason=self.exit_reason,
-            grace_period_seconds=self.grace_period_seconds,
-            measurable=self.measurable,
-        )
 
 
 def _is_ready(pod: Obj) -> bool:
@@ -123,7 +74,7 @@ class Observer:
         pod_selector: str,
         service: str,
         related_names: tuple[str, ...],
-        on_terminating: Callable[[PodRecord], None],
+        on_terminating: Callable[[PodTimeline], None],
     ) -> None:
         self._kube = kube
         self._namespace = namespace
@@ -131,7 +82,7 @@ class Observer:
         self._related = related_names
         self._on_terminating = on_terminating
         self._lock = threading.RLock()
-        self.pods: dict[str, PodRecord] = {}
+        self.pods: dict[str, PodTimeline] = {}
         self.timeline: list[TimelineEntry] = []
         self.events: list[Obj] = []
         self._slices: dict[str, list[Obj]] = {}
@@ -202,7 +153,8 @@ class Observer:
 
     def wait_for_change(self, timeout: float, *, since: int | None = None) -> None:
         """Wait for the next change or `timeout` seconds; with `since` (a `changes` value), return at
-        once if something changed after it — a change that came while the caller was busy is not lost."""
+        once if something changed after it — a change that came while the caller was busy is not lost.
+        """
         with self._changed:
             if since is None or self._changes == since:
                 self._changed.wait(timeout)
@@ -214,14 +166,14 @@ class Observer:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def snapshot(self) -> list[PodRecord]:
+    def snapshot(self) -> list[PodTimeline]:
         with self._lock:
-            return [PodRecord(**vars(p)) for p in self.pods.values()]
+            return list(self.pods.values())
 
-    def ready_endpoints(self) -> list[PodRecord]:
+    def ready_endpoints(self) -> list[PodTimeline]:
         """Pods the EndpointSlices currently list as ready."""
         with self._lock:
-            return [PodRecord(**vars(p)) for p in self.pods.values() if p.endpoint_ready]
+            return [p for p in self.pods.values() if p.endpoint_ready]
 
     def note(self, source: str, what: str, at: float | None = None) -> None:
         with self._lock:
@@ -231,64 +183,68 @@ class Observer:
         with self._lock:
             record = self.pods.get(pod)
             if record is not None and (record.last_routed_at is None or at > record.last_routed_at):
-                record.last_routed_at = at
+                self._update(record, last_routed_at=at)
 
     def record_stop(self, pod: str, at: float, reason: str) -> None:
         with self._lock:
             record = self.pods.get(pod)
             if record is not None and record.stopped_accepting_at is None:
-                record.stopped_accepting_at = at
-                record.stop_reason = reason
+                # The prober started when the deletion was seen: it was at most that late too.
+                self._update(record, stopped_accepting_at=at, stopped_accepting_uncertainty=record.deleted_uncertainty)
                 self.timeline.append(TimelineEntry(at, "pod", f"{pod} stopped accepting connections ({reason})"))
                 self._notify()
 
     # -- event handlers (watch threads) --------------------------------------------------------
 
-    def _record(self, pod: Obj) -> PodRecord:
+    def _update(self, record: PodTimeline, **changes: Any) -> PodTimeline:
+        """Replace a pod's timeline by one with `changes` (caller holds the lock)."""
+        updated = replace(record, **changes)
+        self.pods[record.name] = updated
+        return updated
+
+    def _record(self, pod: Obj) -> PodTimeline:
         meta = pod.get("metadata") or {}
         name = meta["name"]
-        record = self.pods.get(name)
-        if record is None:
-            record = PodRecord(name=name, uid=str(meta.get("uid", "")))
+        if name not in self.pods:
             created = to_epoch(meta.get("creationTimestamp"))
-            record.created_at = created if created is not None and created < self._started else time.time()
-            self.pods[name] = record
-            self.timeline.append(TimelineEntry(record.created_at, "pod", f"{name} created"))
+            created_at = created if created is not None and created < self._started else time.time()
+            self.pods[name] = PodTimeline(name=name, created_at=created_at)
+            self.timeline.append(TimelineEntry(created_at, "pod", f"{name} created"))
             self._apply_slices(time.time())
-        record.labels = dict(meta.get("labels") or {})
-        return record
+        return self._update(self.pods[name], labels=dict(meta.get("labels") or {}))
 
     def _on_pod(self, seen: Observed) -> None:
         pod = seen.obj
-        start_prober: PodRecord | None = None
+        start_prober: PodTimeline | None = None
         with self._lock:
             record = self._record(pod)
             status = pod.get("status") or {}
-            record.ip = status.get("podIP") or record.ip
-            record.measurable = not _has_sidecar_proxy(pod)
+            changes: dict[str, Any] = {"ip": status.get("podIP") or record.ip}
+            changes["measurable"] = not _has_sidecar_proxy(pod)
             if _is_ready(pod) and record.ready_at is None:
-                record.ready_at = seen.at
+                changes["ready_at"] = seen.at
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} ready"))
-            if (pod.get("metadata") or {}).get("deletionTimestamp") and record.deleted_at is None:
-                record.deleted_at = seen.at
-                record.deleted_uncertainty = seen.uncertainty
+            deleting = (pod.get("metadata") or {}).get("deletionTimestamp") and record.deleted_at is None
+            if deleting:
                 # The first deletion's grace period: the kubelet's final DELETE sets it to 0.
-                record.grace_period_seconds = _grace_period(pod)
+                changes.update(deleted_at=seen.at, deleted_uncertainty=seen.uncertainty,
+                               grace_period_seconds=_grace_period(pod))  # fmt: skip
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} deleting (SIGTERM path started)"))
-                start_prober = record
+            record = self._update(record, **changes)
             if record.deleted_at is not None:
-                self._fold_exits(record, pod, seen)
+                record = self._fold_exits(record, pod, seen)
             if seen.type == "DELETED" and record.exited_at is None:
-                record.exited_at = seen.at
-                record.exited_uncertainty = seen.uncertainty
+                record = self._update(record, exited_at=seen.at, exited_uncertainty=seen.uncertainty)
                 self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} removed"))
             if seen.type == "DELETED":
                 self._leave_endpoints(record, seen.at, "pod removed", seen.uncertainty)
+            if deleting:
+                start_prober = self.pods[record.name]
             self._notify()
         if start_prober is not None:
             self._on_terminating(start_prober)
 
-    def _fold_exits(self, record: PodRecord, pod: Obj, seen: Observed) -> None:
+    def _fold_exits(self, record: PodTimeline, pod: Obj, seen: Observed) -> PodTimeline:
         """The first container exit of a deleting pod, and the worst one seen (caller holds the lock).
 
         Native sidecars (init containers with `restartPolicy: Always`) count; init containers that
@@ -303,23 +259,20 @@ class Observer:
         ]
         ended = [state["terminated"] for cs in statuses if (state := cs.get("state") or {}).get("terminated")]
         if not ended:
-            return
+            return record
         worst = max(ended, key=_exit_severity)
+        changes: dict[str, Any] = {}
         if record.exited_at is None:
-            record.exited_at = seen.at
-            record.exited_uncertainty = seen.uncertainty
+            changes.update(exited_at=seen.at, exited_uncertainty=seen.uncertainty)
             self.timeline.append(TimelineEntry(seen.at, "pod", f"{record.name} exited (code {worst.get('exitCode')})"))
         known = {"exitCode": record.exit_code, "reason": record.exit_reason}
         if record.exit_code is None or _exit_severity(worst) > _exit_severity(known):
-            record.exit_code = worst.get("exitCode")
-            record.exit_reason = worst.get("reason")
+            changes.update(exit_code=worst.get("exitCode"), exit_reason=worst.get("reason"))
+        return self._update(record, **changes)
 
-    def _leave_endpoints(self, record: PodRecord, at: float, why: str, uncertainty: float = 0.0) -> None:
-        if record.endpoint_ready:
-            record.endpoint_ready = False
+    def _leave_endpoints(self, record: PodTimeline, at: float, why: str, uncertainty: float = 0.0) -> None:
         if record.was_serving and record.endpoint_unready_at is None:
-            record.endpoint_unready_at = at
-            record.unready_uncertainty = uncertainty
+            self._update(record, endpoint_unready_at=at, endpoint_unready_uncertainty=uncertainty)
             self.timeline.append(TimelineEntry(at, "endpointslice", f"{record.name} left the endpoints ({why})"))
 
     def _on_slice(self, seen: Observed) -> None:
@@ -333,7 +286,7 @@ class Observer:
             self._notify()
 
     def _apply_slices(self, at: float, uncertainty: float = 0.0) -> None:
-        """Fold the union of the Service's slices into the pod records (caller holds the lock)."""
+        """Fold the union of the Service's slices into the pods' timelines (caller holds the lock)."""
         listed: dict[str, bool] = {}
         for endpoints in self._slices.values():
             for endpoint in endpoints:
@@ -346,14 +299,12 @@ class Observer:
             record = self.pods.get(pod_name)
             if record is None:
                 continue
-            if ready and not record.endpoint_ready and record.endpoint_unready_at is None:
-                record.endpoint_ready = True
-                record.endpoint_ready_at = at
-                record.was_serving = True
+            if ready and record.endpoint_ready_at is None and record.endpoint_unready_at is None:
+                self._update(record, endpoint_ready_at=at, was_serving=True)
                 self.timeline.append(TimelineEntry(at, "endpointslice", f"{pod_name} ready endpoint"))
             elif not ready and record.endpoint_ready:
                 self._leave_endpoints(record, at, "ready=false", uncertainty)
-        for record in self.pods.values():
+        for record in list(self.pods.values()):
             if record.endpoint_ready and record.name not in listed:
                 self._leave_endpoints(record, at, "removed from the slice", uncertainty)
 
@@ -379,3 +330,19 @@ class Observer:
             self.timeline.append(
                 TimelineEntry(seen.at, "event", f"{entry['object']} {entry['reason']}: {entry['message']}")
             )
+
+
+def blind_note(stats: Iterable[WatchStats]) -> str | None:
+    """A sentence for the report's notes when a watch was blind for a while, else None."""
+    stats = list(stats)
+    late = sum(s.late_events for s in stats)
+    relists = sum(s.relists for s in stats)
+    worst = max((s.max_uncertainty for s in stats), default=0.0)
+    if not relists and not late:
+        return None
+    parts = [f"{late} change(s) were seen up to {worst:.2f} s late (a watch was reconnecting or stalled)"]
+    if relists:
+        parts.append(
+            f"the watches re-listed {relists} time(s) after 410 Expired, so intermediate states may be missing"
+        )
+    return "; ".join(parts) + "; every pod's ordering was judged with that uncertainty counted against it"

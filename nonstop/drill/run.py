@@ -21,12 +21,11 @@ from checks.verdict import DrillProblem
 from nonstop.drill.chaos import Chaos
 from nonstop.drill.drain import Drain
 from nonstop.drill.load import LoadRunner, external_workers_from_env
-from nonstop.drill.observe import Observer, PodRecord
+from nonstop.drill.observe import Observer, blind_note
 from nonstop.drill.preflight import Preflight, preflight
 from nonstop.drill.prober import Prober
 from nonstop.drill.settle import settle
 from nonstop.drill.target import Target
-from nonstop.drill.trust import blind_note, untrusted_orderings
 from nonstop.errors import ClusterError, DrillAborted
 from nonstop.kube import actions
 from nonstop.kube.api import Kube
@@ -133,7 +132,7 @@ class _Progress:
         )  # fmt: skip
         try:
             self._sink(update)
-        except Exception as exc:  # a display must never break a drill
+        except Exception as exc:  # noqa: BLE001 — a display must never break a drill
             if not self._broken:
                 self._broken = True
                 log.warning("progress display failed; the drill goes on", error=str(exc))
@@ -262,7 +261,7 @@ def _run(
             load.stop()
         prober.stop()
         observer.stop()
-    _note_weak_evidence(drill, observer, window, lease)
+    _note_weak_evidence(observer, window, lease)
     return _conclude(
         drill, kube=kube, namespace=namespace, dry_run=dry_run, pre=pre, strategy=strategy, observer=observer,
         samples=samples, window=window, start=window.start, reporter=reporter, started_at=started_at,
@@ -272,7 +271,7 @@ def _run(
 def _watchers(kube: Kube, drill: Drill, target: Target, *, namespace: str, probe_path: str) -> tuple[Observer, Prober]:
     """The observer of the target's pods, EndpointSlices and Events, and the prober it starts per terminating pod."""
 
-    def on_terminating(record: PodRecord) -> None:
+    def on_terminating(record: PodTimeline) -> None:
         port = target.pod_port()
         if record.ip and port and record.measurable:
             prober.watch(record.name, record.ip, port, probe_path)
@@ -289,9 +288,10 @@ def _watchers(kube: Kube, drill: Drill, target: Target, *, namespace: str, probe
     return observer, prober
 
 
-def _note_weak_evidence(drill: Drill, observer: Observer, window: _Window, lease: DrillLease | None) -> None:
-    """What makes the evidence weaker than it looks: a lost watch or Lease, blind spells of the watches."""
-    spec = drill.spec
+def _note_weak_evidence(observer: Observer, window: _Window, lease: DrillLease | None) -> None:
+    """What makes the evidence weaker than it looks: a lost watch or Lease, blind spells of the watches
+    (the ordering check weighs each moment's uncertainty itself).
+    """
     if lost := observer.lost():
         window.problems.append(DrillProblem("observation-lost", lost))
     if lease is not None and lease.lost is not None:
@@ -300,13 +300,6 @@ def _note_weak_evidence(drill: Drill, observer: Observer, window: _Window, lease
         )
     if note := blind_note(observer.stats()):
         window.notes.append(note)
-    if untrusted := untrusted_orderings(observer.snapshot(), spec.ordering.min_serve_after_unready_seconds):
-        window.problems.append(
-            DrillProblem(
-                "observation-lost",
-                "a watch was blind when pods changed, so their ordering cannot be judged: " + "; ".join(untrusted),
-            )
-        )
 
 
 def _conclude(
@@ -327,7 +320,7 @@ def _conclude(
     """Judge the evidence, carry out the decision the verdict calls for, and gather the run."""
     spec = drill.spec
     reporter.enter("judging")
-    pods = [dataclasses.replace(p.evidence(), role="old" if strategy.is_old(p, window.old) else "new")
+    pods = [dataclasses.replace(p, role="old" if strategy.is_old(p, window.old) else "new")
             for p in observer.snapshot()]  # fmt: skip
     # The budget also charges the cool-down: a data plane still routing to an exited pod fails
     # requests after the window closed, and those failures are the rollout's.
@@ -469,5 +462,5 @@ def _watch(
         observer.wait_for_change(0.25, since=seen)
 
 
-def _is_canary(pods: list[PodRecord], name: str) -> bool:
+def _is_canary(pods: list[PodTimeline], name: str) -> bool:
     return any(p.name == name and actions.is_canary_pod(p.labels) for p in pods)

@@ -49,7 +49,8 @@ class Target:
 
 def _serving_containers(pod_spec: Obj) -> list[Obj]:
     """Where a Service's named targetPort is looked up: the containers, then the native sidecars
-    (init containers with `restartPolicy: Always`), as Kubernetes' `FindPort` does."""
+    (init containers with `restartPolicy: Always`), as Kubernetes' `FindPort` does.
+    """
     sidecars = [c for c in pod_spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
     return [*(pod_spec.get("containers") or []), *sidecars]
 

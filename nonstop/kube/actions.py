@@ -184,9 +184,9 @@ def undo(kube: Kube, namespace: str, name: str, *, to_revision: int = 0) -> int 
     if template == deployment["spec"]["template"]:
         return None
     annotations = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items() if k in _UNDO_SKIPPED}
-    for key, value in (target["metadata"].get("annotations") or {}).items():
-        if key not in _UNDO_SKIPPED:
-            annotations[key] = value
+    annotations.update(
+        (key, value) for key, value in (target["metadata"].get("annotations") or {}).items() if key not in _UNDO_SKIPPED
+    )
     patch = [
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "replace", "path": "/metadata/annotations", "value": annotations},

@@ -138,7 +138,8 @@ class Kube:
         self, name: str, unschedulable: bool, *, annotations: dict[str, str | None] | None = None
     ) -> Obj:
         """Cordon or uncordon a Node with the patch `kubectl cordon`/`uncordon` sends (plus `annotations`, None
-        removing one)."""
+        removing one).
+        """
         body: Obj = {"spec": {"unschedulable": True if unschedulable else None}}
         if annotations:
             body["metadata"] = {"annotations": annotations}

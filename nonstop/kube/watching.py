@@ -245,7 +245,7 @@ class ResilientWatch:
                     failing_since = self._note_failure(error, failing_since)
                 except TransientError as error:
                     failing_since = self._note_failure(error, failing_since)
-                except Exception as exc:  # transport errors from urllib3 mid-stream
+                except Exception as exc:  # noqa: BLE001 — transport errors from urllib3 mid-stream
                     if self._stop.is_set():
                         return
                     failing_since = self._note_failure(translate(exc, f"watch {self._what}"), failing_since)

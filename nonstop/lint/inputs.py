@@ -49,7 +49,8 @@ class LoadedObject:
 
 def expand_paths(paths: Sequence[str]) -> list[tuple[str, bool]]:
     """(path, found in a folder) for the files named, `-`, and every `*.yaml`/`*.yml` under a folder
-    (recursively, sorted, hidden folders skipped)."""
+    (recursively, sorted, hidden folders skipped).
+    """
     found: list[tuple[str, bool]] = []
     for raw in paths:
         if raw == STDIN:

@@ -83,7 +83,8 @@ def lint_loaded(
     loaded: Sequence[LoadedObject], *, files: Sequence[str], require_pdb: bool = False, incomplete: Sequence[str] = ()
 ) -> LintReport:
     """Lint objects already read, all together (cross-object rules see every file); `incomplete` as in
-    `checks.lint.lint_objects`."""
+    `checks.lint.lint_objects`.
+    """
     findings = lint_objects([item.obj for item in loaded], require_pdb=require_pdb, incomplete=incomplete)
     report = LintReport(files=list(files))
     by_index: dict[int, list[LocatedFinding]] = {}

@@ -1,55 +1,12 @@
-"""The drill's report: the model of report.json and the files written to the report directory."""
+"""The drill's report: the model of report.json and the files written to the report directory.
 
-from nonstop.report.model import (
-    Action,
-    CheckEntry,
-    Decision,
-    EventEntry,
-    FailureBucket,
-    OrderingSettings,
-    PodEntry,
-    Report,
-    ReportWindow,
-    RequestsBlock,
-    SeriesEntry,
-    TimelineEntry,
-    TimelineSource,
-    build_report,
-    format_timestamp,
-)
-from nonstop.report.writer import (
-    JUNIT_XML,
-    RENDERINGS,
-    REPORT_HTML,
-    REPORT_JSON,
-    Rendering,
-    load_report,
-    report_json,
-    write_report,
-)
+The package exports what its two modules export (`model.__all__`, `writer.__all__`), named once there.
+"""
 
-__all__ = [
-    "JUNIT_XML",
-    "RENDERINGS",
-    "REPORT_HTML",
-    "REPORT_JSON",
-    "Action",
-    "CheckEntry",
-    "Decision",
-    "EventEntry",
-    "FailureBucket",
-    "OrderingSettings",
-    "PodEntry",
-    "Rendering",
-    "Report",
-    "ReportWindow",
-    "RequestsBlock",
-    "SeriesEntry",
-    "TimelineEntry",
-    "TimelineSource",
-    "build_report",
-    "format_timestamp",
-    "load_report",
-    "report_json",
-    "write_report",
-]
+from nonstop.report import model, writer
+from nonstop.report.model import *  # noqa: F403
+from nonstop.report.writer import *  # noqa: F403
+
+__all__: list[str] = []
+__all__ += model.__all__
+__all__ += writer.__all__

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -115,6 +116,11 @@ class RequestsBlock(_Model):
 
 
 class PodEntry(_Model):
+    """One `pods` entry: the pod's `checks.evidence.PodTimeline` (its moments as timestamps, under the
+    same names; the uncertainties are not written) and the checks' verdicts on it. It is what a report
+    read back from report.json holds, so the HTML renders from it.
+    """
+
     name: str
     role: PodRole
     created_at: Timestamp | None = None
@@ -329,26 +335,17 @@ def _pod_entry(pod: PodTimeline, judgement: Judgement) -> PodEntry:
     exit_verdict = judgement.exits.for_pod(pod.name) if judgement.exits is not None else None
     judged_exit = exit_verdict if exit_verdict is not None and exit_verdict.judged else None
     return PodEntry(
-        name=pod.name,
-        role=pod.role,
-        created_at=pod.created_at,
-        ready_at=pod.ready_at,
-        was_serving=pod.was_serving,
-        deleted_at=pod.deleted_at,
-        endpoint_unready_at=pod.endpoint_unready_at,
-        last_routed_at=pod.last_routed_at,
-        stopped_accepting_at=pod.stopped_accepting_at,
-        exited_at=pod.exited_at,
-        exit_code=pod.exit_code,
+        **{name: getattr(pod, name) for name in _TIMELINE_KEYS},
         serve_after_unready_seconds=ordering.serve_after_unready_seconds if ordering else None,
         failures_attributed=judgement.attribution.failures_for(pod.name),
         ordering_ok=ordering.ordering_ok if ordering else None,
         failures_ambiguous=judgement.attribution.ambiguous_by_pod.get(pod.name, 0),
         retries=judgement.attribution.retries_by_pod.get(pod.name, 0),
-        measurable=pod.measurable,
         ordering_reason=ordering.reason if ordering else None,
-        exit_reason=pod.exit_reason,
-        grace_period_seconds=pod.grace_period_seconds,
         graceful_exit=judged_exit.graceful if judged_exit else None,
         graceful_exit_reason=judged_exit.reason if judged_exit else None,
     )
+
+
+_TIMELINE_KEYS = tuple(name for name in PodEntry.model_fields if name in {f.name for f in fields(PodTimeline)})
+"""The keys of a `pods` entry that render the pod's `PodTimeline` as they are (the others are verdicts)."""

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Self, TextIO
 
 import structlog
 from rich.console import Console, Group, RenderableType
@@ -129,7 +129,7 @@ class LiveProgress:
         self._rate = self._rates.add(update.at, update.requests)
         self._latest = update
 
-    def __enter__(self) -> LiveProgress:
+    def __enter__(self) -> Self:
         self._live.start()
         return self
 

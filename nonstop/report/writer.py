@@ -75,8 +75,7 @@ def write_report(
     text = report_json(report)
     written = [_write_atomically(report_dir / REPORT_JSON, text)]
     saved = Report.model_validate_json(text)  # render what report.json says (ms times): re-renders match
-    for rendering in renderings:
-        written.append(_write_atomically(report_dir / rendering.filename, rendering.render(saved)))
+    written.extend(_write_atomically(report_dir / r.filename, r.render(saved)) for r in renderings)
     return written
 
 
@@ -102,8 +101,8 @@ def _write_atomically(path: Path, text: str) -> Path:
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
-            os.chmod(temporary, 0o644)  # mkstemp makes 0600; a report is for others to read (artifacts, CI)
-            os.replace(temporary, path)
+            Path(temporary).chmod(0o644)  # mkstemp makes 0600; a report is for others to read (artifacts, CI)
+            Path(temporary).replace(path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -1,0 +1,1 @@
+"""The embedded sandbox: our own API server, controllers, kubelet and data plane (docs/sandbox.md)."""

@@ -49,7 +49,7 @@ def socket_in_netns(netns_fd: int, host: str, port: int, *, backlog: int = 128) 
     def open_inside() -> None:
         try:
             if _libc is None or _libc.setns(netns_fd, CLONE_NEWNET) != 0:
-                raise ApiRelayError(f"cannot enter the pod network namespace (errno {ctypes.get_errno()})")
+                raise ApiRelayError(f"cannot enter the pod network namespace (errno {ctypes.get_errno()})")  # noqa: TRY301 — the except below hands it to the caller's thread
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -60,7 +60,7 @@ def socket_in_netns(netns_fd: int, host: str, port: int, *, backlog: int = 128) 
                 sock.close()
                 raise
             result.append(sock)
-        except BaseException as exc:  # handed to the caller's thread
+        except BaseException as exc:  # noqa: BLE001 — handed to the caller's thread, which raises it
             result.append(exc)
 
     thread = threading.Thread(target=open_inside, name="netns-socket", daemon=True)

@@ -465,7 +465,7 @@ class ApiServer:
 
     # -- resources -------------------------------------------------------------------------------
 
-    def _resource(
+    def _resource(  # noqa: C901, PLR0912, PLR0915 — every verb on a resource path, routed as the apiserver's handlers route them
         self, h: _Handler, method: str, req: _Request, *, query: dict[str, str], body: Any, info: dict[str, Any]
     ) -> int:
         kind = req.kind

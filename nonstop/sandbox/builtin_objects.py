@@ -18,7 +18,7 @@ ServiceAccount volume does on a real cluster).
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import threading
 from collections.abc import Callable
 
@@ -46,7 +46,7 @@ _ca_pem: list[str] = []
 
 
 def root_ca_pem() -> str:
-    """This process's cluster CA certificate (PEM), made on first use."""
+    """The cluster CA certificate of this process (PEM), made on first use."""
     with _ca_lock:
         if not _ca_pem:
             from cryptography import x509
@@ -56,15 +56,15 @@ def root_ca_pem() -> str:
 
             key = ec.generate_private_key(ec.SECP256R1())
             name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nonstop-sandbox-ca")])
-            now = datetime.datetime.now(datetime.UTC)
+            now = dt.datetime.now(dt.UTC)
             cert = (
                 x509.CertificateBuilder()
                 .subject_name(name)
                 .issuer_name(name)
                 .public_key(key.public_key())
                 .serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(minutes=5))
-                .not_valid_after(now + datetime.timedelta(days=365))
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=365))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
                 .sign(key, hashes.SHA256())
             )

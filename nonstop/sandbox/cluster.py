@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 import structlog
 import yaml
@@ -139,7 +139,7 @@ class Cluster:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self) -> Cluster:
+    def start(self) -> Self:
         """Serve the API, write the kubeconfig, then start the components."""
         started = time.monotonic()
         self.api.start()
@@ -221,7 +221,7 @@ class Cluster:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> Cluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -230,7 +230,7 @@ def _binding_causes(kind: Kind, obj: Obj, old: Obj | None) -> list[tuple[str, st
     return causes
 
 
-def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:
+def validate(kind: Kind, obj: Obj, old: Obj | None = None) -> None:  # noqa: C901, PLR0912 — one branch per validation rule users meet, as Kubernetes lists them
     """Raise 422 Invalid the way Kubernetes does for the rules nonstop's users meet (`old`: the object updated)."""
     name = obj.get("metadata", {}).get("name", "")
     causes: list[tuple[str, str]] = []

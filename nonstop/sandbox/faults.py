@@ -86,7 +86,7 @@ class FaultPlan:
     set_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def parse(cls, body: Any, *, source: str = "the fault plan") -> FaultPlan:
+    def parse(cls, body: Any, *, source: str = "the fault plan") -> FaultPlan:  # noqa: C901, PLR0912 — one branch per field of the plan, each with its own sentence
         """Validate and build a plan from camelCase data; a bad plan raises `FaultPlanError`."""
         if body is None:
             body = {}

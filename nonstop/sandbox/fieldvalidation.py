@@ -1,4 +1,4 @@
-"""Server-side field validation: the `fieldValidation` query parameter (Strict, Warn, Ignore).
+r"""Server-side field validation: the `fieldValidation` query parameter (Strict, Warn, Ignore).
 
 kubectl 1.27+ finds `fieldValidation` among the PATCH parameters of `/openapi/v3/<gv>` and then
 sends `fieldValidation=Strict` with create, replace, apply and edit instead of validating by
@@ -8,7 +8,7 @@ itself. As the real API server (k8s.io/apiserver `handlers/create.go`, `update.g
   Deployment: strict decoding error: unknown field "spec.foo"`;
 - patch, Strict: 422 Invalid ` "" is invalid: patch: Invalid value: "…": strict decoding error: …`,
   judged on the patched object;
-- Warn: the request succeeds with one `Warning: 299 - "unknown field \\"spec.foo\\""` header each.
+- Warn: the request succeeds with one `Warning: 299 - "unknown field \"spec.foo\""` header each.
 
 Unknown means: not among the properties of the kind's schema (`openapi/schemas.py`), at any depth; maps
 (`additionalProperties`) and free-form objects (`x-kubernetes-preserve-unknown-fields`) take any

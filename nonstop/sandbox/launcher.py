@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import yaml
 
@@ -72,7 +73,7 @@ class SandboxProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
-    def start(self) -> SandboxProcess:
+    def start(self) -> Self:
         """Start the subprocess and block until its kubeconfig exists (or raise SandboxStartError)."""
         self.kubeconfig.unlink(missing_ok=True)
         log = self.log_path.open("ab")
@@ -120,7 +121,7 @@ class SandboxProcess:
             self._tmp = None
         return code
 
-    def __enter__(self) -> SandboxProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

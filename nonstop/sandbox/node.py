@@ -42,7 +42,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import structlog
@@ -145,7 +145,7 @@ class SandboxNode:
         self._pod_dataplane: subprocess.Popen[bytes] | None = None
         self.relay: ApiRelay | None = None
 
-    def start(self) -> SandboxNode:
+    def start(self) -> Self:
         """Start everything (the pod network first); a failure stops what was started and raises."""
         try:
             self._start()
@@ -251,7 +251,7 @@ class SandboxNode:
         self._tmp.cleanup()
         self.log.info("node stopped", node=self.node_name)
 
-    def __enter__(self) -> SandboxNode:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

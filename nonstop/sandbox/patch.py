@@ -186,7 +186,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     return _merge_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, ())
 
 
-def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> Any:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...]) -> Any:  # noqa: C901, PLR0912 — strategic merge patch's directives, each a case of the same merge
     directive = patch.get("$patch")
     if directive == "delete":
         return None

@@ -42,7 +42,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from nonstop.errors import PodNetworkError
 
@@ -134,7 +134,7 @@ class PodNetwork:
         except FileNotFoundError as exc:
             raise PodNetworkError("the sandbox node's pod network needs the `ip` command (iproute2)") from exc
 
-    def start(self) -> PodNetwork:
+    def start(self) -> Self:
         """Take a free slot, clean what a dead holder left, check for collisions, build the namespace."""
         self.check_possible()
         self._take_slot()
@@ -211,7 +211,7 @@ class PodNetwork:
             self._lock_fd = None
         self.slot = None
 
-    def __enter__(self) -> PodNetwork:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

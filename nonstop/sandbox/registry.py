@@ -135,7 +135,7 @@ class Registry:
 
     # -- create ----------------------------------------------------------------------------------
 
-    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False, manager: str = "") -> Obj:
+    def create(self, kind: Kind, namespace: str | None, body: Obj, *, dry_run: bool = False, manager: str = "") -> Obj:  # noqa: C901, PLR0912 — the create steps of the real registry, in its order
         """Create an object; `manager` is the field manager of this Update (none: managedFields as sent)."""
         if kind.resource == "selfsubjectaccessreviews":
             return self.review_access(body)
@@ -204,8 +204,10 @@ class Registry:
                     [
                         (
                             "spec.clusterIPs",
-                            f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
-                            "the provided IP is not in the valid range",
+                            (
+                                f'Invalid value: []string{{"{wanted}"}}: failed to allocate IP {wanted}: '
+                                "the provided IP is not in the valid range"
+                            ),
                         )
                     ],
                 )
@@ -269,7 +271,7 @@ class Registry:
             kind, current, body, subresource=subresource, expect_rv=expect_rv, dry_run=dry_run, manager=manager
         )
 
-    def write(
+    def write(  # noqa: C901, PLR0912 — the update steps of the real registry, in its order
         self,
         kind: Kind,
         current: Obj,
@@ -464,7 +466,7 @@ class Registry:
 
     # -- delete ----------------------------------------------------------------------------------
 
-    def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:
+    def delete(self, kind: Kind, namespace: str | None, name: str, options: Obj) -> tuple[int, Obj]:  # noqa: C901 — the delete steps of the real registry, in its order
         """DELETE one object; returns (HTTP code, body) as the real server answers."""
         if kind is HPA_V1:
             code, answer = self.delete(HPA_V2, namespace, name, options)

@@ -463,7 +463,7 @@ def main() -> int:
         return 130
     except OSError as exc:
         _log("error", error=str(exc))
-        print(f"sample-app: cannot listen on {app.settings.host}:{app.settings.port}: {exc}", file=sys.stderr)
+        print(f"sample-app: cannot listen on {app.settings.host}:{app.settings.port}: {exc}", file=sys.stderr)  # noqa: T201 — plain stderr: the one sentence a pod's log shows
         return 1
 
 

@@ -30,7 +30,7 @@ def _parse_time(text: str | None) -> datetime | None:
 
 
 def human_duration(seconds: float) -> str:
-    """kubectl's `duration.HumanDuration`: 45s, 5m3s, 3h, 2d4h, …"""
+    """kubectl's `duration.HumanDuration`, e.g. 45s, 5m3s, 3h, 2d4h."""
     s = int(seconds)
     if s < -1:
         return "<invalid>"

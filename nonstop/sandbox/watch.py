@@ -108,7 +108,7 @@ def parse_watch(
     )
 
 
-def stream_watch(
+def stream_watch(  # noqa: C901, PLR0915 — one watch stream's loop: initial events, bookmarks, timeouts, resourceVersion rules
     req: WatchRequest,
     out: _Writable,
     *,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from nonstop.spec import DrillSpec, RolloutSpec
 
 __all__ = [
+    "Act",
     "ActionName",
     "Decision",
     "DecisionName",
@@ -55,8 +56,25 @@ class Decision:
     note: str
 
 
+@dataclass(frozen=True)
+class Act:
+    """One decision to carry out (not `none`, not a dry run), and what the drill lends to carry it out."""
+
+    kube: Kube
+    namespace: str
+    decision: DecisionName
+    interrupted: Callable[[], bool]
+    replicas_before: int | None
+    """The workload's replicas before the rollout (what `scale` goes back to), when known."""
+
+    @property
+    def undone(self) -> ActionName:
+        """The action of a fail decision that took the change back: rolled back, or aborted."""
+        return "rolled-back" if self.decision == "rollback" else "aborted"
+
+
 class PodView(Protocol):
-    """One pod as the drill observed it (the drill's `PodRecord`)."""
+    """One pod as the drill observed it (`checks.evidence.PodTimeline`)."""
 
     @property
     def name(self) -> str: ...
@@ -221,7 +239,7 @@ class Strategy:
         return is_complete(stage.kube.get_deployment(stage.namespace, stage.target.name), "Deployment")
 
     def old_gone(self, stage: Stage, pods: Sequence[PodView]) -> bool:
-        """Has every pod the rollout removed exited? (Here: every deleted pod.)"""
+        """Has every pod the rollout removed exited? Here: every deleted pod."""
         return all(p.exited_at is not None for p in pods if p.deleted_at is not None)
 
     def evictions_over(self, pods: Sequence[PodView]) -> bool:
@@ -253,41 +271,25 @@ class Strategy:
             return Decision("none", "none", "the spec asks for no action")
         if dry_run:
             return Decision(decision, "none", f"dry run: would {decision} {t.kind} {namespace}/{t.name}")
-        return self._apply(kube, namespace, decision, interrupted=interrupted, replicas_before=replicas_before)
+        return self._apply(Act(kube, namespace, decision, interrupted, replicas_before))
 
-    def _apply(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
+    def _apply(self, act: Act) -> Decision:
         """A Deployment's decision: a rollback Argo CD would undo is refused, the rest is the strategy's."""
         t = self.spec.target
-        if decision == "rollback":
-            app = argo_cd_tracked(kube.get_deployment(namespace, t.name))
+        if act.decision == "rollback":
+            app = argo_cd_tracked(act.kube.get_deployment(act.namespace, t.name))
             if app and not self.spec.decision.allow_git_ops_managed_rollback:
                 return Decision(
-                    decision,
+                    act.decision,
                     "none",
                     f"not rolled back: Argo CD Application {app!r} tracks {t.kind} {t.name} and self-heal would "
                     "undo it (set spec.decision.allowGitOpsManagedRollback to allow)",
                 )
-        return self._act(kube, namespace, decision, interrupted=interrupted, replicas_before=replicas_before)
+        return self._act(act)
 
-    def _act(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
+    def _act(self, act: Act) -> Decision:
         """Promote marks the revision verified; abort pauses; rollback is `kubectl rollout undo`."""
-        name = self.spec.target.name
+        kube, namespace, decision, name = act.kube, act.namespace, act.decision, self.spec.target.name
         if decision == "promote":
             revision = actions.annotate_verified(kube, namespace, name)
             return Decision(decision, "promoted", f"revision {revision} annotated {actions.VERIFIED_REVISION}")
@@ -302,17 +304,17 @@ class Strategy:
             return Decision(decision, "none", f"rollback failed: {exc}")
         if to_revision is None:
             return Decision(decision, "none", "no earlier revision to roll back to")
-        waited = self._wait_complete(kube, namespace, name, interrupted=interrupted)
+        waited = self._wait_complete(act)
         return Decision(
             decision, "rolled-back", f"rolled back to revision {to_revision} (as kubectl rollout undo){waited}"
         )
 
-    def _wait_complete(self, kube: Kube, namespace: str, name: str, *, interrupted: Callable[[], bool]) -> str:
-        """Wait up to the spec's timeout for Deployment `name` to complete; '' or why it did not."""
+    def _wait_complete(self, act: Act) -> str:
+        """Wait up to the spec's timeout for the target Deployment to complete; '' or why it did not."""
         timeout = self.spec.timeout_seconds
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not interrupted():
-            done, failure = is_complete(kube.get_deployment(namespace, name), "Deployment")
+        while time.monotonic() < deadline and not act.interrupted():
+            done, failure = is_complete(act.kube.get_deployment(act.namespace, self.spec.target.name), "Deployment")
             if failure:
                 return f"; {failure}"
             if done:

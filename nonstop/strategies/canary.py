@@ -1,5 +1,6 @@
 """`canary`: a `<name>-canary` Deployment with the new image beside the stable one; promote rolls the
-stable Deployment to the canary's template, anything else deletes the canary."""
+stable Deployment to the canary's template, anything else deletes the canary.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from typing import TYPE_CHECKING
 
 from nonstop.kube import actions
 from nonstop.permissions import Permission
-from nonstop.strategies.base import Decision, DecisionName, PodView, Stage, Strategy, TargetView
+from nonstop.strategies.base import Act, Decision, PodView, Stage, Strategy, TargetView
 from nonstop.strategies.image import check_container, check_image
 from nonstop.strategies.status import is_complete
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from nonstop.kube.api import Kube
     from nonstop.spec import RolloutSpec
 
@@ -61,20 +60,12 @@ class Canary(Strategy):
     def is_old(self, pod: PodView, old: set[str]) -> bool:
         return not actions.is_canary_pod(pod.labels)
 
-    def _act(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
-        name = self.spec.target.name
-        if decision == "promote":
+    def _act(self, act: Act) -> Decision:
+        kube, namespace, name = act.kube, act.namespace, self.spec.target.name
+        if act.decision == "promote":
             actions.promote_canary(kube, namespace, name)
-            waited = self._wait_complete(kube, namespace, name, interrupted=interrupted)
+            waited = self._wait_complete(act)
             actions.delete_canary(kube, namespace, name)
-            return Decision(decision, "promoted", f"stable Deployment rolled to the canary's template{waited}")
+            return Decision(act.decision, "promoted", f"stable Deployment rolled to the canary's template{waited}")
         actions.delete_canary(kube, namespace, name)
-        return Decision(decision, "rolled-back" if decision == "rollback" else "aborted", "canary deleted")
+        return Decision(act.decision, act.undone, "canary deleted")

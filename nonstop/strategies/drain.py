@@ -1,5 +1,6 @@
 """`drain`: `kubectl drain <rollout.node>` limited to the target's pods (the drill's `Drain` does the
-cordon and the evictions); nothing to undo, the template never changed."""
+cordon and the evictions); nothing to undo, the template never changed.
+"""
 
 from __future__ import annotations
 

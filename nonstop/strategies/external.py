@@ -12,13 +12,12 @@ import time
 from typing import TYPE_CHECKING
 
 from nonstop.kube import actions
-from nonstop.strategies.base import Decision, DecisionName, PodView, Stage, Strategy, old_pods_exited
+from nonstop.strategies.base import Act, Decision, PodView, Stage, Strategy, old_pods_exited
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    from nonstop.kube.api import Kube
     from nonstop.spec import DrillSpec
 
 __all__ = ["ROLLOUT_HASH_LABEL", "External"]
@@ -62,7 +61,8 @@ class External(Strategy):
 
     def _canary_in_progress(self, stage: Stage) -> str | None:
         """An Argo Rollout between its stable and its canary version: the window opens now, the stable pods
-        are the old ones. Returns which step it ran under, for the report; None when no canary is in progress."""
+        are the old ones. Returns which step it ran under, for the report; None when no canary is in progress.
+        """
         name = self.spec.target.name
         rollout = stage.kube.get_rollout(stage.namespace, name)
         status = rollout.get("status") or {}
@@ -93,20 +93,12 @@ class External(Strategy):
             return pod.labels.get(ROLLOUT_HASH_LABEL) == self.stable_hash
         return pod.name in old
 
-    def _apply(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
+    def _apply(self, act: Act) -> Decision:
         if self.spec.target.kind != "Rollout":
-            return super()._apply(kube, namespace, decision, interrupted=interrupted, replicas_before=replicas_before)
+            return super()._apply(act)
         name = self.spec.target.name
-        if decision == "promote":
-            done = actions.rollout_promote(kube, namespace, name)
-            return Decision(decision, "promoted", "promote patches: " + (", ".join(done) or "nothing to patch"))
-        actions.rollout_abort(kube, namespace, name)
-        return Decision(decision, "aborted", "abort patch on /status")
+        if act.decision == "promote":
+            done = actions.rollout_promote(act.kube, act.namespace, name)
+            return Decision(act.decision, "promoted", "promote patches: " + (", ".join(done) or "nothing to patch"))
+        actions.rollout_abort(act.kube, act.namespace, name)
+        return Decision(act.decision, "aborted", "abort patch on /status")

@@ -1,5 +1,6 @@
 """`image`: `kubectl set image` — a new image in the template, so every pod is replaced; rollback is
-`kubectl rollout undo`."""
+`kubectl rollout undo`.
+"""
 
 from __future__ import annotations
 

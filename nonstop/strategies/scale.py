@@ -1,5 +1,6 @@
 """`scale`: `kubectl scale` through `/scale`, as an HPA scales down — the pods it removes are judged;
-rollback and abort scale back to the count before."""
+rollback and abort scale back to the count before.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from typing import TYPE_CHECKING
 
 from nonstop.kube import actions
 from nonstop.permissions import Permission
-from nonstop.strategies.base import ActionName, Decision, DecisionName, PodView, Stage, Strategy
+from nonstop.strategies.base import Act, Decision, PodView, Stage, Strategy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    from nonstop.kube.api import Kube
     from nonstop.spec import RolloutSpec
 
 __all__ = ["Scale"]
@@ -48,18 +48,9 @@ class Scale(Strategy):
         removed = stage.target.replicas - (self.spec.rollout.replicas or 0)
         return super().old_gone(stage, pods) and len(deleted) >= removed
 
-    def _act(
-        self,
-        kube: Kube,
-        namespace: str,
-        decision: DecisionName,
-        *,
-        interrupted: Callable[[], bool],
-        replicas_before: int | None,
-    ) -> Decision:
-        if decision == "promote" or replicas_before is None:
-            return super()._act(kube, namespace, decision, interrupted=interrupted, replicas_before=replicas_before)
+    def _act(self, act: Act) -> Decision:
+        if act.decision == "promote" or act.replicas_before is None:
+            return super()._act(act)
         name = self.spec.target.name
-        actions.scale(kube, namespace, name, replicas_before)
-        action: ActionName = "rolled-back" if decision == "rollback" else "aborted"
-        return Decision(decision, action, f"scaled Deployment {name} back to {replicas_before} replicas")
+        actions.scale(act.kube, act.namespace, name, act.replicas_before)
+        return Decision(act.decision, act.undone, f"scaled Deployment {name} back to {act.replicas_before} replicas")

@@ -20,7 +20,7 @@ def scaled_value(value: object, total: int, *, round_up: bool) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"invalid value for IntOrString: {value!r}")
+        raise ValueError(f"invalid value for IntOrString: {value!r}")  # noqa: TRY004 — callers catch ValueError for any bad value
     if isinstance(value, int):
         return value
     found = _PERCENT.match(value.strip())

@@ -39,7 +39,7 @@ def parse_time(text: str | None) -> datetime | None:
     """An RFC 3339 timestamp as an aware datetime (naive ones are UTC); None when absent, ValueError when malformed."""
     if not text:
         return None
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

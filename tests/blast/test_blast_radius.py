@@ -137,7 +137,7 @@ def poll(condition: Any, seconds: float, what: str) -> None:
 
 
 def log_time(entry: dict[str, Any]) -> float:
-    return datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(entry["time"]).timestamp()
 
 
 def settled_others(observer: Any, victim: str, at: float, settle: float) -> list[str]:

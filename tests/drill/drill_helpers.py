@@ -101,7 +101,8 @@ def run_drill(sandbox: Any, spec: dict[str, Any], tmp_path: Path, *extra: str, t
 
 def writes(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Requests that change the cluster's workloads (SelfSubjectAccessReviews are questions; the drill's
-    own Lease is taken and released around every real drill — tests/drill/test_lease.py checks it)."""
+    own Lease is taken and released around every real drill — tests/drill/test_lease.py checks it).
+    """
     return [e for e in log if e.get("verb") in WRITE_VERBS and e.get("resource") not in NOT_WORKLOAD_WRITES]
 
 

@@ -1,5 +1,6 @@
 """The drill under API faults: no transition lost or duplicated, transient errors retried, and never a
-`pass` on evidence weaker than an unfaulted run's — a blind spell that matters makes it inconclusive."""
+`pass` on evidence weaker than an unfaulted run's — a blind spell that matters makes it inconclusive.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_watch_drops_410s_and_500s_lose_no_transition_and_keep_the_verdict(
     sandbox: Any, namespace: str, tmp_path: Path, faults: Any
 ) -> None:
     """The same restart twice: clean, then with the drill's watches cut every second, every resume
-    answered 410 (re-list) and a fifth of its reads answered 500 (retried)."""
+    answered 410 (re-list) and a fifth of its reads answered 500 (retried).
+    """
     apply(sandbox, namespace, manifest("after", replicas=2), tmp_path)
     (tmp_path / "clean").mkdir()
     (tmp_path / "faulted").mkdir()
@@ -80,7 +82,8 @@ def test_a_stall_while_old_pods_terminate_makes_the_drill_inconclusive_not_pass(
 ) -> None:
     """When the rollout starts, the drill's watches are cut and the API stalls its requests for 12 s —
     longer than the old pods' 5 s of serving after leaving the endpoints — so when a pod left and when
-    it stopped cannot be told apart from the ordering minimum: exit 3, fail decision, notes say why."""
+    it stopped cannot be told apart from the ordering minimum: exit 3, fail decision, notes say why.
+    """
     apply(sandbox, namespace, manifest("after"), tmp_path)
     apps = client.AppsV1Api(sandbox.api_client())
     generation = apps.read_namespaced_deployment("web", namespace).metadata.generation

@@ -1,5 +1,6 @@
 """SIGINT/SIGTERM to `nonstop drill` in each phase: CONTRACT.md's exit code, load stopped, Lease released,
-report and fail decision once the rollout started, and no process of the drill's tree left behind."""
+report and fail decision once the rollout started, and no process of the drill's tree left behind.
+"""
 
 from __future__ import annotations
 

@@ -75,7 +75,8 @@ def test_a_proxy_container_that_dies_with_the_app_breaks_endpoint_ordering(
 def test_a_native_sidecar_proxy_serves_until_the_app_exited(sandbox: Any, namespace: str, tmp_path: Path) -> None:
     """Ordering and graceful exit pass. What is left: a keep-alive connection that kube-proxy keeps on the old
     pod meets at most about one 503 between the app closing its listener and the proxy's own exit (the proxy
-    does not pass the app's `Connection: close` on, as Envoy does not) — which the error budget still counts."""
+    does not pass the app's `Connection: close` on, as Envoy does not) — which the error budget still counts.
+    """
     apply(sandbox, namespace, _objects(native=True), tmp_path)
     spec = drill_spec(namespace)
     result = run_drill(sandbox, spec, tmp_path)

@@ -264,7 +264,8 @@ def test_an_app_answering_in_3_s_settles_and_is_drilled_with_a_fast_probe_path(
     sandbox: Any, namespace: str, tmp_path: Path
 ) -> None:
     """Settling waits as long as load.timeoutSeconds allows (it used to give up after 2 s); the prober asks
-    ordering.probePath, so the slow `/` does not blur when each old pod stopped accepting."""
+    ordering.probePath, so the slow `/` does not blur when each old pod stopped accepting.
+    """
     apply(sandbox, namespace, manifest("after", env={"RESPONSE_DELAY_MS": "3000"}), tmp_path)
     spec = drill_spec(
         namespace,

@@ -205,7 +205,8 @@ def test_the_sample_app_exiting_at_sigterm_turns_into_refused_requests() -> None
 
 def test_a_request_retried_on_a_stale_connection_names_the_pod_that_connection_had(server: Server) -> None:
     """geventhttpclient silently sends a GET again when its kept-alive connection closes before any answer:
-    the record carries the retry and the pod that last answered on the failed connection."""
+    the record carries the retry and the pod that last answered on the failed connection.
+    """
     url = server("stale", "2", pod="web")
     samples, _ = run_load(url, 12, users=1, spawn_rate=10, user_rate=20, close_share=0.0)
     retried = [s for s in samples if s.retries]

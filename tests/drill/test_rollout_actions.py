@@ -10,6 +10,8 @@ from kubernetes import client
 from nonstop.kube import actions
 from nonstop.kube.api import Kube
 from nonstop.kube.connection import connect
+from nonstop.spec import parse_drill
+from nonstop.strategies import Strategy, strategy_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -65,3 +67,32 @@ def test_abort_sets_status_abort_on_the_status_subresource(sandbox: Any, namespa
     assert kube.get_rollout(namespace, "web")["status"]["abort"] is True
     patches = [e for e in sandbox.requests(since=mark) if e["verb"] == "patch"]
     assert [(e["resource"], e.get("subresource")) for e in patches] == [("rollouts", "status")]
+
+
+def _external_on_rollout(namespace: str) -> Strategy:
+    drill = parse_drill(
+        {"apiVersion": "nonstop.dev/v1alpha1", "kind": "Drill", "metadata": {"name": "observe"},
+         "spec": {"target": {"kind": "Rollout", "name": "web", "namespace": namespace, "service": "web"},
+                  "rollout": {"strategy": "external"}}},
+        source="test",
+    )  # fmt: skip
+    return strategy_for(drill.spec)
+
+
+def test_a_failed_drill_of_an_argo_rollout_is_decided_with_the_abort_patch(sandbox: Any, namespace: str) -> None:
+    kube = _rollout(sandbox, namespace, paused=True, pause_conditions=True)
+    decision = _external_on_rollout(namespace).decide(
+        kube, namespace=namespace, decision="rollback", dry_run=False, interrupted=lambda: False, replicas_before=2
+    )
+    assert (decision.decision, decision.action, decision.note) == ("rollback", "aborted", "abort patch on /status")
+    assert kube.get_rollout(namespace, "web")["status"]["abort"] is True
+
+
+def test_a_passed_drill_of_an_argo_rollout_is_decided_with_the_promote_patches(sandbox: Any, namespace: str) -> None:
+    kube = _rollout(sandbox, namespace, paused=True, pause_conditions=True)
+    decision = _external_on_rollout(namespace).decide(
+        kube, namespace=namespace, decision="promote", dry_run=False, interrupted=lambda: False, replicas_before=2
+    )
+    assert decision.action == "promoted"
+    assert decision.note == "promote patches: spec.paused=false, status.pauseConditions=null"
+    assert kube.get_rollout(namespace, "web")["spec"]["paused"] is False

@@ -1,5 +1,6 @@
 """Failure attribution: each failure charged to one pod terminating at that moment (flagged when another
-could be to blame), or unattributed; the charged failures plus the unattributed ones add up."""
+could be to blame), or unattributed; the charged failures plus the unattributed ones add up.
+"""
 
 from __future__ import annotations
 

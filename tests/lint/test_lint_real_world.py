@@ -1,5 +1,6 @@
 """The rules added after linting real repositories (issue 14): each with a case that fires and one that does not,
-and the false alarms that prompted them (Services of operator-made pods, serving containers without ports)."""
+and the false alarms that prompted them (Services of operator-made pods, serving containers without ports).
+"""
 
 from __future__ import annotations
 

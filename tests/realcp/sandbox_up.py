@@ -25,7 +25,7 @@ def require_built(binary: Path, what: str) -> None:
 
 
 @contextlib.contextmanager
-def real_sandbox_with(controller: str, tmp: Path, env: dict[str, str] | None = None) -> Iterator[Path]:
+def real_sandbox_with(controller: str, tmp: Path) -> Iterator[Path]:
     """Run sandbox up with `controller` until the kubeconfig is written (≤ 240 s); yield it; SIGTERM at the end.
 
     Its output goes to `tmp/up.log`, quoted when it exits or does not get ready in time.
@@ -34,7 +34,7 @@ def real_sandbox_with(controller: str, tmp: Path, env: dict[str, str] | None = N
     argv = [sys.executable, "-m", "nonstop", "--log-format", "json", "sandbox", "up", "--control-plane", "real"]
     argv += ["--with", controller, "--kubeconfig-out", str(kubeconfig)]
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 240
         while not kubeconfig.exists():

@@ -203,3 +203,28 @@ def test_a_volume_type_the_node_cannot_mount_is_refused_with_an_event(node, kube
     assert _until("the init container waiting", waiting, 60) == "CreateContainerConfigError"
     events = kubectl("get", "events", "-n", namespace, "--field-selector", "involvedObject.name=hostpath").stdout
     assert "hostPath volumes are not supported" in events, events
+
+
+def test_each_container_is_pid_1_of_its_own_namespace(node, kubectl, namespace) -> None:
+    """As under a real runtime: `kill -TERM -1` in a container reaches its own processes, not the host's.
+
+    The guard (the shell's pid is 1) keeps the shell from ever signalling -1 outside a namespace of its own.
+    """
+    canary = subprocess.Popen(["sleep", "600"])  # on the host; SIGTERM would end it
+    try:
+        main = (
+            # `$$$$` is the shell's `$$` once the kubelet has expanded `$(VAR)` references (`$$` escapes `$`);
+            # the glob runs in the shell itself (no child), so /proc lists what is left in the namespace
+            'test $$$$ = 1 || exit 3; sleep 300 & kill -TERM -1; wait; set -- /proc/[0-9]*; echo "pid1 procs=$*"'
+        )
+        done = kubectl(
+            "apply", "-n", namespace, "-f", "-", check=False, stdin=_pod("pid1", {"emptyDir": {}}, "true", main)
+        )
+        assert done.returncode == 0, done.stderr
+        assert _until("pod pid1 finished", lambda: _phase(kubectl, namespace, "pid1"), 90) == "Succeeded"
+        log = kubectl("logs", "-n", namespace, "pid1", "-c", "main").stdout
+        assert log.strip() == "pid1 procs=/proc/1", log  # the sleep was signalled; the shell alone is left
+        assert canary.poll() is None
+    finally:
+        canary.kill()
+        canary.wait()

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,7 +79,7 @@ def test_two_networks_serve_their_own_pods_and_leave_nothing_behind(pod_network_
             assert inside.exit_code == 0, inside.output
             assert "default" not in inside.output  # a pod can reach nothing but its namespace and the link
             assert f"local {network.pod_cidr} dev lo" in inside.output
-            host_ns = os.readlink("/proc/self/ns/net")
+            host_ns = str(Path("/proc/self/ns/net").readlink())
             seen = spawner.run(["readlink", "/proc/self/ns/net"], env=PATH_ENV, timeout=10).output.strip()
             assert seen.startswith("net:")
             assert seen != host_ns

@@ -1,5 +1,6 @@
 """`nonstop sandbox up --control-plane real`: the control plane and our node; applies, writes the kubeconfig
-last; SIGTERM removes both, and the node's network namespace."""
+last; SIGTERM removes both, and the node's network namespace.
+"""
 
 from __future__ import annotations
 
@@ -140,16 +141,3 @@ def test_a_component_that_cannot_start_is_one_sentence_with_its_log_tail(realcp_
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "kubeconfig").exists()
     shutil.rmtree(error[0].split("(log: ")[1].split("/logs/")[0])  # the work directory it kept for the log
-
-
-def test_argo_workflows_is_held_back_with_one_sentence_and_nothing_started(tmp_path: Path) -> None:
-    """Its pods share the host's PID namespace on our node, and a workflow pod signalled every process."""
-    argv = [sys.executable, "-m", "nonstop", "sandbox", "up", "--control-plane", "real", "--with", "argo-workflows"]
-    argv += ["--kubeconfig-out", str(tmp_path / "kubeconfig")]
-    env = {k: v for k, v in os.environ.items() if k != "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS"}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=env)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith("error: --with argo-workflows is held back: "), done.stderr
-    assert "kill(-1)" in done.stderr
-    assert "Traceback" not in done.stderr
-    assert not (tmp_path / "kubeconfig").exists()

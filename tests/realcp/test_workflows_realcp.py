@@ -20,7 +20,6 @@ this machine's CPUs (2 in CI), so the real scheduler would leave the drill Pendi
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -39,7 +38,7 @@ from tests.realcp.sandbox_up import real_sandbox_with, require_built
 from workflows.render import render_manifests, write_manifests
 from workflows.submit import drill_workflow
 
-pytestmark = [pytest.mark.realcp, pytest.mark.slow, pytest.mark.hostpids]  # never in CI: see docs/gitops.md
+pytestmark = [pytest.mark.realcp, pytest.mark.slow]
 
 GROUP, VERSION = "argoproj.io", "v1alpha1"
 
@@ -48,8 +47,7 @@ GROUP, VERSION = "argoproj.io", "v1alpha1"
 def sandbox(realcp_binary: Path, pod_network_possible: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     require_built(workflows_binary_path(), "Argo Workflows")
     tmp = tmp_path_factory.mktemp("workflows")
-    env = {**os.environ, "NONSTOP_ARGO_WORKFLOWS_SHARE_HOST_PIDS": "1"}  # what this module is held back for
-    with real_sandbox_with("argo-workflows", tmp, env=env) as kubeconfig:
+    with real_sandbox_with("argo-workflows", tmp) as kubeconfig:
         api = config.new_client_from_config(config_file=str(kubeconfig))
         yield (kubeconfig, api, tmp)
         api.close()
@@ -146,6 +144,14 @@ def _summary(workflow: dict[str, Any]) -> str:
     return json.dumps({n["displayName"]: [n.get("phase"), n.get("message")] for n in nodes.values()})
 
 
+def _expect_phase(workflow: dict[str, Any], phase: str, log: str) -> None:
+    """Fail with every node's phase and message and the drill's log, in full (an assert would cut them)."""
+    if workflow["status"]["phase"] != phase:
+        pytest.fail(
+            f"workflow {workflow['status']['phase']}, not {phase}\n{_summary(workflow)}\n--- drill log ---\n{log}"
+        )
+
+
 def _outputs(node: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p.get("value", "") for p in (node.get("outputs") or {}).get("parameters") or []}
 
@@ -154,9 +160,8 @@ def _outputs(node: dict[str, Any]) -> dict[str, str]:
 def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox: Any) -> None:
     started = time.monotonic()
     workflow, _pods, log = _run(sandbox, _created(_submitted("drills/demo-after.yaml")), "examples/after.yaml")
-    status = workflow["status"]
     nodes = _nodes(workflow)
-    assert status["phase"] == "Succeeded", (_summary(workflow), log)
+    _expect_phase(workflow, "Succeeded", log)
     assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
     assert _outputs(nodes["plan"])["workers"] == "2"
     workers = sorted(n for n in nodes if n.startswith("locust-workers"))
@@ -170,9 +175,8 @@ def test_the_fixed_manifest_succeeds_with_two_workers_and_a_pass_verdict(sandbox
 def test_the_broken_manifest_fails_at_abort_with_a_fail_verdict(sandbox: Any) -> None:
     started = time.monotonic()
     workflow, _pods, log = _run(sandbox, _created(_submitted("drills/demo-before.yaml")), "examples/before.yaml")
-    status = workflow["status"]
     nodes = _nodes(workflow)
-    assert status["phase"] == "Failed", (_summary(workflow), log)
+    _expect_phase(workflow, "Failed", log)
     outputs = _outputs(nodes["drill"])
     assert outputs["verdict"] == "fail", (outputs, log)
     assert outputs["exit-code"] == "1"
@@ -192,7 +196,7 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
         "examples/after.yaml",
     )
     nodes = _nodes(workflow)
-    assert workflow["status"]["phase"] == "Succeeded", (_summary(workflow), log)
+    _expect_phase(workflow, "Succeeded", log)
     assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
     assert _outputs(nodes["plan"])["target-namespace"] == ""  # the drill found its namespace in-cluster
     assert not any(n.startswith("locust-workers") for n in nodes)  # no workers asked: the when skipped them
@@ -202,7 +206,8 @@ def test_the_postsync_hook_workflow_as_argo_cd_creates_it_promotes_the_fixed_man
 def test_the_rendered_cron_workflow_fires_and_its_workflow_promotes_the_fixed_manifest(sandbox: Any) -> None:
     """The rendered CronWorkflow, its schedule set to `* * * * *` (the one change; the drill it carries
     names no namespace, so it drills `web` where the Workflow runs), created beside the fixed manifest.
-    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test."""
+    Once its Workflow exists the CronWorkflow is suspended so no second run starts behind the test.
+    """
     _, _, tmp = sandbox
     seen: dict[str, Any] = {}
 
@@ -231,7 +236,7 @@ def test_the_rendered_cron_workflow_fires_and_its_workflow_promotes_the_fixed_ma
     workflow, _pods, log = _run(sandbox, from_cron, "examples/after.yaml")
     nodes = _nodes(workflow)
     assert len(seen["workflows"]) == 1, [w["metadata"]["name"] for w in seen["workflows"]]
-    assert workflow["status"]["phase"] == "Succeeded", (_summary(workflow), log)
+    _expect_phase(workflow, "Succeeded", log)
     assert _outputs(nodes["drill"]) == {"verdict": "pass", "action": "promoted", "exit-code": "0"}
     assert _outputs(nodes["plan"])["drill-name"] == "web-resilience"
     custom = client.CustomObjectsApi(sandbox[1])

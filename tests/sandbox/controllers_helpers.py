@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from kubernetes import client, watch
 
@@ -118,7 +118,7 @@ class PodWatch:
         self._primed = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> PodWatch:
+    def __enter__(self) -> Self:
         pods = self._core.list_namespaced_pod(self._namespace)
         self.pods = {p.metadata.name: p for p in pods.items}
         self._rv = pods.metadata.resource_version
@@ -133,7 +133,7 @@ class PodWatch:
     def _run(self) -> None:
         try:
             self._follow()
-        except Exception as exc:  # the stream ends when the test stops watching; before that, it is a failure
+        except Exception as exc:  # noqa: BLE001 — the stream ends when the test stops watching; before that, it is a failure
             if not self._stop.is_set():
                 self.failures.append(f"pod watch broke: {exc!r}")
 

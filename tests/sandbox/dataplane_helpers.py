@@ -138,7 +138,8 @@ def refused_port(ip: str) -> int:
 @contextmanager
 def one_answer_per_connection(name: str) -> Iterator[tuple[str, int]]:
     """A server that answers the first request of each connection with keep-alive, then closes the
-    connection without answering when the next request arrives: every reused connection is stale."""
+    connection without answering when the next request arrives: every reused connection is stale.
+    """
     listener = socket.create_server((pod_ip(), 0))
     listener.settimeout(0.1)
     stop = threading.Event()

@@ -140,7 +140,7 @@ def delete_and_watch(
 def stamp(obj: dict[str, Any], key: str) -> float:
     """A `sandbox.nonstop.dev/<key>` annotation as a Unix timestamp."""
     value = obj["metadata"]["annotations"][f"sandbox.nonstop.dev/{key}"]
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()
 
 
 def pids_with_env(entry: str) -> list[int]:

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
+from typing import Self
 
 PORT = 8080
 
@@ -30,7 +30,7 @@ class App:
         while time.monotonic() < deadline:
             for line in list(self.lines):
                 if line.get("event") == name:
-                    return datetime.fromisoformat(str(line["at"]).replace("Z", "+00:00")).timestamp()
+                    return datetime.fromisoformat(str(line["at"])).timestamp()
             time.sleep(0.01)
         raise AssertionError(f"no {name!r} line from the app; got {self.lines}")
 
@@ -88,10 +88,10 @@ class Apps:
             app.event_at("listening")
         return app
 
-    def __enter__(self) -> Apps:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *_exc: object) -> None:
         for app in self.started:
             if app.proc.poll() is None:
                 app.proc.kill()

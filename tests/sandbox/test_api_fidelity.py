@@ -1,6 +1,7 @@
 """Small things a client notices: what a DELETE answers, error bodies byte for byte, event names,
 `kubectl get endpoints`' column, the field-selector refusal — as the real API server has them
-(docs/sandbox.md "API server")."""
+(docs/sandbox.md "API server").
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """A PATCH without a resourceVersion precondition survives a concurrent write (the server re-reads and re-applies),
-the `/scale` subresource included — what `kubectl scale` sends while the controllers write the Deployment."""
+the `/scale` subresource included — what `kubectl scale` sends while the controllers write the Deployment.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What every cluster has: each namespace's `default` ServiceAccount and `kube-root-ca.crt`
 ConfigMap, and `default/kubernetes` (Service, Endpoints, EndpointSlice) naming the API server —
-through kubectl and the official client (docs/sandbox.md "What every cluster has")."""
+through kubectl and the official client (docs/sandbox.md "What every cluster has").
+"""
 
 from __future__ import annotations
 

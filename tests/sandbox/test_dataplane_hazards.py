@@ -69,7 +69,8 @@ def test_an_established_connection_whose_endpoint_left(mode: Mode, reset: bool) 
 
 def test_ipvs_keeps_connections_whose_endpoint_stays_and_the_terminating_fallback() -> None:
     """Only leaving the set a connection may be given resets it: a pod that turns terminating while
-    no endpoint is ready stays a (fallback) real server."""
+    no endpoint is ready stays a (fallback) real server.
+    """
     plane = PlaneThread("ipvs")
     vip = cluster_ip()
     try:

@@ -99,7 +99,8 @@ def test_a_missing_kubeconfig_is_one_sentence_and_exit_2(tmp_path: Path) -> None
 
 def test_a_data_plane_whose_parent_died_while_it_was_starting_exits(tmp_path: Path) -> None:
     """The leaked process of issue 18: the parent was gone before the death signal was armed (slow imports
-    on a loaded machine), and the orphan saw a live parent (init). `--parent-pid` names the real one."""
+    on a loaded machine), and the orphan saw a live parent (init). `--parent-pid` names the real one.
+    """
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
     cmd = [*dataplane_command(kubeconfig=str(kubeconfig))]

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from dataplane_helpers import sandbox_cluster_ip
@@ -221,7 +221,7 @@ class Load:
             time.sleep(0.005)
         conn.close()
 
-    def __enter__(self) -> Load:
+    def __enter__(self) -> Self:
         for target in (self._new_connections, self._keep_alive):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()

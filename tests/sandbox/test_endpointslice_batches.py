@@ -1,5 +1,6 @@
 """A terminating pod is published `terminating` even when its deletion and its removal reach the
-EndpointSlice controller in one batch of changes (the controllers benchmark's unpaired deletions)."""
+EndpointSlice controller in one batch of changes (the controllers benchmark's unpaired deletions).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ NS = "ns"
 
 class BusyController(EndpointSliceController):
     """The real controller, except that syncing the Service `busy` blocks until the test lets it go:
-    the controller is busy elsewhere while a pod of `web` goes from deletion to removal."""
+    the controller is busy elsewhere while a pod of `web` goes from deletion to removal.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

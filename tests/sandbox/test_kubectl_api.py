@@ -1,5 +1,6 @@
 """The machine's real kubectl against the sandbox: apply, get (real columns), describe, label, annotate,
-patch (three types), delete, get --watch and get events. KUBECONFIG is always the sandbox's."""
+patch (three types), delete, get --watch and get events. KUBECONFIG is always the sandbox's.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The machine's real kubectl and server-side apply: `apply --server-side`, conflicts, `--force-conflicts`,
-the move from client-side apply, and the managers kubectl's other commands leave in managedFields."""
+the move from client-side apply, and the managers kubectl's other commands leave in managedFields.
+"""
 
 from __future__ import annotations
 

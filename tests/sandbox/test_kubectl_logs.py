@@ -1,6 +1,7 @@
 """`kubectl logs` and the official client's `read_namespaced_pod_log` against the embedded sandbox:
 per-instance logs (`--previous`), `--tail`, `--timestamps`, `--since`, `-f`, and the real API
-server's and kubelet's refusals (docs/sandbox.md "Logs")."""
+server's and kubelet's refusals (docs/sandbox.md "Logs").
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 kubectl finds `fieldValidation` in `/openapi/v3/<gv>`, so it validates nothing itself and sends
 `fieldValidation=Strict`: apply, create, replace and edit work without `--validate=false`, and an
-unknown field is refused by the server with the real apiserver's words."""
+unknown field is refused by the server with the real apiserver's words.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 client-go's typed clients send `application/vnd.kubernetes.protobuf`: `kubectl create <kind>`,
 `autoscale`, `auth can-i`, `auth whoami`. Each command must succeed and store exactly what the same
 object sent as JSON (`--dry-run=client -o json | kubectl create -f -`) stores; the stored objects are
-read back with the official client. A corrupt body is a 400 that says what is wrong."""
+read back with the official client. A corrupt body is a 400 that says what is wrong.
+"""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ def _rows(table: str) -> list[list[str]]:
 
 def _stamp(pod: dict[str, Any], key: str) -> float:
     value = pod["metadata"]["annotations"][ANNOTATION + key]
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()
 
 
 def test_rollout_restart_makes_a_new_replica_set_and_ends_the_old_pod_after_the_new_one_is_ready(web: Web) -> None:

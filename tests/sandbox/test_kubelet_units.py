@@ -1,5 +1,6 @@
 """Small pure parts of the kubelet: $(VAR) expansion, image names, pod IPs across sandboxes, restart back-off,
-the phase and conditions with init containers, kubectl's `Init:` status column."""
+the phase and conditions with init containers, kubectl's `Init:` status column.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The protobuf decoder on hand-built bodies: the field kinds kubectl's everyday commands do not reach.
 
 Each expected object is what Go's encoding/json writes for the k8s.io/api struct the bytes decode
-into (times, negative varints, packed lists, inline structs, quantities, unknown fields)."""
+into (times, negative varints, packed lists, inline structs, quantities, unknown fields).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The sample app's hazard knobs as a real process: ignored SIGTERM, a worker limit, delayed paths, draining
-without `Connection: close`, idle connections closed at once, and POST."""
+without `Connection: close`, idle connections closed at once, and POST.
+"""
 
 from __future__ import annotations
 

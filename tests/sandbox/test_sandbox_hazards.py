@@ -201,7 +201,8 @@ def test_a_gated_pod_becomes_ready_add_lag_after_its_containers_and_gets_traffic
     lagged_ipvs: Cluster,
 ) -> None:
     """The gate stands for the load balancer's registration: an ungated pod is Ready at once and
-    gets traffic `addLag` later; a gated one is Ready `addLag` later and gets traffic at once."""
+    gets traffic `addLag` later; a gated one is Ready `addLag` later and gets traffic at once.
+    """
     c = lagged_ipvs
     ns = c.namespace()
     gates = ["target-health.elbv2.k8s.aws/web", "cloud.google.com/load-balancer-neg-ready"]

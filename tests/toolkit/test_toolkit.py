@@ -48,7 +48,8 @@ def test_label_selector_as_kubernetes_builds_it(selector: Any, expected: bool) -
 
 def test_label_values_compare_as_exact_strings() -> None:
     """The API server rejects a non-string label value (YAML `version: 1` does not decode into
-    map[string]string), so a number never equals the label "1": no `str()` on either side."""
+    map[string]string), so a number never equals the label "1": no `str()` on either side.
+    """
     assert matches_map({"version": "1"}, LABELS)
     assert not matches_map({"version": 1}, LABELS)
     assert not matches_map({"version": True}, {"version": "true"})

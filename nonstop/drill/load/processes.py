@@ -47,7 +47,8 @@ class Child:
 
 class LocustProcesses:
     """The Locust processes of one run, lead first; started and reaped on the runner's thread (the launcher's
-    PR_SET_PDEATHSIG fires when that thread ends)."""
+    PR_SET_PDEATHSIG fires when that thread ends).
+    """
 
     def __init__(self, *, log_dir: Path, cpus: Sequence[int]) -> None:
         self._log_dir = log_dir

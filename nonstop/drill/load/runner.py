@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Self
 
 import locustfiles
 from nonstop.drill.load.processes import LocustProcesses, free_port, last_line
@@ -188,7 +189,7 @@ class LoadRunner:
         self._done.wait(timeout)
         return self.wait(0)
 
-    def __enter__(self) -> LoadRunner:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

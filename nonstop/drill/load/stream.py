@@ -160,7 +160,7 @@ class RecordStream:
             if self._on_samples is not None:
                 try:
                     self._on_samples(samples)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 — a display's callback must not stop the load's reader
                     self._log.exception("the load's sample callback failed", error=repr(exc))
         return True
 

@@ -1,5 +1,6 @@
 """One lane per pod: its life (created → ready → deletion → left endpoints → stopped accepting → exited), the
-gap between leaving the endpoints and stopping accepting, and the failures charged to it."""
+gap between leaving the endpoints and stopping accepting, and the failures charged to it.
+"""
 
 from __future__ import annotations
 
@@ -74,8 +75,10 @@ def lane(
         f'<g class="lane {pod.role}{" odd" if index % 2 else ""}" data-pod="{esc(pod.name)}" id="lane-{index}">',
         f'<rect class="lane-bg" x="0" y="{y}" width="{WIDTH}" height="{LANE}"/>',
         f'<text class="role {pod.role}" x="8" y="{mid + 4:.1f}">{pod.role}</text>',
-        f'<text class="lane-name" x="{LEFT - 8}" y="{mid + 4:.1f}" text-anchor="end"><title>{esc(pod.name)}</title>'
-        f"{esc(name)}</text>",
+        (
+            f'<text class="lane-name" x="{LEFT - 8}" y="{mid + 4:.1f}" text-anchor="end"><title>{esc(pod.name)}</title>'
+            f"{esc(name)}</text>"
+        ),
     ]
     times = {attr: opt(getattr(pod, attr)) for attr, _, _ in _MOMENTS}
     created, ready = times["created_at"], times["ready_at"]

@@ -1,5 +1,6 @@
 """The page itself: head, verdict header, checks, then the timeline and tables; CSS and JavaScript come from
-report.css and report.js beside this module (package data)."""
+report.css and report.js beside this module (package data).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def render_html(report: Report) -> str:
         f"<title>{esc(title)}</title>",
         f"<style>\n{_asset('report.css')}</style></head>",
         f'<body class="verdict-{esc(verdict)}">',
-        _header(report, scale),
+        _header(report),
         _checks(report),
         '<section id="timeline"><h2>Timeline</h2>',
         timeline_svg(report, scale),
@@ -37,8 +38,10 @@ def render_html(report: Report) -> str:
         pods_table(report, scale),
         events_table(report.events, scale),
         lint_list(report),
-        '<footer>Rendered by nonstop from report.json. Times are UTC on the drill\'s clock; "t" counts from the '
-        "rollout action.</footer>",
+        (
+            '<footer>Rendered by nonstop from report.json. Times are UTC on the drill\'s clock; "t" counts from the '
+            "rollout action.</footer>"
+        ),
         f"<script>\n{_asset('report.js')}</script>",
         "</body></html>",
     ]
@@ -51,7 +54,7 @@ def _asset(name: str) -> str:
     return resources.files("nonstop.report.html").joinpath(name).read_text(encoding="utf-8")
 
 
-def _header(report: Report, scale: Scale) -> str:
+def _header(report: Report) -> str:
     r = report.requests
     window = report.window
     if window.start is not None and window.end is not None:

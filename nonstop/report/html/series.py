@@ -1,5 +1,6 @@
 """The chart above the lanes: requests/s, failures/s and p99 latency over the drill, folded into at most
-MAX_COLUMNS columns."""
+MAX_COLUMNS columns.
+"""
 
 from __future__ import annotations
 

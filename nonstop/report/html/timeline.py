@@ -1,5 +1,6 @@
 """The timeline SVG: the drill window, the grid and axis, the series chart, rollout actions and events as
-markers, then the pod lanes; and its legend."""
+markers, then the pod lanes; and its legend.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +34,11 @@ def timeline_svg(report: Report, scale: Scale) -> str:
     lanes_top = CHART_TOP + CHART_HEIGHT + MARKER_ROW
     height = lanes_top + max(lane_count, 1) * LANE + AXIS
     out = [
-        f'<svg id="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
-        f'aria-label="{esc("timeline of " + report.drill)}" data-t0="{scale.t0:.3f}" data-t1="{scale.t1:.3f}" '
-        f'data-zero="{scale.zero:.3f}" data-x0="{LEFT}" data-x1="{WIDTH - RIGHT}" xmlns="http://www.w3.org/2000/svg">'
+        (
+            f'<svg id="chart" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+            f'aria-label="{esc("timeline of " + report.drill)}" data-t0="{scale.t0:.3f}" data-t1="{scale.t1:.3f}" '
+            f'data-zero="{scale.zero:.3f}" data-x0="{LEFT}" data-x1="{WIDTH - RIGHT}" xmlns="http://www.w3.org/2000/svg">'
+        )
     ]
     out.append(_window_band(report, scale, height))
     out.append(_grid(scale, height))

@@ -21,7 +21,7 @@ def claim(
     owner: Obj,
     candidates: Iterable[Obj],
     *,
-    adoptable: Callable[[Obj], bool] = lambda obj: True,
+    adoptable: Callable[[Obj], bool] = lambda _obj: True,
 ) -> tuple[list[Obj], list[Obj]]:
     """The `candidates` (of `kind`, in the owner's namespace) that `owner` keeps, and every object written.
 

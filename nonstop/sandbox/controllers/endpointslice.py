@@ -255,7 +255,8 @@ class EndpointSliceController(Controller[Key]):
     def sync_before(self, change: Change) -> Iterable[Key]:
         """The Services of a terminating pod whose endpoint this change ends (deleted, terminal, no
         address, out of the selector) and that never published it terminating: synced first, from
-        the cache as it stands before the change."""
+        the cache as it stands before the change.
+        """
         if change.kind is not PODS:
             return []
         meta = change.obj["metadata"]
@@ -304,7 +305,7 @@ class EndpointSliceController(Controller[Key]):
         }
         return None
 
-    def _reconcile_slices(self, service: Obj, members: list[tuple[Obj, str]]) -> None:
+    def _reconcile_slices(self, service: Obj, members: list[tuple[Obj, str]]) -> None:  # noqa: C901, PLR0912 — restates the EndpointSlice reconciler's cases
         namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
         desired: dict[PortKey, tuple[list[Obj], dict[str, Obj]]] = {}
         for pod, ip in members:
@@ -415,16 +416,18 @@ class EndpointSliceController(Controller[Key]):
             slice_["metadata"]["name"] = prefix + random_suffix()
             try:
                 self._remember(self.store.create(ENDPOINTSLICES, slice_))
-                return
             except ApiError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
+            else:
+                return
 
     # -- legacy v1 Endpoints ----------------------------------------------------------------------
 
-    def _reconcile_legacy(self, service: Obj, members: list[tuple[Obj, str]]) -> None:
+    def _reconcile_legacy(self, service: Obj, members: list[tuple[Obj, str]]) -> None:  # noqa: C901 — restates the endpoints controller's cases
         """The endpoints controller: ready pods in `addresses`, unready in `notReadyAddresses`,
-        terminating pods dropped (all pods in `addresses` with publishNotReadyAddresses)."""
+        terminating pods dropped (all pods in `addresses` with publishNotReadyAddresses).
+        """
         namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
         publish = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
         subsets: dict[PortKey, Obj] = {}

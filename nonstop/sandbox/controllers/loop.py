@@ -90,7 +90,7 @@ class Controller(ABC, Generic[K]):
             except ApiError as exc:  # a racing writer (404, 409): the next change or retry settles it
                 self.log.debug("sync retry", key=key, reason=exc.reason, error=exc.message)
                 again = _RETRY_AFTER
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 — a bug in one sync is logged and retried, not the loop's end
                 self._sync_failed(key, exc)
                 again = _RETRY_AFTER
             if again is not None:
@@ -99,7 +99,7 @@ class Controller(ABC, Generic[K]):
 
     def _sync_failed(self, key: K, exc: Exception) -> None:
         """A bug, not a race: log `sync failed` and record a Warning event where `kubectl get events` shows it."""
-        self.log.exception("sync failed", key=key)
+        self.log.exception("sync failed", key=key)  # noqa: LOG004 — called only from _sync_all's except block
         parts: tuple[object, ...] = key if isinstance(key, tuple) else (key,)
         namespace = next((part for part in parts if isinstance(part, str)), "")  # (namespace, name), (kind, ns, name)
         involved = self.store.find(_NAMESPACES, None, namespace) if namespace else None

@@ -81,16 +81,22 @@ def affinity_scores(pod: Obj, fitting: list[Obj], view: ClusterView, nodes: dict
     preferred += [(t, -1) for t in pod_anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []]
     for other in view.pods:
         other_node = nodes.get(bound_node(other))
-        terms: list[tuple[Obj, int, Obj, Obj]] = []  # (term, signed weight, owner, selected)
-        for weighted, sign in preferred:
-            terms.append((weighted.get("podAffinityTerm") or {}, sign * int(weighted.get("weight") or 0), pod, other))
+        terms: list[tuple[Obj, int, Obj, Obj]] = [  # (term, signed weight, owner, selected)
+            (weighted.get("podAffinityTerm") or {}, sign * int(weighted.get("weight") or 0), pod, other)
+            for weighted, sign in preferred
+        ]
         other_affinity, other_anti = affinity_of(other, "podAffinity"), affinity_of(other, "podAntiAffinity")
-        for term in other_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []:
-            terms.append((term, 1, other, pod))  # hardPodAffinityWeight
-        for weighted in other_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
-            terms.append((weighted.get("podAffinityTerm") or {}, int(weighted.get("weight") or 0), other, pod))
-        for weighted in other_anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
-            terms.append((weighted.get("podAffinityTerm") or {}, -int(weighted.get("weight") or 0), other, pod))
+        terms.extend(  # hardPodAffinityWeight
+            (term, 1, other, pod) for term in other_affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or []
+        )
+        terms.extend(
+            (weighted.get("podAffinityTerm") or {}, int(weighted.get("weight") or 0), other, pod)
+            for weighted in other_affinity.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        )
+        terms.extend(
+            (weighted.get("podAffinityTerm") or {}, -int(weighted.get("weight") or 0), other, pod)
+            for weighted in other_anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []
+        )
         for term, weight, owner, selected in terms:
             if not weight or not _term_matches(term, owner, selected):
                 continue

@@ -34,7 +34,7 @@ __all__ = [
 
 MAX_INT32 = 2**31 - 1
 
-# Reasons (deployment_util.go)
+# Condition reasons, as deployment_util.go names them
 NEW_RS_REASON = "NewReplicaSetCreated"
 FOUND_NEW_RS_REASON = "FoundNewReplicaSet"
 RS_UPDATED_REASON = "ReplicaSetUpdated"

@@ -173,7 +173,8 @@ class ReplicaSetController(Controller[Key]):
 
     def _sync_all(self, keys: dict[Key, None]) -> None:
         """Shrinking ReplicaSets first: when a Deployment moved a replica from an old RS to the new one,
-        the old pod starts terminating before the new one is created, so live pods stay within maxSurge."""
+        the old pod starts terminating before the new one is created, so live pods stay within maxSurge.
+        """
         shrinking: dict[Key, None] = {}
         for key in keys:
             rs = self.store.find(REPLICASETS, *key)

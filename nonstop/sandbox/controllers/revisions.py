@@ -63,7 +63,8 @@ def template_hash(template: Obj, collision_count: int | None) -> str:
 
 def _normalized(value: Any) -> Any:
     """Drop null and empty values: Go decodes `creationTimestamp: null`, `{}` and `[]` as zero values,
-    and Kubernetes' semantic equality treats them as absent (kubectl's undo sends templates with them)."""
+    and Kubernetes' semantic equality treats them as absent (kubectl's undo sends templates with them).
+    """
     if isinstance(value, dict):
         out = {k: _normalized(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v not in (None, {}, [])}

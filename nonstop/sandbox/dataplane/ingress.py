@@ -395,7 +395,7 @@ class Ingress:
                 while remaining:
                     data = await _within(self.read_timeout, up_r.read(min(remaining, _CHUNK)))
                     if not data:
-                        raise asyncio.IncompleteReadError(b"", remaining)
+                        raise asyncio.IncompleteReadError(b"", remaining)  # noqa: TRY301 — handled as a short read below
                     client.write(data)
                     remaining -= len(data)
                     await client.drain()

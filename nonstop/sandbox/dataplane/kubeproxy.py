@@ -240,7 +240,8 @@ class KubeProxy:
 
     def routes_changed(self, routes: Mapping[RouteKey, Route]) -> None:
         """kube-proxy: established connections keep their backend (conntrack). ipvs: those whose
-        backend is no longer a candidate of its route are marked to reset."""
+        backend is no longer a candidate of its route are marked to reset.
+        """
         if not self.ipvs:
             return
         for key, conns in self._connections.items():

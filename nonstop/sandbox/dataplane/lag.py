@@ -58,7 +58,7 @@ class LagSchedule:
     ) -> None:
         self.add_lag = add_lag
         self.remove_lag = remove_lag
-        self._gated = gated or (lambda namespace, pod: False)
+        self._gated = gated or (lambda _namespace, _pod: False)
         self._observed: dict[RouteKey, Route] = {}
         self._heads: dict[RouteKey, Route] = {}
         self._backends: dict[RouteKey, dict[_Addr, Backend]] = {}

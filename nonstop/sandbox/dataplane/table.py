@@ -187,7 +187,7 @@ class EndpointTable:
         self._gated: dict[tuple[str, str], bool] = {}
 
     def gated(self, namespace: str, pod: str | None) -> bool:
-        """Does the pod list `spec.readinessGates`? (Only known when Pods are fed in.)"""
+        """Does the pod list `spec.readinessGates`? Only known when Pods are fed in."""
         return pod is not None and (namespace, pod) in self._gated
 
     def apply(self, change: Change) -> None:

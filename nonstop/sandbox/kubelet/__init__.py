@@ -182,7 +182,7 @@ class Kubelet:
                         del self._workers[uid]
                 if self._stopping.is_set():
                     break
-        except Exception as exc:  # the node would silently stop running pods: say so loudly
+        except Exception as exc:  # noqa: BLE001 — the node would silently stop running pods: say so loudly
             self._log.exception("kubelet.pod_feed_failed", error=str(exc))
 
     def _observe(self, change_type: str, pod: Obj) -> None:

@@ -261,8 +261,8 @@ def ensure_mount_points(mounts: list[Mount]) -> None:
     /tmp/nonstop) is seen inside that mount: its folder is made in the earlier mount's source too.
     """
     for index, mount in enumerate(mounts):
-        os.makedirs(mount.target, exist_ok=True)
+        Path(mount.target).mkdir(parents=True, exist_ok=True)
         for earlier in mounts[:index]:
             inside = os.path.relpath(mount.target, earlier.target)
             if not inside.startswith(".."):
-                os.makedirs(os.path.join(earlier.source, inside), exist_ok=True)
+                Path(earlier.source, inside).mkdir(parents=True, exist_ok=True)

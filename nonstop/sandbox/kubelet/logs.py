@@ -134,7 +134,7 @@ class LogOptions:
             since = datetime.now(UTC) - timedelta(seconds=since_seconds)
         elif raw_since := query.get("sinceTime"):
             try:
-                since = datetime.fromisoformat(raw_since.replace("Z", "+00:00"))
+                since = datetime.fromisoformat(raw_since)
             except ValueError:
                 message = f'sinceTime: invalid value "{raw_since}": not an RFC 3339 time'
                 raise LogOptionError(message, invalid=False) from None

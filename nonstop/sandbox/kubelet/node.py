@@ -181,8 +181,6 @@ class NodeAgent:
                 self.api.request(
                     "PUT", f"/api/v1/nodes/{self.node}/status", body=node, what=f"update Node {self.node} status"
                 )
-                self._warned.discard("node")
-                return
             except ApiError as exc:
                 if exc.code == 404:  # deleted by someone: register again
                     self.registered.clear()
@@ -190,6 +188,9 @@ class NodeAgent:
                 if exc.code != 409 or attempt == 2:
                     raise
                 node = None
+            else:
+                self._warned.discard("node")
+                return
 
     # -- the Lease -------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 import uuid
+from pathlib import Path
 
 from nonstop import __version__
 from nonstop.toolkit.objects import Obj
@@ -25,7 +26,7 @@ MAX_PODS = 110
 
 def _memory_kib() -> int:
     try:
-        with open("/proc/meminfo") as meminfo:
+        with Path("/proc/meminfo").open() as meminfo:
             for line in meminfo:
                 if line.startswith("MemTotal:"):
                     return int(line.split()[1])
@@ -35,7 +36,7 @@ def _memory_kib() -> int:
 
 
 def arch() -> str:
-    """This machine's architecture as Kubernetes names it (amd64, arm64, …)."""
+    """The machine's architecture as Kubernetes names it (amd64, arm64, …)."""
     machine = platform.machine().lower()
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine or "amd64")
 

@@ -217,7 +217,7 @@ class PodWorker:
             self.ctx.ipam.release(self.uid)
             self.finished.set()
 
-    def _live(self) -> None:
+    def _live(self) -> None:  # noqa: C901, PLR0912 — the kubelet's sync of one pod, case by case as Kubernetes does it
         self.pod_ip = self.ctx.ipam.allocate(self.uid)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         spec = self.snapshot().get("spec", {})
@@ -299,7 +299,8 @@ class PodWorker:
 
     def _turn_waiter(self, index: int) -> TurnWaiter:
         """When the sidecar `init_runners[index]` may get SIGTERM: every main container, then the next
-        sidecar after it, has stopped (k/k `terminationOrdering`); returns the seconds it waited."""
+        sidecar after it, has stopped (k/k `terminationOrdering`); returns the seconds it waited.
+        """
 
         def wait(budget: float) -> float:
             later = next((r for r in self.init_runners[index + 1 :] if r.kind == "sidecar"), None)

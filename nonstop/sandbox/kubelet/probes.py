@@ -235,7 +235,7 @@ class ProbeWorker:
             self._trigger.wait(next_tick - now)
             self._trigger.clear()
 
-    def _probe_once(self) -> bool:
+    def _probe_once(self) -> bool:  # noqa: C901, PLR0912 — one tick of Kubernetes' doProbe, case by case
         """One tick of Kubernetes' `doProbe`; False ends the worker."""
         view = self._target.view()
         if view.pod_done:

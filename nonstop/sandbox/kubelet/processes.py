@@ -12,6 +12,15 @@ runs them inside the container. A container with `mounts` (its projected Service
 every mount made private (nothing propagates back to the host), then one bind mount per folder
 (read-only when asked) — so each pod sees its own files at the same standard path.
 
+Such a container also gets a PID namespace of its own, as under a real runtime: the forked child
+calls `unshare(CLONE_NEWPID)` and forks once more; the grandchild is PID 1 of the new namespace (a
+fresh /proc mounted over its /proc) and execs the container's command, while the child stays behind
+as a forwarder — every catchable signal the kubelet sends it goes on to PID 1, and it exits with
+PID 1's status. So the kernel's PID-1 rule applies (a signal without a handler is not delivered to
+PID 1, except SIGKILL), and a command that signals a stale pid, or `kill(-1)`, reaches only its
+own container: argoexec's emissary keeps forwarding signals to its child's pid after that child
+exited, and on the host's pid space (pids wrap at 32768 here) that pid can belong to anything.
+
 When a container ends, or is SIGKILLed, everything left in its session goes too
 (`kill_container`): a grandchild in a process group of its own — argoexec's emissary starts the
 container's command in one — is still in the leader's session, as everything in a real
@@ -42,6 +51,10 @@ from nonstop.toolkit.children import die_with_parent
 __all__ = ["ContainerProcess", "ExecResult", "Spawner"]
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 4096
@@ -60,7 +73,8 @@ def _die_with_parent(
 
     With `netns_fd`, the child also enters that network namespace (the node's pod network); with
     `mounts` ((source, target, read-only) as bytes, prepared before the fork), a private mount
-    namespace with those bind mounts. Any failure ends the child with 126 before it runs anything.
+    namespace with those bind mounts and a PID namespace of its own. Any failure ends the child
+    with 126 before it runs anything.
     """
 
     def setup() -> None:
@@ -69,8 +83,67 @@ def _die_with_parent(
             enter_netns(netns_fd)
         if mounts:
             _bind_mounts(mounts)
+            _become_pid_namespace_init()
 
     return setup
+
+
+# What the forwarder passes on to PID 1 (SIGKILL and SIGSTOP cannot be caught; the kubelet's SIGKILL
+# ends the whole session anyway), and SIGCHLD, which tells it PID 1 ended.
+_FORWARDED = frozenset(
+    {
+        signal.SIGTERM,
+        signal.SIGINT,
+        signal.SIGHUP,
+        signal.SIGQUIT,
+        signal.SIGUSR1,
+        signal.SIGUSR2,
+        signal.SIGWINCH,
+        signal.SIGCONT,
+        signal.SIGCHLD,
+    }
+)
+
+
+def _become_pid_namespace_init() -> None:
+    """In a forked child: return as PID 1 of a new PID namespace; the caller's process forwards signals.
+
+    The second fork is libc's, not `os.fork`: Python's at-fork handlers take locks (logging's) that
+    another thread of the kubelet may have held when the first fork happened.
+    """
+    if _libc is None or _libc.unshare(CLONE_NEWPID) != 0:
+        os._exit(126)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # none is lost before the loop waits for it
+    child = _libc.fork()
+    if child < 0:
+        os._exit(126)
+    if child == 0:
+        die_with_parent(0, signal.SIGKILL)  # PID 1's parent is outside its namespace: getppid() is 0
+        proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        if _libc.mount(b"proc", b"/proc", b"proc", proc_flags, None) != 0:
+            os._exit(126)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)  # the mask would survive exec
+        return
+    _forward_until_exit(child)
+
+
+def _forward_until_exit(child: int) -> None:
+    """The forwarder's whole life: pass signals on to `child` (PID 1), then exit as it did.
+
+    It closes every descriptor but the standard three first: subprocess's exec-error pipe among
+    them, whose end of file tells the kubelet the command started (PID 1's exec closes its copy).
+    """
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    while True:
+        signo = signal.sigwaitinfo(_FORWARDED).si_signo
+        if signo != signal.SIGCHLD:
+            with contextlib.suppress(OSError):
+                os.kill(child, signo)
+            continue
+        with contextlib.suppress(ChildProcessError):
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid == child:
+                os._exit(exit_code_of(os.waitstatus_to_exitcode(status)))
 
 
 def _bind_mounts(mounts: tuple[tuple[bytes, bytes, bool], ...]) -> None:

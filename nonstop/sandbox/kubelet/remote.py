@@ -210,12 +210,13 @@ class HttpNodeApi:
                     content_type="application/merge-patch+json",
                     what=f"patch Event {namespace}/{name}",
                 )
-                with self._events_lock:
-                    self._recent[key] = (name, count + 1)
-                return
             except ApiError as exc:
                 if exc.code != 404:
                     raise
+            else:
+                with self._events_lock:
+                    self._recent[key] = (name, count + 1)
+                return
         body = event_body(involved, note, now=now, instance=self.node_name, host=self.node_name)
         created = self.request(
             "POST", f"/api/v1/namespaces/{namespace}/events", body=body, what=f"create Event {namespace}"

@@ -187,7 +187,7 @@ def _field_ref(pod: Obj, path: str, pod_ip: str, host_ip: str) -> str:
     raise ContainerConfigError(f'unsupported fieldRef fieldPath "{path}"')
 
 
-def container_env(store: Finder, pod: Obj, container: Obj, *, pod_ip: str, host_ip: str) -> dict[str, str]:
+def container_env(store: Finder, pod: Obj, container: Obj, *, pod_ip: str, host_ip: str) -> dict[str, str]:  # noqa: C901, PLR0912 — one branch per env source Kubernetes knows (value, fieldRef, resourceFieldRef, keys, envFrom)
     """The process environment of `container`; ContainerConfigError for a missing ConfigMap/Secret/key."""
     namespace = pod["metadata"].get("namespace") or "default"
     env: dict[str, str] = {"POD_IP": pod_ip, "POD_NAME": pod["metadata"]["name"], "HOSTNAME": pod["metadata"]["name"]}

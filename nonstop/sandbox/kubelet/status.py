@@ -48,7 +48,7 @@ def _regular_started(statuses: list[Obj]) -> bool:
     )
 
 
-def phase_of(
+def phase_of(  # noqa: C901, PLR0912 — the pod phase rules of Kubernetes, case by case
     statuses: list[Obj],
     restart_policy: str,
     *,
@@ -135,7 +135,8 @@ def readiness_gate_messages(conditions_by_type: dict[str, Obj], readiness_gates:
 
 def ready_needs_update(pod: Obj) -> bool:
     """A readiness gate's condition changed under a pod whose containers are ready, and `Ready` does
-    not follow yet (the kubelet's `NeedToReconcilePodReadiness`)."""
+    not follow yet (the kubelet's `NeedToReconcilePodReadiness`).
+    """
     gates = (pod.get("spec") or {}).get("readinessGates") or []
     if not gates:
         return False

@@ -61,7 +61,7 @@ def _run_hook(hook: Obj, run_hook: HookRunner, budget: float, timeline: StopTime
                 sleep_abort.wait(seconds)
             elif "exec" in hook or "httpGet" in hook:
                 error[0] = run_hook(hook, budget)
-        except Exception as exc:  # a hook's failure must never block termination
+        except Exception as exc:  # noqa: BLE001 — a hook's failure must never block termination
             error[0] = str(exc)
         finally:
             done.set()

@@ -138,7 +138,7 @@ def _models() -> Any:
 
 
 def _root_class(kind: Kind) -> str:
-    """The client's class for a served kind: `V1Deployment`, `CoreV1Event`, `EventsV1Event`, …"""
+    """The client's class for a served kind, e.g. `V1Deployment`, `CoreV1Event`, `EventsV1Event`."""
     models = _models()
     version = "V" + kind.version[1:]
     prefixed = {"": "CoreV", "events.k8s.io": "EventsV"}.get(kind.group)
@@ -293,7 +293,7 @@ def _build() -> tuple[dict[str, Obj], dict[tuple[str, str], str]]:
     for kind in KINDS:
         if kind.custom:
             name = ".".join(reversed(kind.group.split("."))) + f".{kind.version}.{kind.kind}"
-            schemas[name] = _custom_schema(kind)
+            schemas[name] = _custom_schema()
             roots[(kind.api_version, kind.kind)] = name
     for (api_version, kind_name), name in roots.items():
         group, _, version = api_version.rpartition("/")
@@ -302,7 +302,7 @@ def _build() -> tuple[dict[str, Obj], dict[tuple[str, str], str]]:
     return schemas, roots
 
 
-def _custom_schema(kind: Kind) -> Obj:
+def _custom_schema() -> Obj:
     free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {
         "type": "object",

@@ -440,7 +440,7 @@ def _restore_links(program: _Program, go: str, source: Path, build: Path) -> Pat
     copy = build / "module"
     shutil.copytree(origin, copy, ignore=shutil.ignore_patterns("sdks", "docs"), copy_function=shutil.copyfile)
     for folder, _dirs, _files in os.walk(copy):  # GOMODCACHE's folders are read-only; ours need not be
-        os.chmod(folder, 0o700)
+        Path(folder).chmod(0o700)
     for path, target in program.links:
         (copy / path).symlink_to(target)
     replace = f"\nreplace {program.module} => ./module\n"

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from nonstop.errors import ControlPlaneStartError
 from nonstop.sandbox.real.components import (
@@ -167,7 +168,7 @@ class RealControlPlane:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> RealControlPlane:
+    def start(self) -> Self:
         """Start every component and return once all are ready and the admin kubeconfig is written."""
         started = time.monotonic()
         deadline = started + self.startup_timeout
@@ -294,7 +295,7 @@ class RealControlPlane:
                     f"{component.name} exited with code {code} (log: {component.log}): {_tail(component.log)}"
                 )
 
-    def __enter__(self) -> RealControlPlane:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

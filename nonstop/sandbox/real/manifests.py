@@ -21,7 +21,7 @@ from nonstop.toolkit.yamldocs import documents, error_line
 __all__ = ["apply_manifests", "read_manifests"]
 
 
-def _accept(obj: Obj) -> str | None:
+def _accept(_obj: Obj) -> str | None:
     return None
 
 

@@ -21,7 +21,7 @@ Everything is generated fresh for each control plane (ECDSA P-256, valid one day
 
 from __future__ import annotations
 
-import datetime
+import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["CertPair", "Pki", "create_pki", "issue_client_cert", "issue_serving_cert"]
 
-_VALIDITY = datetime.timedelta(days=1)
-_BACKDATE = datetime.timedelta(minutes=5)  # tolerate small clock differences between processes
+_VALIDITY = dt.timedelta(days=1)
+_BACKDATE = dt.timedelta(minutes=5)  # tolerate small clock differences between processes
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _issue(
 ) -> CertPair:
     ca_cert, ca_key = _load_ca(ca)
     key = _new_key()
-    now = datetime.datetime.now(datetime.UTC)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -152,7 +152,7 @@ def issue_serving_cert(
 
 def _create_ca(out: CertPair) -> CertPair:
     key = _new_key()
-    now = datetime.datetime.now(datetime.UTC)
+    now = dt.datetime.now(dt.UTC)
     subject = _name("nonstop-controlplane-ca")
     cert = (
         x509.CertificateBuilder()
