@@ -31,9 +31,9 @@ from nonstop.sandbox.auth import Auth
 from nonstop.sandbox.builtin_objects import SERVICES, publish_kubernetes_service
 from nonstop.sandbox.events import EventRecorder
 from nonstop.sandbox.kinds import Kind, by_kind
+from nonstop.sandbox.real.manifests import read_manifests
 from nonstop.sandbox.registry import Registry
 from nonstop.sandbox.store import Obj, Store
-from nonstop.toolkit.yamldocs import documents, error_line
 
 __all__ = ["Cluster", "DataPlaneMode", "kubeconfig_text", "load_manifests", "write_kubeconfig"]
 
@@ -70,35 +70,17 @@ def write_kubeconfig(path: Path, url: str, *, token: str | None = None) -> None:
 
 
 def load_manifests(paths: list[Path]) -> list[tuple[Path, Kind, Obj]]:
-    """Read multi-document YAML files; raise InputError naming the file for anything unusable."""
+    """Read multi-document YAML files (`read_manifests`), Namespaces first; InputError naming the file if unusable."""
+
+    def refuse(obj: Obj) -> str | None:
+        served = by_kind(str(obj["apiVersion"]), str(obj["kind"])) is not None
+        return None if served else f"the sandbox does not serve {obj['apiVersion']} {obj['kind']}"
+
     out: list[tuple[Path, Kind, Obj]] = []
-    for path in paths:
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
-        try:
-            docs = [document.data for document in documents(text)]
-        except yaml.YAMLError as exc:
-            line = error_line(exc)
-            where = f" at line {line}" if line is not None else ""
-            raise InputError(f"manifest {path} is not valid YAML{where}") from exc
-        for index, doc in enumerate(docs):
-            if doc is None:
-                continue
-            items = doc.get("items") if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") else [doc]
-            for obj in items or []:
-                if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
-                    raise InputError(f"manifest {path}, document {index + 1}: an object needs apiVersion and kind")
-                kind = by_kind(str(obj["apiVersion"]), str(obj["kind"]))
-                if kind is None:
-                    raise InputError(
-                        f"manifest {path}, document {index + 1}: the sandbox does not serve "
-                        f"{obj['apiVersion']} {obj['kind']}"
-                    )
-                if not (obj.get("metadata") or {}).get("name"):
-                    raise InputError(f"manifest {path}, document {index + 1}: {obj['kind']} has no metadata.name")
-                out.append((path, kind, obj))
+    for path, obj in read_manifests(paths, refuse=refuse):
+        kind = by_kind(str(obj["apiVersion"]), str(obj["kind"]))
+        assert kind is not None  # refused above otherwise
+        out.append((path, kind, obj))
     out.sort(key=lambda item: 0 if item[1].resource == "namespaces" else 1)
     return out
 

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 from nonstop.sandbox.kinds import by_resource
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
 
-__all__ = ["EventRecorder", "FoldKey", "event_body", "fold_key_of"]
+__all__ = ["EventNote", "EventRecorder", "FoldKey", "event_body", "fold_key_of"]
 
 EVENTS = by_resource("", "v1", "events")
+
+
+@dataclass(frozen=True, slots=True)
+class EventNote:
+    """What one Event says, apart from the object it is about; the same note about one object folds into one Event."""
+
+    reason: str
+    message: str
+    component: str
+    """`source.component` and `reportingComponent`: kubelet, deployment-controller, …"""
+    type: Literal["Normal", "Warning"] = "Normal"
+    field_path: str | None = None
+    """`involvedObject.fieldPath`: the container a kubelet's event is about."""
 
 
 class EventRecorder:
@@ -22,21 +36,11 @@ class EventRecorder:
         self._lock = threading.Lock()
         self._recent: dict[FoldKey, str] = {}  # fold key -> event name
 
-    def record(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        component: str,
-        type: Literal["Normal", "Warning"] = "Normal",
-        field_path: str | None = None,
-    ) -> None:
+    def record(self, involved: Obj, note: EventNote) -> None:
         """Record (or fold into an existing) Event about `involved`, as a real component would."""
         assert EVENTS is not None
-        meta = involved["metadata"]
-        namespace = meta.get("namespace") or "default"
-        fold_key = fold_key_of(involved, reason, message, component, field_path)
+        namespace = involved["metadata"].get("namespace") or "default"
+        fold_key = fold_key_of(involved, note)
         now = now_rfc3339()
         with self._lock:
             existing = self._recent.get(fold_key)
@@ -48,20 +52,18 @@ class EventRecorder:
 
                 self._store.mutate(EVENTS, namespace, existing, bump)
                 return
-            body = event_body(
-                involved, reason=reason, message=message, component=component, type=type, field_path=field_path, now=now
-            )
+            body = event_body(involved, note, now=now)
             self._store.create(EVENTS, body)
             self._recent[fold_key] = body["metadata"]["name"]
 
 
-FoldKey = tuple[str, str, str, str, str, str]
+FoldKey = tuple[str, str, EventNote]  # namespace, uid of the object, what is said
 
 
-def fold_key_of(involved: Obj, reason: str, message: str, component: str, field_path: str | None) -> FoldKey:
+def fold_key_of(involved: Obj, note: EventNote) -> FoldKey:
     """Events with the same key are one Event with a growing `count`."""
     meta = involved["metadata"]
-    return (meta.get("namespace") or "default", str(meta.get("uid")), reason, message, component, field_path or "")
+    return (meta.get("namespace") or "default", str(meta.get("uid")), note)
 
 
 _nano_lock = threading.Lock()
@@ -75,18 +77,7 @@ def _unix_nano() -> int:
         return _last[0]
 
 
-def event_body(
-    involved: Obj,
-    *,
-    reason: str,
-    message: str,
-    component: str,
-    type: Literal["Normal", "Warning"],
-    field_path: str | None,
-    now: str,
-    instance: str = "sandbox",
-    host: str | None = None,
-) -> Obj:
+def event_body(involved: Obj, note: EventNote, *, now: str, instance: str = "sandbox", host: str | None = None) -> Obj:
     """A new core/v1 Event about `involved` (count 1), as a component posts it.
 
     Its name is client-go's: `<involved name>.<creation time in UnixNano, hex>`, so a listing (in
@@ -104,18 +95,18 @@ def event_body(
         "apiVersion": involved.get("apiVersion") or "v1",
         "resourceVersion": meta.get("resourceVersion"),
     }
-    if field_path:
-        ref["fieldPath"] = field_path
+    if note.field_path:
+        ref["fieldPath"] = note.field_path
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {"name": f"{meta['name']}.{_unix_nano():x}", "namespace": namespace},
         "involvedObject": ref,
-        "reason": reason,
-        "message": message,
-        "type": type,
-        "source": {"component": component, **({"host": host} if host else {})},
-        "reportingComponent": component,
+        "reason": note.reason,
+        "message": note.message,
+        "type": note.type,
+        "source": {"component": note.component, **({"host": host} if host else {})},
+        "reportingComponent": note.component,
         "reportingInstance": instance,
         "firstTimestamp": now,
         "lastTimestamp": now,

@@ -1,22 +1,28 @@
-"""The Deployment controller (K8S-SEMANTICS.md §1, restated from Kubernetes' `sync.go`, `rolling.go`,
-`recreate.go` and `progress.go`).
+"""The Deployment controller (K8S-SEMANTICS.md §1, restated from Kubernetes' `deployment_controller.go`,
+`sync.go`, `rolling.go`, `recreate.go` and `progress.go`): what one pass does.
 
 One sync pass per Deployment: claim its ReplicaSets; a paused Deployment or a `replicas` change is
 only scaled (proportionally across active RSs); otherwise RollingUpdate scales the new RS up first
 (and stops there when it did), then old RSs down within maxUnavailable, unhealthy ones first;
 Recreate scales old RSs to 0 and waits until their pods have terminated before the new RS grows.
-Every pass ends by writing status and the Progressing/Available conditions.
+Every pass ends by writing status and the Progressing/Available conditions. The writes and lookups
+every kind of pass shares (the new ReplicaSet, scaling one, status, cleanup) are in `deploymentsync.py`.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.controllers.claims import claim
+from nonstop.sandbox.controllers.deploymentsync import (
+    DeploymentPass,
+    DeploymentSync,
+    active_replica_sets,
+    desired_annotation,
+    is_recreate,
+    max_annotation,
+)
 from nonstop.sandbox.controllers.fenceposts import (
     max_scaled_down,
     max_surge,
@@ -24,49 +30,29 @@ from nonstop.sandbox.controllers.fenceposts import (
     new_rs_new_replicas,
     replica_set_proportion,
 )
-from nonstop.sandbox.controllers.loop import Controller, Key
+from nonstop.sandbox.controllers.loop import Key, key_of
 from nonstop.sandbox.controllers.objects import (
     DEPLOYMENTS,
     PODS,
     REPLICASETS,
     controller_ref,
-    controller_ref_to,
     is_terminal,
-    namespace_open,
     owner_keys,
-    selects,
 )
 from nonstop.sandbox.controllers.progress import (
-    FAILED_RS_CREATE_REASON,
-    FOUND_NEW_RS_REASON,
-    NEW_RS_REASON,
     PAUSED_REASON,
     RESUMED_REASON,
     TIMED_OUT_REASON,
-    calculate_status,
     deployment_complete,
     get_condition,
     has_progress_deadline,
     new_condition,
     replicas_of,
-    rollout_status,
     set_condition,
     spec_replicas,
     status_int,
 )
-from nonstop.sandbox.controllers.revisions import (
-    DESIRED_REPLICAS,
-    MAX_REPLICAS,
-    POD_TEMPLATE_HASH,
-    REVISION,
-    by_creation,
-    by_revision,
-    equal_ignore_hash,
-    find_new_replica_set,
-    max_revision,
-    set_new_rs_annotations,
-    template_hash,
-)
+from nonstop.sandbox.controllers.revisions import by_creation
 from nonstop.sandbox.store import Change, Obj
 
 __all__ = ["DeploymentController"]
@@ -74,65 +60,19 @@ __all__ = ["DeploymentController"]
 COMPONENT = "deployment-controller"
 
 
-@dataclass
-class _Pass:
-    """One sync pass: the Deployment as this pass knows it and its ReplicaSets by name (kept current)."""
-
-    d: Obj
-    rss: dict[str, Obj]
-    new_name: str | None = None
-
-    @property
-    def new(self) -> Obj | None:
-        return self.rss.get(self.new_name) if self.new_name else None
-
-    def olds(self) -> list[Obj]:
-        return sorted((rs for name, rs in self.rss.items() if name != self.new_name), key=by_creation)
-
-    def all(self) -> list[Obj]:
-        new = self.new
-        return [*self.olds(), *([new] if new is not None else [])]
-
-
-def _active(rss: Iterable[Obj]) -> list[Obj]:
-    """`FilterActiveReplicaSets`: spec.replicas > 0."""
-    return [rs for rs in rss if spec_replicas(rs) > 0]
-
-
-def _desired_annotation(rs: Obj) -> int | None:
-    text = (rs["metadata"].get("annotations") or {}).get(DESIRED_REPLICAS)
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _max_annotation(rs: Obj) -> int | None:
-    text = (rs["metadata"].get("annotations") or {}).get(MAX_REPLICAS)
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _is_recreate(d: Obj) -> bool:
-    return ((d.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate"
-
-
-class DeploymentController(Controller[Key]):
+class DeploymentController(DeploymentSync):
     """Rolls Deployments out through their ReplicaSets."""
 
     name = COMPONENT
 
     def all_keys(self) -> Iterable[Key]:
-        items, _ = self.store.list(DEPLOYMENTS)
-        return [(d["metadata"]["namespace"], d["metadata"]["name"]) for d in items]
+        return [key_of(d) for d in self.store.list(DEPLOYMENTS)[0]]
 
     def keys_for(self, change: Change) -> Iterable[Key]:
         obj = change.obj
         namespace = obj["metadata"].get("namespace", "")
         if change.kind is DEPLOYMENTS:
-            return [(namespace, obj["metadata"]["name"])]
+            return [key_of(obj)]
         if change.kind is REPLICASETS:
             return owner_keys(self.store, obj, change.prev, DEPLOYMENTS)
         if change.kind is PODS and (change.type == "DELETED" or (is_terminal(obj) and not _terminal(change.prev))):
@@ -154,18 +94,17 @@ class DeploymentController(Controller[Key]):
             return None
         selector = (d.get("spec") or {}).get("selector") or {}
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
-            self.recorder.record(
+            self.event(
                 d,
-                reason="SelectingAll",
-                message="This deployment is selecting all pods. A non-empty selector is required.",
-                component=COMPONENT,
-                type="Warning",
+                "SelectingAll",
+                "This deployment is selecting all pods. A non-empty selector is required.",
+                warning=True,
             )
             if status_int(d, "observedGeneration") < int(d["metadata"].get("generation", 1)):
                 d.setdefault("status", {})["observedGeneration"] = d["metadata"].get("generation", 1)
                 self._write_status(d)
             return None
-        p = _Pass(d, {rs["metadata"]["name"]: rs for rs in self._claim_replica_sets(d)})
+        p = DeploymentPass(d, {rs["metadata"]["name"]: rs for rs in self._claim_replica_sets(d)})
         if d["metadata"].get("deletionTimestamp"):
             self._new_and_old(p, create=False)
             self._sync_deployment_status(p)
@@ -175,7 +114,7 @@ class DeploymentController(Controller[Key]):
             return self._sync_scale(p)
         if self._is_scaling_event(p):
             return self._sync_scale(p)
-        if _is_recreate(d):
+        if is_recreate(d):
             return self._rollout_recreate(p)
         return self._rollout_rolling(p)
 
@@ -183,205 +122,12 @@ class DeploymentController(Controller[Key]):
 
     def _claim_replica_sets(self, d: Obj) -> list[Obj]:
         """`getReplicaSetsForDeployment`: owned RSs that match; adopt matching orphans, release the rest."""
-        namespace = d["metadata"]["namespace"]
-        uid = d["metadata"]["uid"]
-        selector = (d.get("spec") or {}).get("selector")
-        items, _ = self.store.list(REPLICASETS, namespace)
-        claimed: list[Obj] = []
-        for rs in items:
-            ref = controller_ref(rs)
-            matches = selects(selector, rs["metadata"].get("labels"))
-            if ref is not None and ref.get("uid") == uid:
-                if matches:
-                    claimed.append(rs)
-                else:
-                    self.store.mutate(REPLICASETS, namespace, rs["metadata"]["name"], functools.partial(_release, uid))
-            elif ref is None and matches and not d["metadata"].get("deletionTimestamp"):
-                adopt = functools.partial(_adopt, controller_ref_to(d))
-                claimed.append(self.store.mutate(REPLICASETS, namespace, rs["metadata"]["name"], adopt))
+        claimed, _ = claim(self.store, REPLICASETS, d, self.store.list(REPLICASETS, d["metadata"]["namespace"])[0])
         return claimed
-
-    # -- writes -----------------------------------------------------------------------------------
-
-    def _write_status(self, d: Obj) -> None:
-        """`UpdateStatus`: status and the revision annotation; spec, labels and generation stay."""
-        status = copy.deepcopy(d.get("status") or {})
-        revision = (d["metadata"].get("annotations") or {}).get(REVISION)
-
-        def update(obj: Obj) -> None:
-            obj["status"] = status
-            if revision is not None:
-                obj["metadata"].setdefault("annotations", {})[REVISION] = revision
-
-        self.store.mutate(DEPLOYMENTS, d["metadata"]["namespace"], d["metadata"]["name"], update)
-
-    def _scale(self, p: _Pass, rs: Obj, new_scale: int, operation: str | None = None) -> bool:
-        """`scaleReplicaSet(AndRecordEvent)`: set spec.replicas and the replicas annotations; event if resized."""
-        d = p.d
-        old_scale = spec_replicas(rs)
-        if operation is None:
-            if old_scale == new_scale:
-                return False
-            operation = "up" if old_scale < new_scale else "down"
-        replicas = replicas_of(d)
-        desired, maximum = str(replicas), str(replicas + max_surge(d))
-        annotations = rs["metadata"].get("annotations") or {}
-        size_changes = old_scale != new_scale
-        same_annotations = annotations.get(DESIRED_REPLICAS) == desired and annotations.get(MAX_REPLICAS) == maximum
-        if not size_changes and same_annotations:
-            return False
-
-        def update(obj: Obj) -> None:
-            obj.setdefault("spec", {})["replicas"] = new_scale
-            ann = obj["metadata"].setdefault("annotations", {})
-            ann[DESIRED_REPLICAS] = desired
-            ann[MAX_REPLICAS] = maximum
-
-        name = rs["metadata"]["name"]
-        namespace = rs["metadata"]["namespace"]
-        p.rss[name] = self.store.mutate(REPLICASETS, namespace, name, update, bump_generation=size_changes)
-        if size_changes:
-            verb = "up" if operation == "up" else "down"
-            self.recorder.record(
-                d,
-                reason="ScalingReplicaSet",
-                message=f"Scaled {verb} replica set {name} from {old_scale} to {new_scale}",
-                component=COMPONENT,
-            )
-        return size_changes
-
-    # -- new and old ReplicaSets -----------------------------------------------------------------
-
-    def _new_and_old(self, p: _Pass, *, create: bool) -> None:
-        """`getAllReplicaSetsAndSyncRevision` / `getNewReplicaSet`: find (or create) the new RS, sync revisions."""
-        d = p.d
-        rs_list = list(p.rss.values())
-        existing = find_new_replica_set(d, rs_list)
-        olds = [rs for rs in rs_list if existing is None or rs["metadata"]["uid"] != existing["metadata"]["uid"]]
-        new_revision = max_revision(olds) + 1
-        replicas = replicas_of(d)
-        maximum = replicas + max_surge(d)
-        min_ready = int((d.get("spec") or {}).get("minReadySeconds") or 0)
-        now = datetime.now(UTC)
-        if existing is not None:
-            name = existing["metadata"]["name"]
-            p.new_name = name
-            rs_copy = copy.deepcopy(existing)
-            changed = set_new_rs_annotations(d, rs_copy, new_revision, exists=True, desired=replicas, maximum=maximum)
-            min_ready_changes = int((rs_copy.get("spec") or {}).get("minReadySeconds") or 0) != min_ready
-            if changed or min_ready_changes:
-                annotations = rs_copy["metadata"].get("annotations") or {}
-
-                def update(obj: Obj) -> None:
-                    obj["metadata"]["annotations"] = annotations
-                    obj.setdefault("spec", {})["minReadySeconds"] = min_ready
-
-                p.rss[name] = self.store.mutate(
-                    REPLICASETS, d["metadata"]["namespace"], name, update, bump_generation=min_ready_changes
-                )
-                return  # the Deployment's revision follows on the next pass (the RS write wakes it)
-            needs_update = _set_revision(d, (rs_copy["metadata"].get("annotations") or {}).get(REVISION, ""))
-            status = d.setdefault("status", {})
-            if has_progress_deadline(d) and get_condition(status, "Progressing") is None:
-                set_condition(
-                    status,
-                    new_condition("Progressing", "True", FOUND_NEW_RS_REASON, f'Found new replica set "{name}"', now),
-                )
-                needs_update = True
-            if needs_update:
-                self._write_status(d)
-            return
-        if not create or not namespace_open(self.store, d["metadata"]["namespace"]):
-            return  # a terminating namespace takes no new content
-        self._create_new_replica_set(p, olds, new_revision, now)
-
-    def _create_new_replica_set(self, p: _Pass, olds: list[Obj], new_revision: int, now: datetime) -> None:
-        d = p.d
-        namespace = d["metadata"]["namespace"]
-        spec = d.get("spec") or {}
-        status = d.setdefault("status", {})
-        template = copy.deepcopy(spec.get("template") or {})
-        pod_hash = template_hash(template, status.get("collisionCount"))
-        template.setdefault("metadata", {}).setdefault("labels", {})[POD_TEMPLATE_HASH] = pod_hash
-        selector = copy.deepcopy(spec.get("selector") or {})
-        selector.setdefault("matchLabels", {})[POD_TEMPLATE_HASH] = pod_hash
-        replicas = replicas_of(d)
-        maximum = replicas + max_surge(d)
-        name = f"{d['metadata']['name']}-{pod_hash}"
-        new_rs: Obj = {
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": dict(template["metadata"]["labels"]),
-                "ownerReferences": [controller_ref_to(d)],
-            },
-            "spec": {
-                "replicas": 0,
-                "minReadySeconds": int(spec.get("minReadySeconds") or 0),
-                "selector": selector,
-                "template": template,
-            },
-            "status": {"replicas": 0},
-        }
-        if _is_recreate(d):
-            count = replicas
-        else:
-            count = new_rs_new_replicas(
-                replicas=replicas,
-                surge=max_surge(d),
-                total_spec=max(sum(spec_replicas(rs) for rs in olds), self._live_pods(namespace, olds)),
-                new_spec=0,
-            )
-        new_rs["spec"]["replicas"] = count
-        set_new_rs_annotations(d, new_rs, new_revision, exists=False, desired=replicas, maximum=maximum)
-        already = False
-        try:
-            created = self.store.create(REPLICASETS, new_rs)
-        except ApiError as exc:
-            if exc.reason == "AlreadyExists":
-                found = self.store.find(REPLICASETS, namespace, name)
-                ref = controller_ref(found) if found is not None else None
-                if (
-                    found is not None
-                    and ref is not None
-                    and ref.get("uid") == d["metadata"]["uid"]
-                    and equal_ignore_hash((found.get("spec") or {}).get("template"), spec.get("template"))
-                ):
-                    created, already = found, True
-                else:  # a hash collision: count it, the next pass hashes differently
-                    status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
-                    self._write_status(d)
-                    return
-            else:
-                message = f'Failed to create new replica set "{name}": {exc.message}'
-                if has_progress_deadline(d):
-                    set_condition(status, new_condition("Progressing", "False", FAILED_RS_CREATE_REASON, message, now))
-                    self._write_status(d)
-                self.recorder.record(
-                    d, reason=FAILED_RS_CREATE_REASON, message=message, component=COMPONENT, type="Warning"
-                )
-                return
-        p.rss[name] = created
-        p.new_name = name
-        if not already and count > 0:
-            self.recorder.record(
-                d,
-                reason="ScalingReplicaSet",
-                message=f"Scaled up replica set {name} from 0 to {count}",
-                component=COMPONENT,
-            )
-        needs_update = _set_revision(d, str(new_revision))
-        if not already and has_progress_deadline(d):
-            set_condition(
-                status, new_condition("Progressing", "True", NEW_RS_REASON, f'Created new replica set "{name}"', now)
-            )
-            needs_update = True
-        if needs_update:
-            self._write_status(d)
 
     # -- paused, scaling --------------------------------------------------------------------------
 
-    def _check_paused_conditions(self, p: _Pass) -> None:
+    def _check_paused_conditions(self, p: DeploymentPass) -> None:
         """`checkPausedConditions`: Progressing Unknown DeploymentPaused / DeploymentResumed."""
         d = p.d
         if not has_progress_deadline(d):
@@ -401,17 +147,17 @@ class DeploymentController(Controller[Key]):
             return
         self._write_status(d)
 
-    def _is_scaling_event(self, p: _Pass) -> bool:
+    def _is_scaling_event(self, p: DeploymentPass) -> bool:
         """`isScalingEvent`: an active RS's desired-replicas annotation differs from spec.replicas."""
         self._new_and_old(p, create=False)
         replicas = replicas_of(p.d)
-        for rs in _active(p.all()):
-            desired = _desired_annotation(rs)
+        for rs in active_replica_sets(p.all()):
+            desired = desired_annotation(rs)
             if desired is not None and desired != replicas:
                 return True
         return False
 
-    def _sync_scale(self, p: _Pass) -> float | None:
+    def _sync_scale(self, p: DeploymentPass) -> float | None:
         """`sync`: scale (proportionally), clean up when paused, write status."""
         self._new_and_old(p, create=False)
         self._scale_proportionally(p)
@@ -420,13 +166,13 @@ class DeploymentController(Controller[Key]):
         self._sync_deployment_status(p)
         return None
 
-    def _scale_proportionally(self, p: _Pass) -> None:
+    def _scale_proportionally(self, p: DeploymentPass) -> None:
         """`scale`: one active RS takes all; a saturated new RS empties the old; else spread the difference."""
         d = p.d
         replicas = replicas_of(d)
         new = p.new
         olds_newest_first = sorted(p.olds(), key=by_creation, reverse=True)
-        active = _active([*olds_newest_first, *([new] if new is not None else [])])
+        active = active_replica_sets([*olds_newest_first, *([new] if new is not None else [])])
         target: Obj | None = None
         if not active:
             target = new if new is not None else (olds_newest_first[0] if olds_newest_first else None)
@@ -437,12 +183,12 @@ class DeploymentController(Controller[Key]):
                 self._scale(p, target, replicas)
             return
         if new is not None and _is_saturated(d, new):
-            for old in _active(p.olds()):
+            for old in active_replica_sets(p.olds()):
                 self._scale(p, old, 0)
             return
-        if _is_recreate(d):
+        if is_recreate(d):
             return
-        all_active = _active(p.all())
+        all_active = active_replica_sets(p.all())
         total = sum(spec_replicas(rs) for rs in all_active)
         allowed = replicas + max_surge(d) if replicas > 0 else 0
         to_add = allowed - total
@@ -462,7 +208,7 @@ class DeploymentController(Controller[Key]):
             if to_add != 0:
                 share = replica_set_proportion(
                     rs_spec=spec_replicas(rs),
-                    annotated_max=_max_annotation(rs),
+                    annotated_max=max_annotation(rs),
                     deployment_replicas=replicas,
                     deployment_surge=max_surge(d),
                     deployment_status_replicas=status_int(d, "replicas"),
@@ -479,39 +225,9 @@ class DeploymentController(Controller[Key]):
                 sizes[name] = max(0, sizes[name] + to_add - added)
             self._scale(p, p.rss[name], sizes[name], operation or "down")
 
-    def _sync_deployment_status(self, p: _Pass) -> None:
-        """`syncDeploymentStatus`: write the calculated status when it differs."""
-        status = calculate_status(p.all(), p.new, p.d, datetime.now(UTC))
-        if status != (p.d.get("status") or {}):
-            p.d["status"] = status
-            self._write_status(p.d)
-
-    def _cleanup(self, p: _Pass) -> None:
-        """`cleanupDeployment`: delete the oldest empty old RSs beyond revisionHistoryLimit."""
-        limit = (p.d.get("spec") or {}).get("revisionHistoryLimit")
-        if limit is None or int(limit) == 2**31 - 1:
-            return
-        cleanable = [rs for rs in p.olds() if not rs["metadata"].get("deletionTimestamp")]
-        diff = len(cleanable) - int(limit)
-        if diff <= 0:
-            return
-        for rs in sorted(cleanable, key=by_revision)[:diff]:
-            if (
-                status_int(rs, "replicas") != 0
-                or spec_replicas(rs) != 0
-                or int(rs["metadata"].get("generation", 1)) > status_int(rs, "observedGeneration")
-            ):
-                continue
-            try:
-                self.store.remove(REPLICASETS, rs["metadata"]["namespace"], rs["metadata"]["name"])
-            except ApiError as exc:
-                if exc.code != 404:
-                    raise
-            p.rss.pop(rs["metadata"]["name"], None)
-
     # -- RollingUpdate ----------------------------------------------------------------------------
 
-    def _rollout_rolling(self, p: _Pass) -> float | None:
+    def _rollout_rolling(self, p: DeploymentPass) -> float | None:
         """`rolloutRolling`: scale up first (and stop there), then down; clean up when complete."""
         self._new_and_old(p, create=True)
         if p.new is None:
@@ -529,7 +245,7 @@ class DeploymentController(Controller[Key]):
             self._cleanup(p)
         return self._sync_rollout_status(p)
 
-    def _reconcile_new(self, p: _Pass) -> bool:
+    def _reconcile_new(self, p: DeploymentPass) -> bool:
         new = p.new
         assert new is not None
         replicas = replicas_of(p.d)
@@ -549,29 +265,10 @@ class DeploymentController(Controller[Key]):
         )
         return self._scale(p, new, count)
 
-    def _live_pods(self, namespace: str, rss: list[Obj]) -> int:
-        """Pods of `rss` not yet terminating (nor terminal).
-
-        Kubernetes bounds only the ReplicaSets' spec total by replicas + maxSurge; an old pod the
-        ReplicaSet controller has not yet marked for deletion still runs, so a real cluster can
-        overshoot for a moment. The sandbox promises the stricter bound the drill reasons with
-        (docs/sandbox.md), so scale-up also waits for those pods to start terminating.
-        """
-        uids = {rs["metadata"]["uid"] for rs in rss}
-        pods, _ = self.store.list(PODS, namespace)
-        return sum(
-            1
-            for pod in pods
-            if (ref := controller_ref(pod)) is not None
-            and ref.get("uid") in uids
-            and not pod["metadata"].get("deletionTimestamp")
-            and not is_terminal(pod)
-        )
-
-    def _reconcile_old(self, p: _Pass) -> bool:
+    def _reconcile_old(self, p: DeploymentPass) -> bool:
         new = p.new
         assert new is not None
-        olds = _active(p.olds())
+        olds = active_replica_sets(p.olds())
         if sum(spec_replicas(rs) for rs in olds) == 0:
             return False
         d = p.d
@@ -601,7 +298,7 @@ class DeploymentController(Controller[Key]):
         available_all = sum(status_int(rs, "availableReplicas") for rs in p.all())
         if available_all > min_available:  # `scaleDownOldReplicaSetsForRollingUpdate`
             total = available_all - min_available
-            for rs in sorted(_active(p.olds()), key=by_creation):
+            for rs in sorted(active_replica_sets(p.olds()), key=by_creation):
                 if scaled >= total:
                     break
                 count = min(spec_replicas(rs), total - scaled)
@@ -609,20 +306,13 @@ class DeploymentController(Controller[Key]):
                 scaled += count
         return cleaned + scaled > 0
 
-    def _sync_rollout_status(self, p: _Pass) -> float | None:
-        status, requeue = rollout_status(p.all(), p.new, p.d, datetime.now(UTC))
-        if status != (p.d.get("status") or {}):
-            p.d["status"] = status
-            self._write_status(p.d)
-        return requeue
-
     # -- Recreate ---------------------------------------------------------------------------------
 
-    def _rollout_recreate(self, p: _Pass) -> float | None:
+    def _rollout_recreate(self, p: DeploymentPass) -> float | None:
         """`rolloutRecreate`: old RSs to 0; once no old pod is left, create and scale the new RS."""
         self._new_and_old(p, create=False)
         scaled_down = False
-        for rs in _active(p.olds()):
+        for rs in active_replica_sets(p.olds()):
             scaled_down = self._scale(p, rs, 0) or scaled_down
         if scaled_down or self._old_pods_running(p):
             return self._sync_rollout_status(p)
@@ -635,7 +325,7 @@ class DeploymentController(Controller[Key]):
             self._cleanup(p)
         return self._sync_rollout_status(p)
 
-    def _old_pods_running(self, p: _Pass) -> bool:
+    def _old_pods_running(self, p: DeploymentPass) -> bool:
         """`oldPodsRunning`: old RSs report pods, or a pod of an old RS is not yet terminal."""
         olds = p.olds()
         if sum(status_int(rs, "replicas") for rs in olds) > 0:
@@ -657,32 +347,11 @@ def _terminal(pod: Obj | None) -> bool:
     return pod is not None and is_terminal(pod)
 
 
-def _set_revision(d: Obj, revision: str) -> bool:
-    """`SetDeploymentRevision`."""
-    annotations = d["metadata"].setdefault("annotations", {})
-    if annotations.get(REVISION) != revision:
-        annotations[REVISION] = revision
-        return True
-    return False
-
-
 def _is_saturated(d: Obj, rs: Obj) -> bool:
     """`IsSaturated`: the RS is at full size, annotated so, and fully available."""
     replicas = replicas_of(d)
     return (
         spec_replicas(rs) == replicas
-        and _desired_annotation(rs) == replicas
+        and desired_annotation(rs) == replicas
         and status_int(rs, "availableReplicas") == replicas
     )
-
-
-def _adopt(ref: Obj, rs: Obj) -> None:
-    rs["metadata"].setdefault("ownerReferences", []).append(ref)
-
-
-def _release(uid: str, rs: Obj) -> None:
-    refs = [r for r in rs["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-    if refs:
-        rs["metadata"]["ownerReferences"] = refs
-    else:
-        rs["metadata"].pop("ownerReferences", None)

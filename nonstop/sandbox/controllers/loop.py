@@ -22,12 +22,12 @@ from typing import Generic, TypeVar
 import structlog
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.events import EventNote, EventRecorder
 from nonstop.sandbox.kinds import require
 from nonstop.sandbox.managedfields import acting_as
-from nonstop.sandbox.store import Change, Store
+from nonstop.sandbox.store import Change, Obj, Store
 
-__all__ = ["Controller", "Key"]
+__all__ = ["Controller", "Key", "key_of"]
 
 Key = tuple[str, str]  # namespace, name: what most controllers reconcile
 K = TypeVar("K", bound=Hashable)
@@ -35,6 +35,11 @@ K = TypeVar("K", bound=Hashable)
 _IDLE_WAIT = 0.25  # seconds: how often an idle loop looks at its stop flag
 _RETRY_AFTER = 0.5  # seconds: a sync that raised is tried again after this long
 _NAMESPACES = require("", "v1", "namespaces")
+
+
+def key_of(obj: Obj) -> Key:
+    """An object's (namespace, name)."""
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
 
 
 class Controller(ABC, Generic[K]):
@@ -72,6 +77,10 @@ class Controller(ABC, Generic[K]):
         """
         return ()
 
+    def event(self, involved: Obj, reason: str, message: str, *, warning: bool = False) -> None:
+        """Record an Event about `involved` as this controller (`source.component` is its name)."""
+        self.recorder.record(involved, EventNote(reason, message, self.name, "Warning" if warning else "Normal"))
+
     def _sync_all(self, keys: dict[K, None]) -> None:
         # In the order the changes happened: a Deployment's scale-down of its old RS is acted on
         # before the scale-up of the new one that followed it, as their resourceVersions order them.
@@ -99,7 +108,7 @@ class Controller(ABC, Generic[K]):
         shown = "/".join(str(getattr(part, "resource", part)) for part in parts)
         message = f"{self.name} could not sync {shown}: {type(exc).__name__}: {exc}"
         try:
-            self.recorder.record(involved, reason="SyncFailed", message=message, component=self.name, type="Warning")
+            self.event(involved, "SyncFailed", message, warning=True)
         except Exception:  # the log line above already tells; an event that cannot be written must not mask it
             self.log.exception("sync failed event not recorded", key=key)
 

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.controllers.loop import Controller, Key
+from nonstop.sandbox.controllers.claims import claim
+from nonstop.sandbox.controllers.loop import Controller, Key, key_of
 from nonstop.sandbox.controllers.objects import (
     PODS,
     REPLICASETS,
@@ -31,7 +32,6 @@ from nonstop.sandbox.controllers.objects import (
     owner_keys,
     random_suffix,
     ready_since,
-    selects,
 )
 from nonstop.sandbox.defaults import apply_defaults
 from nonstop.sandbox.deletion import delete_pod_gracefully
@@ -159,14 +159,12 @@ class ReplicaSetController(Controller[Key]):
         self._pods = {}
         for pod in self.store.list(PODS)[0]:
             self._cache(pod)
-        items, _ = self.store.list(REPLICASETS)
-        return [(rs["metadata"]["namespace"], rs["metadata"]["name"]) for rs in items]
+        return [key_of(rs) for rs in self.store.list(REPLICASETS)[0]]
 
     def keys_for(self, change: Change) -> Iterable[Key]:
         obj = change.obj
-        namespace = obj["metadata"].get("namespace", "")
         if change.kind is REPLICASETS:
-            return [(namespace, obj["metadata"]["name"])]
+            return [key_of(obj)]
         if change.kind is not PODS:
             return []
         self._cache(obj, gone=change.type == "DELETED")
@@ -189,27 +187,10 @@ class ReplicaSetController(Controller[Key]):
     # -- one pass --------------------------------------------------------------------------------
 
     def _claim(self, rs: Obj, pods: list[Obj]) -> list[Obj]:
-        """`claimPods`: owned pods that match, adopting matching orphans and releasing non-matching ones."""
-        uid = rs["metadata"]["uid"]
-        selector = (rs.get("spec") or {}).get("selector")
-        namespace = rs["metadata"]["namespace"]
-        claimed: list[Obj] = []
-        for pod in pods:
-            ref = controller_ref(pod)
-            matches = selects(selector, pod["metadata"].get("labels"))
-            if ref is not None and ref.get("uid") == uid:
-                if matches:
-                    claimed.append(pod)
-                else:
-                    self._cache(
-                        self.store.mutate(PODS, namespace, pod["metadata"]["name"], functools.partial(_drop_owner, uid))
-                    )
-            elif ref is None and matches and not rs["metadata"].get("deletionTimestamp") and is_pod_active(pod):
-                adopted = self.store.mutate(
-                    PODS, namespace, pod["metadata"]["name"], functools.partial(_adopt, controller_ref_to(rs))
-                )
-                self._cache(adopted)
-                claimed.append(adopted)
+        """`claimPods`: owned pods that match, adopting matching active orphans and releasing non-matching ones."""
+        claimed, written = claim(self.store, PODS, rs, pods, adoptable=is_pod_active)
+        for pod in written:
+            self._cache(pod)
         return claimed
 
     def sync(self, key: Key) -> float | None:
@@ -241,24 +222,13 @@ class ReplicaSetController(Controller[Key]):
             for pod in pods_to_delete(active, related, min(diff, BURST_REPLICAS)):
                 try:
                     deleted = delete_pod_gracefully(self.store, rs["metadata"]["namespace"], pod["metadata"]["name"])
-                    self._cache(deleted, gone=self.store.find(PODS, *_key_of(deleted)) is None)
+                    self._cache(deleted, gone=self.store.find(PODS, *key_of(deleted)) is None)
                 except ApiError as exc:
                     if exc.code != 404:
-                        self.recorder.record(
-                            rs,
-                            reason="FailedDelete",
-                            message=f"Error deleting: {exc.message}",
-                            component="replicaset-controller",
-                            type="Warning",
-                        )
+                        self.event(rs, "FailedDelete", f"Error deleting: {exc.message}", warning=True)
                         return exc.message
                     continue
-                self.recorder.record(
-                    rs,
-                    reason="SuccessfulDelete",
-                    message=f"Deleted pod: {pod['metadata']['name']}",
-                    component="replicaset-controller",
-                )
+                self.event(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         return None
 
     def _create_pods(self, rs: Obj, count: int) -> str | None:
@@ -274,20 +244,9 @@ class ReplicaSetController(Controller[Key]):
                     pod = self._create_pod(rs)
                     self._cache(pod)
                 except ApiError as exc:
-                    self.recorder.record(
-                        rs,
-                        reason="FailedCreate",
-                        message=f"Error creating: {exc.message}",
-                        component="replicaset-controller",
-                        type="Warning",
-                    )
+                    self.event(rs, "FailedCreate", f"Error creating: {exc.message}", warning=True)
                     return exc.message
-                self.recorder.record(
-                    rs,
-                    reason="SuccessfulCreate",
-                    message=f"Created pod: {pod['metadata']['name']}",
-                    component="replicaset-controller",
-                )
+                self.event(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
             remaining -= size
             batch *= 2
         return None
@@ -383,10 +342,6 @@ class ReplicaSetController(Controller[Key]):
         return recheck
 
 
-def _key_of(obj: Obj) -> tuple[str, str]:
-    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
-
-
 def _owned_by(pod: Obj, rs: Obj) -> bool:
     ref = controller_ref(pod)
     return ref is not None and ref.get("uid") == rs["metadata"]["uid"]
@@ -403,15 +358,3 @@ def _related_pods(rs: Obj, pods: list[Obj], replicasets: list[Obj]) -> list[Obj]
             if (ref := controller_ref(other)) is not None and ref.get("uid") == owner.get("uid")
         }
     return [p for p in pods if (ref := controller_ref(p)) is not None and ref.get("uid") in uids]
-
-
-def _drop_owner(uid: str, pod: Obj) -> None:
-    refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-    if refs:
-        pod["metadata"]["ownerReferences"] = refs
-    else:
-        pod["metadata"].pop("ownerReferences", None)
-
-
-def _adopt(ref: Obj, pod: Obj) -> None:
-    pod["metadata"].setdefault("ownerReferences", []).append(ref)

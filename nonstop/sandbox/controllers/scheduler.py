@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.controllers.loop import Controller, Key
+from nonstop.sandbox.controllers.loop import Controller, Key, key_of
 from nonstop.sandbox.controllers.objects import PODS, REPLICASETS, SERVICES, is_terminal
-from nonstop.sandbox.controllers.placement import ClusterView, default_spread_selector, failure_message, place
+from nonstop.sandbox.controllers.placement import ClusterView, failure_message, place
+from nonstop.sandbox.controllers.topologyspread import default_spread_selector
 from nonstop.sandbox.kinds import require
 from nonstop.sandbox.store import Change, Obj, now_rfc3339
 
@@ -66,10 +67,6 @@ def _pending(pod: Obj) -> bool:
     )
 
 
-def _key(pod: Obj) -> Key:
-    return (pod["metadata"].get("namespace", ""), pod["metadata"]["name"])
-
-
 def _shape(pod: Obj | None) -> Any:
     """What of a pending pod can change where it fits: its spec and labels (not its status)."""
     if pod is None:
@@ -80,7 +77,7 @@ def _shape(pod: Obj | None) -> Any:
 class Scheduler(Controller[Key]):
     """Binds pending pods to the sandbox's nodes (see the module docstring)."""
 
-    name = "default-scheduler"
+    name = SCHEDULER_NAME
     field_manager = "kube-scheduler"
 
     def __init__(self, *args: Any, rng: random.Random | None = None, **kwargs: Any) -> None:
@@ -93,7 +90,7 @@ class Scheduler(Controller[Key]):
 
     def all_keys(self) -> Iterable[Key]:
         items, _ = self.store.list(PODS)
-        keys = [_key(p) for p in items if _pending(p)]
+        keys = [key_of(p) for p in items if _pending(p)]
         for key in keys:
             self._pending.setdefault(key, _Pending(uid=""))
         return keys
@@ -104,7 +101,7 @@ class Scheduler(Controller[Key]):
         if change.kind is not PODS:
             return []
         pod = change.obj
-        key = _key(pod)
+        key = key_of(pod)
         if change.type != "DELETED" and _pending(pod):
             state = self._pending.get(key)
             uid = str(pod["metadata"].get("uid"))
@@ -190,21 +187,14 @@ class Scheduler(Controller[Key]):
         except ApiError:
             return None  # deleted, replaced or bound by someone else meanwhile
         with contextlib.suppress(ApiError):
-            self.recorder.record(
-                bound,
-                reason="Scheduled",
-                message=f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {node}",
-                component=SCHEDULER_NAME,
-            )
+            self.event(bound, "Scheduled", f"Successfully assigned {meta.get('namespace')}/{meta['name']} to {node}")
         self.log.debug("pod bound", pod=f"{meta.get('namespace')}/{meta['name']}", node=node)
         return bound
 
     def _unschedulable(self, pod: Obj, message: str, state: _Pending) -> None:
         meta = pod["metadata"]
         with contextlib.suppress(ApiError):
-            self.recorder.record(
-                pod, reason="FailedScheduling", message=message, component=SCHEDULER_NAME, type="Warning"
-            )
+            self.event(pod, "FailedScheduling", message, warning=True)
         if message == state.message:
             return
         state.message = message

@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 
 from nonstop.sandbox.apierrors import ApiError
 from nonstop.sandbox.discovery import version
-from nonstop.sandbox.events import EventRecorder
+from nonstop.sandbox.events import EventNote, EventRecorder
 from nonstop.sandbox.kinds import Kind, by_resource, require
 from nonstop.sandbox.kubelet.nodestatus import node_lease, node_object
 from nonstop.sandbox.store import Obj, Store, now_rfc3339
@@ -78,16 +78,7 @@ class NodeApi(Protocol):
         """Delete the pod for good (grace 0, only this very pod by uid): every container has exited."""
         ...
 
-    def record_event(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        component: str,
-        type: Literal["Normal", "Warning"] = "Normal",
-        field_path: str | None = None,
-    ) -> None:
+    def record_event(self, involved: Obj, note: EventNote) -> None:
         """Record an Event about `involved` (failures are the caller's to ignore: ApiError)."""
         ...
 
@@ -160,16 +151,5 @@ class StoreNodeApi:
         meta = pod["metadata"]
         self.store.remove(PODS, meta.get("namespace"), meta["name"])
 
-    def record_event(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        component: str,
-        type: Literal["Normal", "Warning"] = "Normal",
-        field_path: str | None = None,
-    ) -> None:
-        self.recorder.record(
-            involved, reason=reason, message=message, component=component, type=type, field_path=field_path
-        )
+    def record_event(self, involved: Obj, note: EventNote) -> None:
+        self.recorder.record(involved, note)

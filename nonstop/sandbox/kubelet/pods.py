@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from nonstop.sandbox.apierrors import ApiError
+from nonstop.sandbox.events import EventNote
 from nonstop.sandbox.kubelet.containers import ContainerKind, ContainerRunner
 from nonstop.sandbox.kubelet.context import DEFAULT_GRACE_SECONDS, HOST_IP, KubeletContext
 from nonstop.sandbox.kubelet.podview import HookedContainer
@@ -134,12 +135,7 @@ class PodWorker:
             return
         with contextlib.suppress(ApiError):
             self.ctx.api.record_event(
-                self.snapshot(),
-                reason=reason,
-                message=message,
-                component="kubelet",
-                type="Warning" if warning else "Normal",
-                field_path=field_path,
+                self.snapshot(), EventNote(reason, message, "kubelet", "Warning" if warning else "Normal", field_path)
             )
 
     def note_sigterm(self, container: str, at: float) -> None:

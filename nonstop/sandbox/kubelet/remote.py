@@ -25,7 +25,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -35,7 +35,7 @@ from nonstop.kube.calls import RetryPolicy, call
 from nonstop.kube.connection import Connection
 from nonstop.kube.watching import Observed, ResilientWatch
 from nonstop.sandbox.apierrors import ApiError
-from nonstop.sandbox.events import FoldKey, event_body, fold_key_of
+from nonstop.sandbox.events import EventNote, FoldKey, event_body, fold_key_of
 from nonstop.sandbox.kinds import Kind
 from nonstop.sandbox.kubelet.nodeapi import NODE_NAME, PodChange
 from nonstop.sandbox.store import Obj, now_rfc3339
@@ -194,17 +194,8 @@ class HttpNodeApi:
             if exc.code not in (404, 409):  # gone already, or another pod of that name now
                 raise
 
-    def record_event(
-        self,
-        involved: Obj,
-        *,
-        reason: str,
-        message: str,
-        component: str,
-        type: Literal["Normal", "Warning"] = "Normal",
-        field_path: str | None = None,
-    ) -> None:
-        key = fold_key_of(involved, reason, message, component, field_path)
+    def record_event(self, involved: Obj, note: EventNote) -> None:
+        key = fold_key_of(involved, note)
         namespace = key[0]
         now = now_rfc3339()
         with self._events_lock:
@@ -226,17 +217,7 @@ class HttpNodeApi:
                 with self._events_lock:
                     self._recent[key] = (name, count + 1)
                 return
-        body = event_body(
-            involved,
-            reason=reason,
-            message=message,
-            component=component,
-            type=type,
-            field_path=field_path,
-            now=now,
-            instance=self.node_name,
-            host=self.node_name,
-        )
+        body = event_body(involved, note, now=now, instance=self.node_name, host=self.node_name)
         created = self.request(
             "POST", f"/api/v1/namespaces/{namespace}/events", body=body, what=f"create Event {namespace}"
         )

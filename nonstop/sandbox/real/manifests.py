@@ -1,24 +1,36 @@
-"""`--apply` on the real control plane: read multi-document YAML, server-side apply each object.
+"""`--apply`: read multi-document YAML (both control planes), server-side apply each object (the real one).
 
-Unlike the embedded sandbox, any kind the apiserver serves is accepted (the apiserver is the
-judge); a namespaced object without a namespace goes to `default`, as `kubectl apply` does.
-Reading problems are one InputError naming the file; an object the API refuses is one naming it.
+`read_manifests` is the one manifest reader: the embedded sandbox's `load_manifests` passes the
+kinds it does not serve as `refuse`; on the real control plane any kind the apiserver serves is
+accepted (the apiserver is the judge), and a namespaced object without a namespace goes to
+`default`, as `kubectl apply` does. Reading problems are one InputError naming the file; an object
+the API refuses is one naming it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from nonstop.errors import ClusterError, InputError
 from nonstop.toolkit.objects import Obj
+from nonstop.toolkit.yamldocs import documents, error_line
 
 __all__ = ["apply_manifests", "read_manifests"]
 
 
-def read_manifests(paths: list[Path]) -> list[tuple[Path, Obj]]:
-    """Every object of the files (List kinds unpacked), each with the file it came from."""
+def _accept(_obj: Obj) -> str | None:
+    return None
+
+
+def read_manifests(paths: list[Path], *, refuse: Callable[[Obj], str | None] = _accept) -> list[tuple[Path, Obj]]:
+    """Every object of the files (List kinds unpacked), each with the file it came from.
+
+    `refuse(obj)` says why the caller cannot take an object with an apiVersion and kind (checked
+    before its name), or None.
+    """
     out: list[tuple[Path, Obj]] = []
     for path in paths:
         try:
@@ -26,10 +38,10 @@ def read_manifests(paths: list[Path]) -> list[tuple[Path, Obj]]:
         except OSError as exc:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
         try:
-            docs = list(yaml.safe_load_all(text))
+            docs = [document.data for document in documents(text)]
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
+            line = error_line(exc)
+            where = f" at line {line}" if line is not None else ""
             raise InputError(f"manifest {path} is not valid YAML{where}") from exc
         for index, doc in enumerate(docs):
             if doc is None:
@@ -38,6 +50,8 @@ def read_manifests(paths: list[Path]) -> list[tuple[Path, Obj]]:
             for obj in (doc.get("items") or []) if is_list else [doc]:
                 if not isinstance(obj, dict) or not obj.get("kind") or not obj.get("apiVersion"):
                     raise InputError(f"manifest {path}, document {index + 1}: an object needs apiVersion and kind")
+                if (refused := refuse(obj)) is not None:
+                    raise InputError(f"manifest {path}, document {index + 1}: {refused}")
                 if not (obj.get("metadata") or {}).get("name"):
                     raise InputError(f"manifest {path}, document {index + 1}: {obj['kind']} needs metadata.name")
                 out.append((path, obj))
