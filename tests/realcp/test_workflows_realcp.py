@@ -126,10 +126,15 @@ def _run(sandbox: Any, start: Callable[[Any, str], str], manifest: str) -> tuple
         time.sleep(1)
     pods = list(core.list_namespaced_pod(namespace, label_selector=f"workflows.argoproj.io/workflow={name}").items)
     logs = []
-    for pod in pods:
-        if pod.metadata.labels.get("nonstop.dev/locust-role") == "master":
-            logs.append(core.read_namespaced_pod_log(pod.metadata.name, namespace, container="main") or "")
-    return workflow, pods, "\n".join(logs)[-4000:]
+    for pod in pods:  # the drill's (the Locust master's) log, then each worker's tail
+        role = pod.metadata.labels.get("nonstop.dev/locust-role")
+        if role == "master" or "locust-worker" in pod.metadata.name:
+            try:
+                text = core.read_namespaced_pod_log(pod.metadata.name, namespace, container="main") or ""
+            except client.ApiException as exc:  # a worker's pod may be deleted by now
+                text = f"(no log: {exc.status} {exc.reason})"
+            logs.append(f"--- {pod.metadata.name} ---\n{text[-4000 if role == 'master' else -1500 :]}")
+    return workflow, pods, "\n".join(logs)
 
 
 def _nodes(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -145,11 +150,9 @@ def _summary(workflow: dict[str, Any]) -> str:
 
 
 def _expect_phase(workflow: dict[str, Any], phase: str, log: str) -> None:
-    """Fail with every node's phase and message and the drill's log, in full (an assert would cut them)."""
+    """Fail with every node's phase and message and the pods' logs, in full (an assert would cut them)."""
     if workflow["status"]["phase"] != phase:
-        pytest.fail(
-            f"workflow {workflow['status']['phase']}, not {phase}\n{_summary(workflow)}\n--- drill log ---\n{log}"
-        )
+        pytest.fail(f"workflow {workflow['status']['phase']}, not {phase}\n{_summary(workflow)}\npod logs:\n{log}")
 
 
 def _outputs(node: dict[str, Any]) -> dict[str, str]:
