@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +18,7 @@ import pytest
 
 from checks.evidence import RequestSample
 from nonstop.drill.load import LoadRunner
+from nonstop.drill.load.stream import LoadStats, RecordStream
 from nonstop.errors import InputError, LoadFailed
 from nonstop.spec import LoadSpec
 
@@ -120,11 +123,45 @@ def test_master_and_two_workers_both_stream_their_records(url: str, tmp_path: Pa
         assert runner.stats().streaming == 2
         assert runner.stats().users == 4
         master, *workers = runner.pids
-        wait_until(lambda: all(runner.stats().by_process.get(pid, 0) >= 10 for pid in workers), what="both workers")
-        assert master not in runner.stats().by_process
+        wait_until(lambda: all(_records_of(runner.stats(), pid) >= 10 for pid in workers), what="both workers")
+        assert master not in runner.stats().pids.values()
     assert not any(alive(pid) for pid in runner.pids)
     requests, _ = locust_counts(runner)
     assert requests == sink.count()
+
+
+def _records_of(stats: LoadStats, pid: int) -> int:
+    return sum(n for stream, n in stats.by_process.items() if stats.pids[stream] == pid)
+
+
+def test_streams_are_counted_per_connection_even_when_two_processes_greet_with_one_pid() -> None:
+    """Two worker pods, each in a PID namespace of its own, can both be pid 20: each still counts."""
+    stream = RecordStream(token="t", on_samples=None)
+    selector = selectors.DefaultSelector()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    clients = [socket.create_connection(listener.getsockname()) for _ in range(2)]
+    try:
+        for client in clients:
+            client.sendall(b'{"token": "t", "pid": 20}\n{"users": 4}\n')
+        deadline = time.monotonic() + 10
+        while stream.stats().users < 8 and time.monotonic() < deadline:
+            stream.accept(selector, listener)
+            for key, _ in selector.select(timeout=0.05):
+                stream.receive(selector, key.data)
+        stats = stream.stats()
+        assert (stats.streaming, stats.users, stats.pids) == (2, 8, {1: 20, 2: 20})
+        clients[0].close()  # one of them leaves: its users go, the other's stay
+        deadline = time.monotonic() + 10
+        while stream.stats().streaming > 1 and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.05):
+                stream.receive(selector, key.data)
+        assert (stream.stats().streaming, stream.stats().users) == (1, 4)
+    finally:
+        for client in clients:
+            client.close()
+        RecordStream.close(selector)
+        listener.close()
 
 
 def test_a_run_time_bound_ends_the_load_by_itself(url: str) -> None:

@@ -2,7 +2,10 @@
 
 Each request-sending Locust process connects to the sink and sends JSON lines: first a greeting
 (``{"token", "pid"}``; a connection without the run's token is dropped), then batches every 50 ms —
-a list of request records, or ``{"users": N}`` while the number of users changes. `RecordStream`
+a list of request records, or ``{"users": N}`` while the number of users changes. Each connection
+is one process's stream and is counted as such: the pid in the greeting is only what the process
+calls itself — two worker pods, each in a PID namespace of its own, may well send the same one (a
+drill keyed by pid saw 4 of 8 users and never started). `RecordStream`
 decodes them into `RequestSample` objects, counts them, and hands each batch to ``on_samples``; all
 of it on the runner's thread, the counters read by `stats()` from any thread.
 """
@@ -44,7 +47,9 @@ class LoadStats:
     streaming: int
     """Locust processes connected and streaming (1, or the number of workers)."""
     by_process: Mapping[int, int]
-    """Records received from each Locust process, by its pid."""
+    """Records received from each Locust process, by the number of its connection (1, 2, … in order of greeting)."""
+    pids: Mapping[int, int]
+    """The pid each connection's process greeted with (processes in different pods may share one)."""
     users: int
     """Users running, as the Locust processes last reported (every 50 ms while it changes)."""
 
@@ -57,6 +62,8 @@ class Peer:
     pending: bytearray = field(default_factory=bytearray)
     greeted: bool = False
     pid: int = 0
+    stream: int = 0
+    """The connection's number, from 1, given when it greets."""
 
 
 class RecordStream:
@@ -74,6 +81,8 @@ class RecordStream:
         self._streaming = 0
         self._by_process: collections.Counter[int] = collections.Counter()
         self._users: dict[int, int] = {}
+        self._pids: dict[int, int] = {}
+        self._greetings = 0
 
     def stats(self) -> LoadStats:
         """The live counters (thread-safe)."""
@@ -88,6 +97,7 @@ class RecordStream:
                 rps=rate * 1.0 / ((last - first) * _BUCKET) if last > first else 0.0,
                 streaming=self._streaming,
                 by_process=dict(self._by_process),
+                pids=dict(self._pids),
                 users=sum(self._users.values()),
             )
 
@@ -128,7 +138,7 @@ class RecordStream:
         if peer.greeted:
             with self._lock:
                 self._streaming -= 1
-                self._users.pop(peer.pid, None)
+                self._users.pop(peer.stream, None)
 
     def _take(self, peer: Peer, lines: list[bytes]) -> bool:
         """Handle complete lines; False drops the connection."""
@@ -141,8 +151,10 @@ class RecordStream:
             if not hmac.compare_digest(token, self._token):
                 self._log.warning("dropped a load-stream connection without the right token")
                 return False
-            peer.greeted, peer.pid = True, pid
             with self._lock:
+                self._greetings += 1
+                peer.greeted, peer.pid, peer.stream = True, pid, self._greetings
+                self._pids[peer.stream] = pid
                 self._streaming += 1
         samples: list[RequestSample] = []
         for line in lines:
@@ -150,13 +162,13 @@ class RecordStream:
                 batch = json.loads(line)
                 if isinstance(batch, dict):
                     with self._lock:
-                        self._users[peer.pid] = int(batch["users"])
+                        self._users[peer.stream] = int(batch["users"])
                 else:
                     samples.extend(_sample(record) for record in batch)
             except (ValueError, TypeError, IndexError, KeyError) as exc:
                 self._log.warning("dropped a malformed load record batch", error=str(exc))
         if samples:
-            self._count(peer.pid, samples)
+            self._count(peer.stream, samples)
             if self._on_samples is not None:
                 try:
                     self._on_samples(samples)
@@ -164,11 +176,11 @@ class RecordStream:
                     self._log.exception("the load's sample callback failed", error=repr(exc))
         return True
 
-    def _count(self, pid: int, samples: list[RequestSample]) -> None:
+    def _count(self, stream: int, samples: list[RequestSample]) -> None:
         failures = [s.failure for s in samples if s.failure is not None]
         with self._lock:
             self._requests += len(samples)
-            self._by_process[pid] += len(samples)
+            self._by_process[stream] += len(samples)
             self._failures += len(failures)
             self._by_class.update(failures)
             buckets = self._buckets
