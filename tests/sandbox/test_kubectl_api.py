@@ -75,6 +75,7 @@ def test_kubectl_picks_the_version_the_sandbox_serves(sandbox) -> None:
     assert "Server Version: v1.32.0" in out
 
 
+# Over 80 lines on purpose: one kubectl session, each command's output checked before the next.
 def test_apply_twice_then_get_describe(sandbox, namespace, tmp_path) -> None:
     first, second = tmp_path / "v1.yaml", tmp_path / "v2.yaml"
     first.write_text(MANIFEST.replace("REPLICAS", "2"))
