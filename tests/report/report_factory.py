@@ -10,7 +10,7 @@ T0 = 1_800_000_000.0
 """The rollout action of every made-up drill (epoch seconds)."""
 
 
-# Over 80 lines on purpose: one made-up drill, from its pods and requests to its report, in the order a drill builds them.
+# Over 80 lines on purpose: one made-up drill, from its pods and requests to its report, in a drill's order.
 def made_up_report(
     *,
     failures: int = 0,
