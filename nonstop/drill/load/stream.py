@@ -60,10 +60,12 @@ class Peer:
 
     sock: socket.socket
     pending: bytearray = field(default_factory=bytearray)
-    greeted: bool = False
-    pid: int = 0
     stream: int = 0
-    """The connection's number, from 1, given when it greets."""
+    """The connection's number, from 1, given when it greets (0: not greeted yet)."""
+
+    @property
+    def greeted(self) -> bool:
+        return self.stream > 0
 
 
 class RecordStream:
@@ -153,7 +155,7 @@ class RecordStream:
                 return False
             with self._lock:
                 self._greetings += 1
-                peer.greeted, peer.pid, peer.stream = True, pid, self._greetings
+                peer.stream = self._greetings
                 self._pids[peer.stream] = pid
                 self._streaming += 1
         samples: list[RequestSample] = []
