@@ -192,10 +192,23 @@ class SandboxSpec(_Model):
     connection whose endpoint left is reset on its next packet, kubernetes#123116)."""
     ingress: SandboxIngressSpec = Field(default_factory=SandboxIngressSpec)
     """With `--sandbox` and `dataPlane: ingress`: how the ingress data plane treats stale upstream connections."""
+    network_delay_ms: float = Field(default=0.0, ge=0, le=1000)
+    """With `--sandbox` and the `kube-proxy` or `ipvs` data plane: one-way latency between client and pod, in
+    milliseconds. Every byte, end of stream and reset the data plane forwards arrives this much later, each
+    way, in order (a round trip gains twice it). The sandbox's loopback has none; a real client is a
+    network away, and a request in flight is what meets a server closing its connection (golang/go#23829).
+    Default 0."""
     nodes: int = Field(default=1, ge=1, le=100)
     """With `--sandbox`: how many Nodes the sandbox has (1: `sandbox`; N: `sandbox-1` … `sandbox-N`); its
     scheduler places pods over them (topology spread, pod anti-affinity, cordons), for `rollout.strategy:
     drain`. Default 1."""
+
+    @model_validator(mode="after")
+    def _delay_needs_a_connection_proxy(self) -> SandboxSpec:
+        if self.network_delay_ms and self.data_plane == "ingress":
+            msg = "networkDelayMs works with the kube-proxy and ipvs data planes, not ingress"
+            raise ValueError(msg)
+        return self
 
     @property
     def add_lag(self) -> float:

@@ -55,11 +55,21 @@ def test_defaults_of_the_new_fields() -> None:
         ({"removeLagSeconds": 601}, "spec.sandbox.removeLagSeconds"),
         ({"dataPlane": "iptables"}, "spec.sandbox.dataPlane"),
         ({"ingress": {"retryStaleConnections": "maybe"}}, "spec.sandbox.ingress.retryStaleConnections"),
+        ({"networkDelayMs": -1}, "spec.sandbox.networkDelayMs"),
+        ({"networkDelayMs": 1001}, "spec.sandbox.networkDelayMs"),
     ],
 )
 def test_bad_values_name_the_field(sandbox: dict[str, Any], field: str) -> None:
     with pytest.raises(SpecError, match="^" + re.escape(f"d.yaml: field {field}:")):
         parse_drill(drill(sandbox), source="d.yaml")
+
+
+def test_network_delay_defaults_to_zero_and_needs_a_connection_proxy() -> None:
+    assert parse_drill(drill({}), source="d.yaml").spec.sandbox.network_delay_ms == 0
+    ipvs = parse_drill(drill({"networkDelayMs": 10, "dataPlane": "ipvs"}), source="d.yaml").spec.sandbox
+    assert ipvs.network_delay_ms == 10
+    with pytest.raises(SpecError, match=r"^d\.yaml: field spec\.sandbox: networkDelayMs works with the kube-proxy"):
+        parse_drill(drill({"networkDelayMs": 10, "dataPlane": "ingress"}), source="d.yaml")
 
 
 def test_schema_documents_the_new_fields() -> None:
@@ -72,6 +82,7 @@ def test_schema_documents_the_new_fields() -> None:
     assert "wins" in props["proxyLagSeconds"]["description"]
     assert props["dataPlane"]["enum"] == ["kube-proxy", "ingress", "ipvs"]
     assert "123116" in props["dataPlane"]["description"]
+    assert "23829" in props["networkDelayMs"]["description"]
     retry = defs["SandboxIngressSpec"]["properties"]["retryStaleConnections"]
     assert retry["default"] is True
     assert "502" in retry["description"]

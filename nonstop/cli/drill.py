@@ -51,6 +51,7 @@ def sandbox_connection(
     add_lag: float | None = None,
     remove_lag: float | None = None,
     retry_stale_connections: bool = True,
+    network_delay_ms: float = 0.0,
     nodes: int = 1,
     control_plane: str = "embedded",
 ) -> Iterator[str | None]:
@@ -77,8 +78,8 @@ def sandbox_connection(
         startup_timeout = 180.0
     sandbox = SandboxProcess(
         apply=apply, proxy_lag=proxy_lag, data_plane=data_plane, add_lag=add_lag, remove_lag=remove_lag,
-        retry_stale_connections=retry_stale_connections, control_plane=control_plane, nodes=nodes,
-        startup_timeout=startup_timeout,
+        retry_stale_connections=retry_stale_connections, network_delay_ms=network_delay_ms,
+        control_plane=control_plane, nodes=nodes, startup_timeout=startup_timeout,
     )  # fmt: skip
     sandbox.start()
     try:
@@ -131,6 +132,7 @@ def run_drill_command(
                 apply=apply, proxy_lag=spec.sandbox.proxy_lag_seconds, data_plane=spec.sandbox.data_plane,
                 add_lag=spec.sandbox.add_lag_seconds, remove_lag=spec.sandbox.remove_lag_seconds,
                 retry_stale_connections=spec.sandbox.ingress.retry_stale_connections, nodes=spec.sandbox.nodes,
+                network_delay_ms=spec.sandbox.network_delay_ms,
                 target_kind=spec.target.kind, target=spec.target.name, namespace=spec.target.namespace,
                 control_plane=control_plane,
             )  # fmt: skip

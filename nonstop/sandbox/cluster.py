@@ -98,6 +98,7 @@ class Cluster:
         add_lag: float | None = None,
         remove_lag: float | None = None,
         retry_stale_connections: bool = True,
+        network_delay_ms: float = 0.0,
         nodes: int = 1,
         components: tuple[str, ...] = ("controllers", "kubelet", "dataplane"),
         bookmark_interval: float = 5.0,
@@ -123,6 +124,8 @@ class Cluster:
         self.remove_lag = remove_lag
         """Seconds until a removed or unready endpoint stops receiving traffic (None: `proxy_lag`)."""
         self.retry_stale_connections = retry_stale_connections
+        self.network_delay_ms = network_delay_ms
+        """kube-proxy and ipvs: one-way latency the data plane adds to every connection, in milliseconds."""
         if nodes < 1:
             raise InputError(f"a sandbox needs at least one node, not {nodes}")
         self.nodes = nodes
@@ -192,6 +195,7 @@ class Cluster:
             add_lag=self.add_lag,
             remove_lag=self.remove_lag,
             retry_stale_connections=self.retry_stale_connections,
+            network_delay_ms=self.network_delay_ms,
         )
         self._dataplane = subprocess.Popen(argv)
         self.log.info("sandbox component started", component="dataplane", pid=self._dataplane.pid)

@@ -36,6 +36,7 @@ class SandboxProcess:
         add_lag: float | None = None,
         remove_lag: float | None = None,
         retry_stale_connections: bool = True,
+        network_delay_ms: float = 0.0,
         nodes: int = 1,
         control_plane: str = "embedded",
         extra_args: Sequence[str] = (),
@@ -63,6 +64,8 @@ class SandboxProcess:
             args += ["--remove-lag", str(remove_lag)]
         if not retry_stale_connections:
             args.append("--no-retry-stale-connections")
+        if network_delay_ms:
+            args += ["--network-delay-ms", str(network_delay_ms)]
         if nodes != 1:
             args += ["--nodes", str(nodes)]
         if control_plane != "embedded":

@@ -4,16 +4,29 @@
   endpoint set (kubernetes#123116); `kube-proxy` mode keeps it on its pod (conntrack).
 - The ingress retries a request once when its pooled upstream connection was stale, unless
   `retry_stale_connections=False` (then the client sees the 502).
+- `network_delay` (`sandbox.networkDelayMs`): everything a per-connection proxy forwards arrives that
+  much later, each way, in order; a request in flight meets the server's close of an idle connection
+  (golang/go#23829).
 """
 
 from __future__ import annotations
 
 import http.client
+import select
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
-from dataplane_helpers import PlaneThread, cluster_ip, http_backend, one_answer_per_connection, request_new_connection
+from dataplane_helpers import (
+    PlaneThread,
+    cluster_ip,
+    http_backend,
+    one_answer_per_connection,
+    pod_ip,
+    request_new_connection,
+)
 
 from nonstop.sandbox.dataplane import Backend, Mode, Route
 
@@ -109,3 +122,86 @@ def test_ingress_retries_a_stale_pooled_connection_only_when_allowed(ingress: tu
         finally:
             conn.close()
     assert statuses == ([200, 200, 200] if retry else [200, 502, 200])
+
+
+DELAY = 0.2
+"""One-way delay of the tests below: wide against a loaded machine's scheduling jitter."""
+
+
+@pytest.mark.parametrize("mode", ["kube-proxy", "ipvs"])
+def test_a_network_delay_holds_every_byte_and_the_end_of_stream_back_each_way(mode: Mode) -> None:
+    """A half-closed echo through a delayed path: all bytes, in order; the answer no earlier than a round trip."""
+    listener = socket.create_server((pod_ip(), 0))
+
+    def echo_after_eof() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while chunk := conn.recv(65536):
+                data += chunk
+            conn.sendall(data)
+
+    server = threading.Thread(target=echo_after_eof, daemon=True)
+    server.start()
+    plane = PlaneThread(mode, network_delay=DELAY)
+    try:
+        vip = cluster_ip()
+        plane.set_routes(route(vip, ready(listener.getsockname(), "echo")))
+        payload = bytes(range(256)) * 1024
+        with socket.create_connection((vip, PORT), timeout=10) as s:
+            sent = time.monotonic()
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := s.recv(65536):
+                received += chunk
+            answered = time.monotonic() - sent
+    finally:
+        plane.close()
+        server.join(timeout=5)
+        listener.close()
+    assert received == payload
+    assert answered >= 2 * DELAY
+
+
+def test_a_request_in_flight_meets_the_close_of_an_idle_connection() -> None:
+    """The server answers, then closes the connection if it looks idle, as the client's next request travels.
+
+    The client sends its second request the moment the first answer arrives (`DELAY` after it left);
+    `DELAY` after answering the server finds nothing to read (the request arrives at `2 * DELAY`) and
+    closes, which the client cannot see before it sent. The request is lost. Without the delay the
+    request would be there to read, and answered.
+    """
+    listener = socket.create_server((pod_ip(), 0))
+    read_by_server: list[bytes] = []
+
+    def answer_once_then_close_idle() -> None:
+        conn, _ = listener.accept()
+        read_by_server.append(conn.recv(65536))
+        conn.sendall(b"one\n")
+        time.sleep(DELAY)  # the client's next request is on the wire
+        if select.select([conn], [], [], 0)[0]:  # not idle after all: answer it
+            read_by_server.append(conn.recv(65536))
+            conn.sendall(b"two\n")
+        conn.close()
+
+    server = threading.Thread(target=answer_once_then_close_idle, daemon=True)
+    server.start()
+    plane = PlaneThread("kube-proxy", network_delay=DELAY)
+    try:
+        vip = cluster_ip()
+        plane.set_routes(route(vip, ready(listener.getsockname(), "web")))
+        with socket.create_connection((vip, PORT), timeout=10) as s:
+            s.sendall(b"first\n")
+            assert s.recv(65536) == b"one\n"
+            s.sendall(b"second\n")  # the connection still looks open to the client
+            try:
+                answer = s.recv(65536)
+            except ConnectionResetError:
+                answer = b""
+    finally:
+        plane.close()
+        server.join(timeout=5)
+        listener.close()
+    assert answer == b""
+    assert read_by_server == [b"first\n"]

@@ -19,6 +19,7 @@ __all__ = [
     "ControlPlane",
     "Faults",
     "KubeconfigOut",
+    "NetworkDelay",
     "NoKubelet",
     "NodeDataPlane",
     "NodeDataPlaneKubeconfig",
@@ -64,6 +65,13 @@ UpDataPlane = Annotated[
         "--data-plane",
         help="kube-proxy (per connection), ingress (per request) or ipvs "
         "(per connection; established ones reset when their endpoint leaves).",
+    ),
+]
+NetworkDelay = Annotated[
+    float,
+    typer.Option(
+        "--network-delay-ms",
+        help="kube-proxy, ipvs: one-way latency between client and pod, each way, in milliseconds (default 0).",
     ),
 ]
 RetryStaleConnections = Annotated[

@@ -15,6 +15,7 @@ from nonstop.cli.sandbox.options import (
     ControlPlane,
     Faults,
     KubeconfigOut,
+    NetworkDelay,
     Nodes,
     NoKubelet,
     Port,
@@ -41,6 +42,7 @@ def up(
     remove_lag: RemoveLag = None,
     data_plane: UpDataPlane = "kube-proxy",
     retry_stale_connections: RetryStaleConnections = True,
+    network_delay_ms: NetworkDelay = 0.0,
     nodes: Nodes = 1,
     port: Port = 0,
     bookmark_interval: BookmarkInterval = 5.0,
@@ -55,6 +57,10 @@ def up(
     for flag, value in (("--proxy-lag", proxy_lag), ("--add-lag", add_lag), ("--remove-lag", remove_lag)):
         if value is not None and value < 0:
             raise InputError(f"{flag} must be ≥ 0 seconds, not {value}")
+    if network_delay_ms < 0:
+        raise InputError(f"--network-delay-ms must be ≥ 0, not {network_delay_ms}")
+    if network_delay_ms and data_plane == "ingress":
+        raise InputError("--network-delay-ms works with --data-plane kube-proxy or ipvs, not ingress")
     if not 1 <= nodes <= 100:
         raise InputError(f"--nodes must be between 1 and 100, not {nodes}")
     if control_plane not in ("embedded", "real"):
@@ -63,6 +69,7 @@ def up(
         _check_real_options(
             nodes=nodes, faults=faults, data_plane=data_plane,
             per_direction_lags=add_lag is not None or remove_lag is not None, retry_stale=retry_stale_connections,
+            network_delay=bool(network_delay_ms),
         )  # fmt: skip
         run_real(
             apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, data_plane=data_plane,
@@ -74,23 +81,30 @@ def up(
     _run_embedded(
         apply=list(apply or []), kubeconfig_out=kubeconfig_out, port=port, proxy_lag=proxy_lag, add_lag=add_lag,
         remove_lag=remove_lag, data_plane=data_plane, retry_stale_connections=retry_stale_connections, nodes=nodes,
+        network_delay_ms=network_delay_ms,
         bookmark_interval=bookmark_interval, plan=_load_fault_plan(faults) if faults is not None else None,
         no_kubelet=no_kubelet,
     )  # fmt: skip
 
 
 def _check_real_options(
-    *, nodes: int, faults: Path | None, data_plane: str, per_direction_lags: bool, retry_stale: bool
+    *,
+    nodes: int,
+    faults: Path | None,
+    data_plane: str,
+    per_direction_lags: bool,
+    retry_stale: bool,
+    network_delay: bool,
 ) -> None:
     """Refuse what only the embedded sandbox does."""
     if nodes != 1:
         raise InputError("--nodes works only with --control-plane embedded (the real one has a single node)")
     if faults is not None:
         raise InputError("--faults works only with --control-plane embedded (the fault plans act on our API)")
-    if data_plane == "ipvs" or per_direction_lags or not retry_stale:
+    if data_plane == "ipvs" or per_direction_lags or not retry_stale or network_delay:
         raise InputError(
             "--control-plane real takes --data-plane kube-proxy|ingress and --proxy-lag; ipvs, per-direction "
-            "lags and --no-retry-stale-connections are the embedded sandbox's for now"
+            "lags, --network-delay-ms and --no-retry-stale-connections are the embedded sandbox's for now"
         )
 
 
@@ -104,6 +118,7 @@ def _run_embedded(
     remove_lag: float | None,
     data_plane: str,
     retry_stale_connections: bool,
+    network_delay_ms: float,
     nodes: int,
     bookmark_interval: float,
     plan: FaultPlan | None,
@@ -124,6 +139,7 @@ def _run_embedded(
             add_lag=None if add_lag is None else add_lag + extra_lag,
             remove_lag=None if remove_lag is None else remove_lag + extra_lag,
             retry_stale_connections=retry_stale_connections,
+            network_delay_ms=network_delay_ms,
             nodes=nodes,
             data_plane="ingress" if data_plane == "ingress" else "ipvs" if data_plane == "ipvs" else "kube-proxy",
             bookmark_interval=bookmark_interval,

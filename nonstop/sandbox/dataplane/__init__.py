@@ -29,6 +29,7 @@ def dataplane_command(
     add_lag: float | None = None,
     remove_lag: float | None = None,
     retry_stale_connections: bool = True,
+    network_delay_ms: float = 0.0,
 ) -> list[str]:
     """The argument list that starts the data-plane process (prepend nothing: it uses this interpreter)."""
     import os
@@ -53,4 +54,6 @@ def dataplane_command(
         argv += ["--remove-lag", str(remove_lag)]
     if not retry_stale_connections:
         argv.append("--no-retry-stale-connections")
+    if network_delay_ms:
+        argv += ["--network-delay-ms", str(network_delay_ms)]
     return argv

@@ -26,6 +26,7 @@ import asyncio
 import random
 import socket
 import struct
+from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -54,31 +55,72 @@ def reset(transport: asyncio.BaseTransport) -> None:
 
 
 class _Half(asyncio.Protocol):
-    """One side of a spliced connection; what it reads goes to its peer, EOF included."""
+    """One side of a spliced connection; what it reads goes to its peer, EOF included.
 
-    def __init__(self) -> None:
+    With a `delay` (seconds), everything it passes on (bytes, EOF, close, reset) reaches the peer that
+    much later, in order: one direction of a network path with that one-way latency.
+    """
+
+    def __init__(self, open_halves: set[_Half], delay: float = 0.0) -> None:
+        self._open_halves = open_halves
         self.transport: asyncio.Transport | None = None
         self.peer: _Half | None = None
         self.eof_in = False
         self.closed = False
+        self.delay = delay
+        self._wire: deque[tuple[float, Callable[[], None]]] = deque()
+        self._wire_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self._open_halves.add(self)
         with suppress(OSError):
             sock = transport.get_extra_info("socket")
             if sock is not None:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def data_received(self, data: bytes) -> None:
+    def _send(self, action: Callable[[], None]) -> None:
+        """Run `action` (which acts on the peer) now, or `delay` later after what was sent before it."""
+        if not self.delay:
+            action()
+            return
+        loop = asyncio.get_running_loop()
+        self._wire.append((loop.time() + self.delay, action))
+        if self._wire_timer is None:
+            self._wire_timer = loop.call_at(self._wire[0][0], self._arrive)
+
+    def _arrive(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._wire_timer = None
+        while self._wire and self._wire[0][0] <= loop.time():
+            self._wire.popleft()[1]()
+        if self._wire:
+            self._wire_timer = loop.call_at(self._wire[0][0], self._arrive)
+
+    def _usable_peer(self) -> _Half | None:
         peer = self.peer
-        if peer is not None and peer.transport is not None and not peer.closed:
+        return peer if peer is not None and peer.transport is not None and not peer.closed else None
+
+    def data_received(self, data: bytes) -> None:
+        self._send(lambda: self._write(data))
+
+    def _write(self, data: bytes) -> None:
+        peer = self._usable_peer()
+        if peer is not None and peer.transport is not None:
             peer.transport.write(data)
 
     def eof_received(self) -> bool:
         self.eof_in = True
-        peer = self.peer
-        if peer is None or peer.transport is None or peer.closed:
+        if not self.delay:
+            return self._pass_eof()
+        self._send(self._pass_eof_late)
+        return True
+
+    def _pass_eof(self) -> bool:
+        """Pass our EOF on; False when our own end must close too."""
+        peer = self._usable_peer()
+        if peer is None or peer.transport is None:
             return False
         if peer.eof_in:
             # Both directions are done: close both ends, flushing what is buffered.
@@ -88,21 +130,31 @@ class _Half(asyncio.Protocol):
             peer.transport.write_eof()
         return True
 
+    def _pass_eof_late(self) -> None:
+        if not self._pass_eof() and self.transport is not None and not self.closed:
+            self.transport.close()
+
     def pause_writing(self) -> None:
         # Our outgoing buffer is full: stop reading from the side that fills it.
-        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
-            self.peer.transport.pause_reading()
+        peer = self._usable_peer()
+        if peer is not None and peer.transport is not None:
+            peer.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.peer is not None and self.peer.transport is not None and not self.peer.closed:
-            self.peer.transport.resume_reading()
+        peer = self._usable_peer()
+        if peer is not None and peer.transport is not None:
+            peer.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        peer = self.peer
-        if peer is None or peer.transport is None or peer.closed:
+        self._open_halves.discard(self)
+        self._send(lambda: self._pass_close(reset_peer=exc is not None))
+
+    def _pass_close(self, *, reset_peer: bool) -> None:
+        peer = self._usable_peer()
+        if peer is None or peer.transport is None:
             return
-        if exc is not None:
+        if reset_peer:
             reset(peer.transport)
         else:
             peer.transport.close()
@@ -112,7 +164,7 @@ class _Client(_Half):
     """The accepted side: picks a backend, connects, then splices."""
 
     def __init__(self, proxy: KubeProxy, key: RouteKey) -> None:
-        super().__init__()
+        super().__init__(proxy.open_halves, proxy.delay)
         self._proxy = proxy
         self._key = key
         self.backend: Backend | None = None
@@ -135,7 +187,7 @@ class _Client(_Half):
     async def _connect(self, backend: Backend) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
-        upstream = _Half()
+        upstream = _Half(self._proxy.open_halves, self._proxy.delay)
         try:
             async with asyncio.timeout(self._proxy.connect_timeout):
                 await loop.create_connection(lambda: upstream, backend.ip, backend.port)
@@ -198,6 +250,7 @@ class KubeProxy:
         connect_timeout: float = 5.0,
         rng: random.Random | None = None,
         ipvs: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self._routes = routes
         self.log = log
@@ -205,7 +258,11 @@ class KubeProxy:
         self._rng = rng or random.Random()
         self.ipvs = ipvs
         self.mode = "ipvs" if ipvs else "kube-proxy"
+        self.delay = delay
+        """One-way latency added to every connection, each way, in seconds."""
         self.tasks: set[asyncio.Task[None]] = set()
+        self.open_halves: set[_Half] = set()
+        """Every connected end of every spliced connection, so that closing drops them all."""
         self._connections: dict[RouteKey, set[_Client]] = {}
         self.expired = 0
         """ipvs: connections marked to reset because their backend left (for tests and logs)."""
@@ -254,6 +311,10 @@ class KubeProxy:
                     self.expired += 1
 
     async def close(self) -> None:
+        """Stop connecting and drop every open connection (what is still on a delayed wire is lost)."""
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        for half in list(self.open_halves):
+            if half.transport is not None:
+                half.transport.abort()

@@ -44,7 +44,12 @@ class DataPlane:
     """Holds the current routes and the listening sockets that serve them; runs in one event loop."""
 
     def __init__(
-        self, *, mode: Mode, log: structlog.typing.FilteringBoundLogger, retry_stale_connections: bool = True
+        self,
+        *,
+        mode: Mode,
+        log: structlog.typing.FilteringBoundLogger,
+        retry_stale_connections: bool = True,
+        network_delay: float = 0.0,
     ) -> None:
         self.log = log
         self.routes: dict[RouteKey, Route] = {}
@@ -56,7 +61,7 @@ class DataPlane:
         if mode == "ingress":
             self.forwarder = Ingress(lambda: self.routes, log=log, retry_stale_connections=retry_stale_connections)
         else:
-            self.forwarder = KubeProxy(lambda: self.routes, log=log, ipvs=mode == "ipvs")
+            self.forwarder = KubeProxy(lambda: self.routes, log=log, ipvs=mode == "ipvs", delay=network_delay)
 
     @property
     def listening(self) -> frozenset[RouteKey]:

@@ -42,6 +42,7 @@ async def serve(
     add_lag: float | None = None,
     remove_lag: float | None = None,
     retry_stale_connections: bool = True,
+    network_delay_ms: float = 0.0,
 ) -> None:
     """Watch the cluster behind `kubeconfig` and forward for its Services until `stop` is set."""
     from kubernetes import config
@@ -50,7 +51,9 @@ async def serve(
 
     api = config.new_client_from_config(config_file=str(kubeconfig))
     api.user_agent = "nonstop-sandbox-dataplane"  # the request log tells its watches from the drill's
-    plane = DataPlane(mode=mode, log=log, retry_stale_connections=retry_stale_connections)
+    plane = DataPlane(
+        mode=mode, log=log, retry_stale_connections=retry_stale_connections, network_delay=network_delay_ms / 1000
+    )
     feed = LaggedFeed(lag=proxy_lag, add_lag=add_lag, remove_lag=remove_lag, table=EndpointTable(), plane=plane)
     applier = asyncio.get_running_loop().create_task(feed.run())
     watchers = start_watchers(api, feed, asyncio.get_running_loop(), log=log)
@@ -60,6 +63,7 @@ async def serve(
         add_lag_seconds=feed.add_lag,
         remove_lag_seconds=feed.remove_lag,
         retry_stale_connections=retry_stale_connections,
+        network_delay_ms=network_delay_ms,
         pid=os.getpid(),
     )
     try:
@@ -99,6 +103,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="ingress: answer 502 instead of retrying a request once on a stale pooled connection",
     )
     parser.add_argument(
+        "--network-delay-ms",
+        type=float,
+        default=0.0,
+        help="kube-proxy, ipvs: one-way latency added to every forwarded connection, each way",
+    )
+    parser.add_argument(
         "--parent-pid", type=int, default=None, help="the process that started this one: gone already, exit at once"
     )
     parser.add_argument("--log-format", choices=("auto", "console", "json"), default="auto")
@@ -108,6 +118,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         ("--proxy-lag", args.proxy_lag),
         ("--add-lag", args.add_lag),
         ("--remove-lag", args.remove_lag),
+        ("--network-delay-ms", args.network_delay_ms),
     ):
         if value is not None and value < 0:
             parser.error(f"{flag} must be ≥ 0, got {value}")
@@ -134,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             add_lag=args.add_lag,
             remove_lag=args.remove_lag,
             retry_stale_connections=args.retry_stale_connections,
+            network_delay_ms=args.network_delay_ms,
             log=log,
             stop=stop,
         )
