@@ -10,11 +10,11 @@ long after listening), `RESPONSE_DELAY_MS` (0) on the comma-separated `RESPONSE_
 `VERSION` (unknown), `POD_IP` (bind address, else 0.0.0.0), `POD_NAME` (else the hostname).
 
 Graceful mode: after SIGTERM and the shutdown delay the listener closes (connections already queued
-in the kernel's backlog are still accepted and served first; a handshake arriving while it closes is
-dropped, so the client's retry of it is refused rather than reset); every open connection has its next
-request answered with `Connection: close` and is then closed; connections idle at that point are cut
-only when the drain timeout runs out; the process exits 0 once no connection is left. A request whose
-first byte was read is always answered.
+in the kernel's backlog, and handshakes it already answered, are still accepted and served first; a
+handshake starting while it closes is dropped, so the client's retry of it is refused rather than
+reset); every open connection has its next request answered with `Connection: close` and is then
+closed; connections idle at that point are cut only when the drain timeout runs out; the process
+exits 0 once no connection is left. A request whose first byte was read is always answered.
 
 Hazard knobs (each reproduces a way real apps lose requests in a rollout):
 - `IGNORE_SIGTERM=true`: SIGTERM is ignored, as by a shell PID 1 that does not forward it; the app
@@ -208,18 +208,34 @@ class _Request:
         return "close" in tokens
 
 
-def _refuse_new_handshakes(listener: socket.socket) -> None:
-    """Stop the kernel queueing new connections on `listener`, so closing it resets none.
+_DROP_SYN = (
+    (0x30, 0, 0, 13),  # ldb [13]: the TCP flags (a TCP socket's filter sees the TCP header at 0)
+    (0x54, 0, 0, 0x12),  # and #SYN|ACK
+    (0x15, 0, 1, 0x02),  # jeq #SYN (a handshake's first packet) → drop, else keep
+    (0x06, 0, 0, 0),  # ret #0: drop
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: keep the whole packet
+)
+"""A classic BPF program that drops a connection's first SYN and keeps every other packet."""
+_ACCEPT_BATCH = 64
+"""Connections accepted between two looks at the clock."""
+_QUIET_SECONDS = 0.05
+"""How long the accept queue must stay empty before the listener closes (loopback handshakes take µs)."""
 
-    Closing a listening socket resets every connection still in its accept queue: a client whose
-    handshake completed between the last `accept()` and `close()` would lose its request. A classic
-    BPF filter that drops every packet (`ret #0`) is attached first: a SYN (or a handshake's last ACK)
-    arriving from then on is dropped, the client retransmits it and, the listener gone by then, is
-    refused, which it can retry elsewhere. Linux only; elsewhere the old, narrow race remains.
+
+def _refuse_new_handshakes(listener: socket.socket) -> None:
+    """Stop `listener` starting handshakes; those already answered still complete (and get accepted).
+
+    Closing a listening socket resets every connection still in its accept queue or half-way through
+    its handshake. With `_DROP_SYN` attached, a new SYN is dropped (the client retransmits it, and by
+    then the listener is gone: refused, which it can retry elsewhere), while the last ACK of a
+    handshake the listener already answered passes, so that connection lands in the accept queue.
+    Dropping every packet instead left a handshake whose SYN came before the filter and whose ACK
+    came after it half-open, and the client's request was reset once the listener closed.
+    Linux only; elsewhere the old, narrow race remains.
     """
     so_attach_filter = 26  # <asm-generic/socket.h>
-    drop_all = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0))  # BPF_RET|BPF_K, 0
-    program = struct.pack("HP", 1, ctypes.addressof(drop_all))  # struct sock_fprog
+    code = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *op) for op in _DROP_SYN))
+    program = struct.pack("HP", len(_DROP_SYN), ctypes.addressof(code))  # struct sock_fprog
     with contextlib.suppress(OSError):
         listener.setsockopt(socket.SOL_SOCKET, so_attach_filter, program)
 
@@ -287,7 +303,13 @@ class App:
             if any(fd == listener.fileno() for fd, _ in ready):
                 self._accept_all(listener)
         _refuse_new_handshakes(listener)
-        self._accept_all(listener)  # serve what the kernel already queued: those clients were accepted
+        # Serve what the kernel queued, and the handshakes it still completes, until the queue stays
+        # empty: those clients were accepted.
+        quiet = select.poll()
+        quiet.register(listener, select.POLLIN)
+        give_up = time.monotonic() + 1.0  # bounded, should the filter be missing
+        while time.monotonic() < give_up and quiet.poll(int(_QUIET_SECONDS * 1000)):
+            self._accept_all(listener)
         listener.close()
         closed_at = _now()  # the measurement: no connection is accepted from here on
         with self._lock:
@@ -302,7 +324,11 @@ class App:
         return 0
 
     def _accept_all(self, listener: socket.socket) -> None:
-        while True:
+        """Accept what is queued, at most `_ACCEPT_BATCH`.
+
+        A storm of new connections must not hold off the shutdown deadline the loop checks between batches.
+        """
+        for _ in range(_ACCEPT_BATCH):
             try:
                 conn, _addr = listener.accept()
             except (BlockingIOError, InterruptedError):

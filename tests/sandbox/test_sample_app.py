@@ -183,6 +183,33 @@ def test_graceful_answers_a_request_in_flight_past_the_drain_timeout(start_app) 
     assert app.exit_code() == 0
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the handshake filter is Linux's (SO_ATTACH_FILTER)")
+def test_a_closing_listener_drops_new_handshakes_and_completes_the_ones_it_answered() -> None:
+    """The filter drops a first SYN and nothing else.
+
+    A handshake the listener answered before the filter still completes after it: TCP_DEFER_ACCEPT
+    holds the listener's half of it open until the client's first bytes, which arrive only after the
+    filter is on. (A filter dropping every packet left such a connection half-open, and reset once
+    the listener closed.)
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 5)
+    listener.settimeout(5)
+    addr = listener.getsockname()
+    early = socket.create_connection(addr, timeout=5)  # the client's side is established; the listener's not
+    sample_app._refuse_new_handshakes(listener)
+    try:
+        with pytest.raises(TimeoutError):
+            socket.create_connection(addr, timeout=0.5)  # its SYN is dropped: no SYN-ACK, no refusal
+        early.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        conn, _ = listener.accept()
+        assert conn.recv(64) == b"GET / HTTP/1.1\r\n\r\n"
+        conn.close()
+    finally:
+        early.close()
+        listener.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("keepalive", [True, False], ids=["keep-alive", "new-connections"])
 def test_graceful_shutdown_under_load_fails_no_request(start_app, keepalive: bool) -> None:
