@@ -15,7 +15,7 @@ import pytest
 import structlog
 from dataplane_helpers import PlaneThread, cluster_ip, http_backend, pod_ip, refused_port, request_new_connection
 
-from nonstop.sandbox.dataplane import Backend, Change, DataPlane, EndpointTable, Route
+from nonstop.sandbox.dataplane import Backend, Change, DataPlane, EndpointTable, Mode, Route
 from nonstop.sandbox.dataplane.endpoints import LaggedFeed
 
 PORT = 80
@@ -98,8 +98,17 @@ def test_kube_proxy_refuses_connections_while_the_service_has_no_usable_endpoint
             socket.create_connection((vip, PORT), timeout=5).close()
 
 
-def test_kube_proxy_splices_half_closed_connections(kube_proxy: PlaneThread) -> None:
-    """The client shuts down its sending side; the backend still answers after reading EOF."""
+DELAY = 0.2
+"""A network delay (`sandbox.networkDelayMs`) wide against a loaded machine's scheduling jitter."""
+
+
+@pytest.mark.parametrize(("mode", "delay"), [("kube-proxy", 0.0), ("kube-proxy", DELAY), ("ipvs", DELAY)])
+def test_kube_proxy_splices_half_closed_connections(mode: Mode, delay: float) -> None:
+    """The client shuts down its sending side; the backend still answers after reading EOF.
+
+    With a network delay every byte and the end of stream are held back each way, in order: the answer
+    comes no earlier than a round trip.
+    """
     ip = pod_ip()
     listener = socket.create_server((ip, 0))
 
@@ -113,18 +122,25 @@ def test_kube_proxy_splices_half_closed_connections(kube_proxy: PlaneThread) -> 
 
     server = threading.Thread(target=reverse_after_eof, daemon=True)
     server.start()
-    vip = cluster_ip()
-    kube_proxy.set_routes(route(vip, ready(listener.getsockname(), "rev")))
-    payload = bytes(range(256)) * 4096  # 1 MiB: exercises flow control too
-    with socket.create_connection((vip, PORT), timeout=10) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := s.recv(65536):
-            received += chunk
-    server.join(timeout=5)
-    listener.close()
+    plane = PlaneThread(mode, network_delay=delay)
+    try:
+        vip = cluster_ip()
+        plane.set_routes(route(vip, ready(listener.getsockname(), "rev")))
+        payload = bytes(range(256)) * 4096  # 1 MiB: exercises flow control too
+        with socket.create_connection((vip, PORT), timeout=10) as s:
+            sent = time.monotonic()
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := s.recv(65536):
+                received += chunk
+            answered = time.monotonic() - sent
+    finally:
+        plane.close()
+        server.join(timeout=5)
+        listener.close()
     assert received == payload[::-1]
+    assert answered >= 2 * delay
 
 
 def test_kube_proxy_keeps_an_established_connection_on_its_backend(kube_proxy: PlaneThread) -> None:
