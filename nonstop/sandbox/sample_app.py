@@ -301,7 +301,7 @@ class App:
             if close_at is not None and time.monotonic() >= close_at:
                 break
             if any(fd == listener.fileno() for fd, _ in ready):
-                self._accept_all(listener)
+                self._accept_batch(listener)
         _refuse_new_handshakes(listener)
         # Serve what the kernel queued, and the handshakes it still completes, until the queue stays
         # empty: those clients were accepted.
@@ -309,7 +309,7 @@ class App:
         quiet.register(listener, select.POLLIN)
         give_up = time.monotonic() + 1.0  # bounded, should the filter be missing
         while time.monotonic() < give_up and quiet.poll(int(_QUIET_SECONDS * 1000)):
-            self._accept_all(listener)
+            self._accept_batch(listener)
         listener.close()
         closed_at = _now()  # the measurement: no connection is accepted from here on
         with self._lock:
@@ -323,7 +323,7 @@ class App:
         _log("drained", connections=0)
         return 0
 
-    def _accept_all(self, listener: socket.socket) -> None:
+    def _accept_batch(self, listener: socket.socket) -> None:
         """Accept what is queued, at most `_ACCEPT_BATCH`.
 
         A storm of new connections must not hold off the shutdown deadline the loop checks between batches.

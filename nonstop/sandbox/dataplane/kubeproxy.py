@@ -98,17 +98,18 @@ class _Half(asyncio.Protocol):
         if self._wire:
             self._wire_timer = loop.call_at(self._wire[0][0], self._arrive)
 
-    def _usable_peer(self) -> _Half | None:
+    def _peer_transport(self) -> asyncio.Transport | None:
+        """The peer's transport while it is open, else None."""
         peer = self.peer
-        return peer if peer is not None and peer.transport is not None and not peer.closed else None
+        return peer.transport if peer is not None and not peer.closed else None
 
     def data_received(self, data: bytes) -> None:
         self._send(lambda: self._write(data))
 
     def _write(self, data: bytes) -> None:
-        peer = self._usable_peer()
-        if peer is not None and peer.transport is not None:
-            peer.transport.write(data)
+        transport = self._peer_transport()
+        if transport is not None:
+            transport.write(data)
 
     def eof_received(self) -> bool:
         self.eof_in = True
@@ -119,15 +120,15 @@ class _Half(asyncio.Protocol):
 
     def _pass_eof(self) -> bool:
         """Pass our EOF on; False when our own end must close too."""
-        peer = self._usable_peer()
-        if peer is None or peer.transport is None:
+        transport = self._peer_transport()
+        if transport is None:
             return False
-        if peer.eof_in:
+        if self.peer is not None and self.peer.eof_in:
             # Both directions are done: close both ends, flushing what is buffered.
-            peer.transport.close()
+            transport.close()
             return False
-        if peer.transport.can_write_eof():
-            peer.transport.write_eof()
+        if transport.can_write_eof():
+            transport.write_eof()
         return True
 
     def _pass_eof_late(self) -> None:
@@ -136,14 +137,14 @@ class _Half(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         # Our outgoing buffer is full: stop reading from the side that fills it.
-        peer = self._usable_peer()
-        if peer is not None and peer.transport is not None:
-            peer.transport.pause_reading()
+        transport = self._peer_transport()
+        if transport is not None:
+            transport.pause_reading()
 
     def resume_writing(self) -> None:
-        peer = self._usable_peer()
-        if peer is not None and peer.transport is not None:
-            peer.transport.resume_reading()
+        transport = self._peer_transport()
+        if transport is not None:
+            transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -151,13 +152,13 @@ class _Half(asyncio.Protocol):
         self._send(lambda: self._pass_close(reset_peer=exc is not None))
 
     def _pass_close(self, *, reset_peer: bool) -> None:
-        peer = self._usable_peer()
-        if peer is None or peer.transport is None:
+        transport = self._peer_transport()
+        if transport is None:
             return
         if reset_peer:
-            reset(peer.transport)
+            reset(transport)
         else:
-            peer.transport.close()
+            transport.close()
 
 
 class _Client(_Half):
