@@ -374,13 +374,17 @@ class Registry:
         grace = options.get("gracePeriodSeconds")
         uid = current["metadata"]["uid"]
         if kind is PODS:
+            if policy == "Orphan":  # before the pod can go, or the collector takes its dependents
+                self.cascade.orphan_dependents(uid, namespace)
             pod = delete_pod_gracefully(self.store, str(namespace), name, grace_seconds=grace)
             if self.store.find(PODS, namespace, name) is None:
                 self.cascade.cascade(current, policy)
             return 200, self.present(kind, pod)
         if kind is NAMESPACES:
             return 200, self.cascade.terminate_namespace(current)
-        if current["metadata"].get("finalizers") or policy == "Foreground":
+        # Orphan goes through the `orphan` finalizer, as in Kubernetes: the dependents lose the
+        # reference while the owner still exists, so the collector never sees them dangling.
+        if current["metadata"].get("finalizers") or policy in ("Foreground", "Orphan"):
             marked = self.store.mutate(kind, namespace, name, lambda obj: mark_deleting(obj, policy))
             if policy == "Foreground":
                 self.cascade.hold_for_dependents(kind, namespace, name)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from api_helpers import configmap, pod
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 pytestmark = pytest.mark.sandbox
@@ -60,6 +60,26 @@ def test_orphan_delete_keeps_dependents_without_the_reference(core, namespace) -
     core.delete_namespaced_config_map("owner", namespace, propagation_policy="Orphan")
     assert _names(core, namespace) == ["child"]
     assert core.read_namespaced_config_map("child", namespace).metadata.owner_references is None
+
+
+def test_orphan_delete_drops_the_references_before_the_owner_goes(core, namespace) -> None:
+    """Else the garbage collector can see the child dangling first and delete it (a CI flake)."""
+    owner = core.create_namespaced_config_map(namespace, configmap("owner"))
+    _owned(core, namespace, "child", owner)
+    since = core.list_namespaced_config_map(namespace).metadata.resource_version
+    core.delete_namespaced_config_map("owner", namespace, propagation_policy="Orphan")
+    seen = []
+    stream = watch.Watch()
+    for event in stream.stream(
+        core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=10
+    ):
+        meta = event["object"].metadata
+        seen.append((event["type"], meta.name, bool(meta.owner_references)))
+        if (event["type"], meta.name) == ("DELETED", "owner"):
+            stream.stop()
+    assert ("MODIFIED", "child", False) in seen
+    assert seen.index(("MODIFIED", "child", False)) < seen.index(("DELETED", "owner", False))
+    assert ("DELETED", "child", False) not in seen
 
 
 def test_foreground_delete_waits_for_dependents_with_a_finalizer(core, namespace) -> None:
