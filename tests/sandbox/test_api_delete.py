@@ -70,9 +70,7 @@ def test_orphan_delete_drops_the_references_before_the_owner_goes(core, namespac
     core.delete_namespaced_config_map("owner", namespace, propagation_policy="Orphan")
     seen = []
     stream = watch.Watch()
-    for event in stream.stream(
-        core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=10
-    ):
+    for event in stream.stream(core.list_namespaced_config_map, namespace, resource_version=since, timeout_seconds=10):
         meta = event["object"].metadata
         seen.append((event["type"], meta.name, bool(meta.owner_references)))
         if (event["type"], meta.name) == ("DELETED", "owner"):
