@@ -69,11 +69,10 @@ class Cascade:
                     yield kind, item
 
     def cascade(self, owner: Obj, policy: str) -> None:
+        if policy == "Orphan":  # the registry released them with `orphan_dependents` before the owner went
+            return
         namespace = owner["metadata"].get("namespace")
         uid = owner["metadata"]["uid"]
-        if policy == "Orphan":
-            self.orphan_dependents(uid, namespace)
-            return
         for kind, dep in list(self.dependents(uid, namespace)):
             refs = dep["metadata"].get("ownerReferences") or []
             others = [r for r in refs if r.get("uid") != uid]
